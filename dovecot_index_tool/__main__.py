@@ -1,0 +1,6 @@
+"""Allows ``python -m dovecot_index_tool``."""
+
+from dovecot_index_tool.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,643 @@
+"""``dovecot.index.log`` and ``.log.2``: the transaction log (version 1.x).
+
+A 40-byte header, then records ``{packed size, type}`` + payload, contiguous up to
+the end of valid data. A size that does not decode, or a record or transaction
+that runs past the end of the file, ends the valid data: Dovecot treats what
+follows as a write still in progress.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dovecot_index_tool.format.binary import (
+    BIG,
+    LITTLE,
+    align,
+    decode_packed_offset,
+    layout,
+    unpack,
+)
+from dovecot_index_tool.format.errors import FormatError
+
+HEADER_MIN_SIZE = 24
+HEADER_SIZE = 40
+RECORD_HEADER_SIZE = 8
+
+TYPE_MASK = 0x0FFFFFFF
+EXTERNAL = 0x10000000
+SYNC = 0x20000000
+EXPUNGE_PROT = 0x0000CD90
+
+EXPUNGE = 0x00000001
+APPEND = 0x00000002
+FLAG_UPDATE = 0x00000004
+HEADER_UPDATE = 0x00000020
+EXT_INTRO = 0x00000040
+EXT_RESET = 0x00000080
+EXT_HDR_UPDATE = 0x00000100
+EXT_REC_UPDATE = 0x00000200
+KEYWORD_UPDATE = 0x00000400
+KEYWORD_RESET = 0x00000800
+EXT_ATOMIC_INC = 0x00001000
+EXPUNGE_GUID = 0x00002000
+MODSEQ_UPDATE = 0x00008000
+EXT_HDR_UPDATE32 = 0x00010000
+INDEX_DELETED = 0x00020000
+INDEX_UNDELETED = 0x00040000
+BOUNDARY = 0x00080000
+ATTRIBUTE_UPDATE = 0x00100000
+
+INTRO_FLAG_NO_SHRINK = 0x01
+FLAGS_MASK = 0x1F  # the five IMAP system flags
+
+# Names as ``doveadm dump`` prints them, by the type code without flag bits.
+TYPE_NAMES: dict[int, str] = {
+    EXPUNGE | EXPUNGE_PROT: "expunge",
+    EXPUNGE_GUID | EXPUNGE_PROT: "expunge-guid",
+    APPEND: "append",
+    FLAG_UPDATE: "flag-update",
+    HEADER_UPDATE: "header-update",
+    EXT_INTRO: "ext-intro",
+    EXT_RESET: "ext-reset",
+    EXT_HDR_UPDATE: "ext-hdr",
+    EXT_HDR_UPDATE32: "ext-hdr32",
+    EXT_REC_UPDATE: "ext-rec",
+    KEYWORD_UPDATE: "keyword-update",
+    KEYWORD_RESET: "keyword-reset",
+    EXT_ATOMIC_INC: "ext-atomic-inc",
+    MODSEQ_UPDATE: "modseq-update",
+    INDEX_DELETED: "index-deleted",
+    INDEX_UNDELETED: "index-undeleted",
+    BOUNDARY: "boundary",
+    ATTRIBUTE_UPDATE: "attribute-update",
+}
+
+HEADER_FORMAT = "BBHIIIIIQB3xI"
+HEADER_NAMES = (
+    "major_version",
+    "minor_version",
+    "hdr_size",
+    "indexid",
+    "file_seq",
+    "prev_file_seq",
+    "prev_file_offset",
+    "create_stamp",
+    "initial_modseq",
+    "compat_flags",
+    "unused2",
+)
+
+# End-of-data reasons.
+END_EOF = "eof"  # every byte belongs to a complete record
+END_UNFINISHED = "unfinished"  # size not written yet (decodes to 0), or record past EOF
+END_PARTIAL_TRANSACTION = "partial-transaction"  # boundary size runs past EOF
+END_BROKEN_SIZE = "broken-size"  # size 1..7: corruption, not a write in progress
+
+
+@dataclass(frozen=True)
+class LogHeader:
+    """``struct mail_transaction_log_header``; fields beyond ``hdr_size`` read as 0."""
+
+    major_version: int
+    minor_version: int
+    hdr_size: int
+    indexid: int
+    file_seq: int
+    prev_file_seq: int
+    prev_file_offset: int
+    create_stamp: int
+    initial_modseq: int
+    compat_flags: int
+    unused2: int
+
+    @property
+    def version(self) -> int:
+        return (self.major_version << 8) | self.minor_version
+
+    def to_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in HEADER_NAMES if name != "unused2"}
+
+
+@dataclass(frozen=True)
+class Range:
+    uid1: int
+    uid2: int
+
+
+@dataclass(frozen=True)
+class Append:
+    uid: int
+    flags: int
+
+
+@dataclass(frozen=True)
+class ExpungeGuid:
+    uid: int
+    guid: str
+
+
+@dataclass(frozen=True)
+class FlagUpdate:
+    uid1: int
+    uid2: int
+    add_flags: int
+    remove_flags: int
+    modseq_inc_flag: int
+
+    @property
+    def internal(self) -> bool:
+        """Changes only backend/dirty bits: not counted as a modseq change (log >= 1.3)."""
+        return ((self.add_flags | self.remove_flags) & FLAGS_MASK) == 0 and not self.modseq_inc_flag
+
+
+@dataclass(frozen=True)
+class HeaderUpdate:
+    offset: int
+    size: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ExtIntro:
+    ext_id: int
+    reset_id: int
+    hdr_size: int
+    record_size: int
+    record_align: int
+    flags: int
+    name_size: int
+    name: str
+
+
+@dataclass(frozen=True)
+class ExtReset:
+    new_reset_id: int
+    preserve_data: int
+
+
+@dataclass(frozen=True)
+class ExtRecUpdate:
+    uid: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class AtomicInc:
+    uid: int
+    diff: int
+
+
+@dataclass(frozen=True)
+class KeywordUpdate:
+    modify_type: int
+    name: str
+    ranges: tuple[Range, ...]
+
+
+@dataclass(frozen=True)
+class ModseqUpdate:
+    uid: int
+    modseq: int
+
+
+@dataclass(frozen=True)
+class Boundary:
+    size: int
+
+
+@dataclass(frozen=True)
+class AttributeChange:
+    operation: str  # "+" add, "-" remove
+    scope: str  # "p" private, "s" shared
+    key: str
+    timestamp: int
+    value_len: int | None
+
+
+Payload = tuple[object, ...]
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One record: where it is, its type bits, its decoded payload, and the modseq
+    counter after it (as ``doveadm dump`` computes it; 0 while not tracked)."""
+
+    offset: int
+    size: int
+    type: int
+    data: bytes
+    items: Payload
+    modseq: int
+    error: FormatError | None = None
+
+    @property
+    def code(self) -> int:
+        return self.type & TYPE_MASK
+
+    @property
+    def base_code(self) -> int:
+        """The type without the expunge protection bits."""
+        code = self.code
+        if code in (EXPUNGE | EXPUNGE_PROT, EXPUNGE_GUID | EXPUNGE_PROT):
+            return code & ~EXPUNGE_PROT
+        return code
+
+    @property
+    def external(self) -> bool:
+        return bool(self.type & EXTERNAL)
+
+    @property
+    def sync(self) -> bool:
+        return bool(self.type & SYNC)
+
+    @property
+    def name(self) -> str:
+        return TYPE_NAMES.get(self.code, f"unknown: {self.type:x}")
+
+
+@dataclass(frozen=True)
+class LogFile:
+    """A parsed log file. ``valid_end`` is where complete data ends (Dovecot's
+    sync offset); ``end_reason`` says why it stopped there."""
+
+    path: str | None
+    size: int
+    byteorder: str
+    header: LogHeader
+    records: tuple[LogRecord, ...]
+    valid_end: int
+    end_reason: str
+    end_modseq: int
+    problems: tuple[FormatError, ...] = field(default=())
+
+    @property
+    def trailing(self) -> int:
+        """Bytes after the last complete record."""
+        return self.size - self.valid_end
+
+
+def byteorder_of(compat_flags: int, major: int, minor: int) -> str:
+    """Only logs of version 1.2 and newer record the writer's byte order."""
+    if ((major << 8) | minor) >= 0x0102:
+        return LITTLE if compat_flags & 0x01 else BIG
+    return LITTLE
+
+
+def parse_log_header(data: bytes) -> LogHeader:
+    """Decode the header; fields past ``hdr_size`` are zero, as Dovecot reads them."""
+    if len(data) < HEADER_MIN_SIZE:
+        raise FormatError(
+            "unexpected end of file while reading header",
+            offset=0,
+            field="header",
+            expected=f">= {HEADER_MIN_SIZE} bytes",
+            found=f"{len(data)} bytes",
+        )
+    raw = bytearray(data[:HEADER_SIZE].ljust(HEADER_SIZE, b"\0"))
+    (hdr_size,) = layout(LITTLE if raw[32] & 1 else BIG, "H").unpack_from(raw, 2)
+    bo = byteorder_of(raw[32], raw[0], raw[1])
+    (hdr_size,) = layout(bo, "H").unpack_from(raw, 2)
+    if hdr_size < HEADER_SIZE:
+        raw[max(hdr_size, 4) :] = bytes(HEADER_SIZE - max(hdr_size, 4))
+    if hdr_size <= 32:
+        bo = LITTLE  # compat_flags was not written: nothing tells the order
+    return LogHeader(*unpack(bo, HEADER_FORMAT, bytes(raw), 0, "header"))
+
+
+def parse_log(data: bytes, path: str | None = None) -> LogFile:
+    """Parse a log file; raises FormatError only when the header is unreadable."""
+    try:
+        return _parse_log(bytes(data), path)
+    except FormatError as err:
+        raise err.with_file(path) from None
+
+
+def _parse_log(data: bytes, path: str | None) -> LogFile:
+    header = parse_log_header(data)
+    bo = byteorder_of(header.compat_flags, header.major_version, header.minor_version)
+    if header.hdr_size < HEADER_MIN_SIZE:
+        err = FormatError(
+            "header size too small",
+            file=path,
+            offset=2,
+            field="header.hdr_size",
+            expected=f">= {HEADER_MIN_SIZE}",
+            found=header.hdr_size,
+        )
+        return LogFile(path, len(data), bo, header, (), len(data), END_BROKEN_SIZE, 0, (err,))
+    scan = _Scanner(data, bo, header, path)
+    scan.run()
+    return LogFile(
+        path, len(data), bo, header, tuple(scan.records), scan.pos, scan.end_reason,
+        scan.modseq, tuple(scan.problems),
+    )  # fmt: skip
+
+
+class _Scanner:
+    """Walks the records once, tracking framing, the last intro and the modseq."""
+
+    def __init__(self, data: bytes, bo: str, header: LogHeader, path: str | None) -> None:
+        self.data = data
+        self.bo = bo
+        self.header = header
+        self.path = path
+        self.pos = header.hdr_size
+        self.records: list[LogRecord] = []
+        self.problems: list[FormatError] = []
+        self.end_reason = END_EOF
+        self.modseq = header.initial_modseq
+        self.intro_record_size = 0
+
+    def run(self) -> None:
+        data = self.data
+        if self.pos > len(data):
+            self.pos = len(data)
+            self.end_reason = END_UNFINISHED
+            return
+        head = layout(self.bo, "I")
+        while self.pos + RECORD_HEADER_SIZE <= len(data):
+            size = decode_packed_offset(data[self.pos : self.pos + 4])
+            if size == 0:
+                self.end_reason = END_UNFINISHED
+                return
+            if size < RECORD_HEADER_SIZE:
+                self.end_reason = END_BROKEN_SIZE
+                self.problems.append(self._error("hdr.size too small", "size", ">= 8", size))
+                return
+            if self.pos + size > len(data):
+                self.end_reason = END_UNFINISHED
+                return
+            (rtype,) = head.unpack_from(data, self.pos + 4)
+            if self._boundary_past_eof(rtype, size):
+                self.end_reason = END_PARTIAL_TRANSACTION
+                return
+            self.records.append(self._record(rtype, size))
+            self.pos += size
+        if self.pos < len(data):
+            self.end_reason = END_UNFINISHED
+
+    def _boundary_past_eof(self, rtype: int, size: int) -> bool:
+        if rtype & TYPE_MASK != BOUNDARY or not rtype & EXTERNAL or size < 12:
+            return False
+        (bsize,) = layout(self.bo, "I").unpack_from(self.data, self.pos + 8)
+        return self.pos + bsize > len(self.data)
+
+    def _error(self, reason: str, field_name: str, expected: object, found: object) -> FormatError:
+        return FormatError(
+            reason,
+            file=self.path,
+            offset=self.pos,
+            field=f"record@{self.pos}.{field_name}",
+            expected=expected,
+            found=found,
+        )
+
+    def _record(self, rtype: int, size: int) -> LogRecord:
+        payload = self.data[self.pos + RECORD_HEADER_SIZE : self.pos + size]
+        try:
+            items = decode_payload(rtype, payload, self.bo, self.intro_record_size)
+            error = None
+        except FormatError as err:
+            items = ()
+            error = self._error(err.reason, err.field or "payload", err.expected, err.found)
+        for item in items:
+            if isinstance(item, ExtIntro):
+                self.intro_record_size = item.record_size
+        self.modseq = next_modseq(self.modseq, rtype, items, self.header.version)
+        return LogRecord(self.pos, size, rtype, payload, items, self.modseq, error)
+
+
+def next_modseq(current: int, rtype: int, items: Payload, version: int) -> int:
+    """The modseq counter after one record, as Dovecot's log reader counts it."""
+    code = rtype & TYPE_MASK
+    if current == 0:
+        if code == EXT_INTRO and any(
+            isinstance(i, ExtIntro) and i.name == "modseq" for i in items[:1]
+        ):
+            return 1
+        return 0
+    if code in (EXPUNGE | EXPUNGE_PROT, EXPUNGE_GUID | EXPUNGE_PROT):
+        return current + 1 if rtype & EXTERNAL else current
+    if code in (APPEND, KEYWORD_UPDATE, KEYWORD_RESET, ATTRIBUTE_UPDATE):
+        return current + 1
+    if code == FLAG_UPDATE:
+        if version < 0x0103 or any(not u.internal for u in items):
+            return current + 1
+        return current
+    if code == MODSEQ_UPDATE:
+        return max([current] + [u.modseq for u in items])
+    return current
+
+
+def decode_payload(rtype: int, payload: bytes, bo: str, intro_record_size: int = 0) -> Payload:
+    """Decode one record's payload into its items; FormatError when sizes don't fit."""
+    code = rtype & TYPE_MASK
+    if rtype & EXPUNGE and code != EXPUNGE | EXPUNGE_PROT:
+        raise FormatError("expunge record missing protection mask", field="type", found=hex(rtype))
+    if rtype & EXPUNGE_GUID and code != EXPUNGE_GUID | EXPUNGE_PROT:
+        raise FormatError(
+            "expunge guid record missing protection mask", field="type", found=hex(rtype)
+        )
+    if not payload:
+        raise FormatError("Empty record contents", field="payload", expected="> 0 bytes", found=0)
+    decoder = _DECODERS.get(code)
+    if decoder is None:
+        return ()
+    return decoder(payload, bo, intro_record_size)
+
+
+def _fixed(payload: bytes, bo: str, fmt: str, what: str) -> list[tuple]:
+    st = layout(bo, fmt)
+    if len(payload) % st.size:
+        raise FormatError(
+            f"Invalid {what} record size",
+            field="payload",
+            expected=f"multiple of {st.size}",
+            found=len(payload),
+        )
+    return list(st.iter_unpack(payload))
+
+
+def _ranges(payload: bytes, bo: str, _intro: int = 0) -> Payload:
+    return tuple(Range(a, b) for a, b in _fixed(payload, bo, "II", "uid range"))
+
+
+def _appends(payload: bytes, bo: str, _intro: int) -> Payload:
+    return tuple(Append(u, f) for u, f in _fixed(payload, bo, "IB3x", "append"))
+
+
+def _expunge_guids(payload: bytes, bo: str, _intro: int) -> Payload:
+    return tuple(ExpungeGuid(u, g.hex()) for u, g in _fixed(payload, bo, "I16s", "expunge guid"))
+
+
+def _flag_updates(payload: bytes, bo: str, _intro: int) -> Payload:
+    return tuple(FlagUpdate(*v) for v in _fixed(payload, bo, "IIBBBx", "flag update"))
+
+
+def _modseq_updates(payload: bytes, bo: str, _intro: int) -> Payload:
+    return tuple(
+        ModseqUpdate(u, (hi << 32) | lo) for u, lo, hi in _fixed(payload, bo, "III", "modseq")
+    )
+
+
+def _atomic_incs(payload: bytes, bo: str, _intro: int) -> Payload:
+    return tuple(AtomicInc(u, d) for u, d in _fixed(payload, bo, "Ii", "atomic inc"))
+
+
+def _header_updates(payload: bytes, bo: str, _intro: int, wide: bool = False) -> Payload:
+    fmt = "II" if wide else "HH"
+    head = layout(bo, fmt)
+    items = []
+    pos = 0
+    while pos < len(payload):
+        offset, size = unpack(bo, fmt, payload, pos, f"update@{pos}")
+        start = pos + head.size
+        if start + size > len(payload):
+            raise FormatError(
+                "header update extends beyond record size",
+                field=f"update@{pos}.size",
+                expected=f"<= {len(payload) - start}",
+                found=size,
+            )
+        items.append(HeaderUpdate(offset, size, payload[start : start + size]))
+        pos = align(start + size, 4)
+    return tuple(items)
+
+
+def _ext_hdr_updates32(payload: bytes, bo: str, intro: int) -> Payload:
+    return _header_updates(payload, bo, intro, wide=True)
+
+
+def _ext_intros(payload: bytes, bo: str, _intro: int) -> Payload:
+    st = layout(bo, "IIIHHHH")
+    items = []
+    pos = 0
+    while pos + st.size <= len(payload):
+        ext_id, reset_id, hdr_size, rec_size, rec_align, flags, name_size = st.unpack_from(
+            payload, pos
+        )
+        if pos + st.size + name_size > len(payload):
+            raise FormatError(
+                "ext intro: name_size too large",
+                field=f"intro@{pos}.name_size",
+                expected=f"<= {len(payload) - pos - st.size}",
+                found=name_size,
+            )
+        name = payload[pos + st.size : pos + st.size + name_size].decode("ascii", "replace")
+        items.append(
+            ExtIntro(ext_id, reset_id, hdr_size, rec_size, rec_align, flags, name_size, name)
+        )
+        pos = align(pos + st.size + name_size, 4)
+    return tuple(items)
+
+
+def _ext_reset(payload: bytes, bo: str, _intro: int) -> Payload:
+    if len(payload) < 4:
+        raise FormatError(
+            "ext reset: invalid record size", field="payload", expected=">= 4", found=len(payload)
+        )
+    (reset_id,) = layout(bo, "I").unpack_from(payload, 0)
+    preserve = payload[4] if len(payload) > 4 else 0
+    return (ExtReset(reset_id, preserve),)
+
+
+def _ext_rec_updates(payload: bytes, bo: str, intro_record_size: int) -> Payload:
+    step = align(4 + intro_record_size, 4)
+    if len(payload) % step:
+        raise FormatError(
+            "ext rec update: invalid record size",
+            field="payload",
+            expected=f"multiple of {step}",
+            found=len(payload),
+        )
+    uid = layout(bo, "I")
+    return tuple(
+        ExtRecUpdate(uid.unpack_from(payload, p)[0], payload[p + 4 : p + 4 + intro_record_size])
+        for p in range(0, len(payload), step)
+    )
+
+
+def _keyword_update(payload: bytes, bo: str, _intro: int) -> Payload:
+    modify_type, name_size = unpack(bo, "BxH", payload, 0, "keyword")
+    if name_size == 0:
+        raise FormatError(
+            "Trying to use empty keyword", field="name_size", expected=">= 1", found=0
+        )
+    seqset = align(4 + name_size, 4)
+    if seqset > len(payload):
+        raise FormatError(
+            "Invalid keyword update record size",
+            field="name_size",
+            expected=f"<= {len(payload) - 4}",
+            found=name_size,
+        )
+    name = payload[4 : 4 + name_size].decode("utf-8", "replace")
+    ranges = _ranges(payload[seqset:], bo)
+    return (KeywordUpdate(modify_type, name, ranges),)
+
+
+def _boundary(payload: bytes, bo: str, _intro: int) -> Payload:
+    (size,) = unpack(bo, "I", payload, 0, "boundary.size")
+    return (Boundary(size),)
+
+
+def _attribute_update(payload: bytes, bo: str, _intro: int) -> Payload:
+    keys: list[tuple[str, str, str]] = []
+    pos = 0
+    while pos < len(payload) and payload[pos] != 0:
+        end = payload.find(b"\0", pos)
+        if end < 0:
+            raise FormatError("attribute update doesn't end with NUL", field=f"key@{pos}")
+        entry = payload[pos:end]
+        if entry[:1] not in (b"+", b"-"):
+            raise FormatError(
+                "attribute update: Invalid prefix", field=f"key@{pos}", found=entry[:1].hex()
+            )
+        if entry[1:2] not in (b"p", b"s"):
+            raise FormatError(
+                "attribute update: Invalid type", field=f"key@{pos}", found=entry[1:2].hex()
+            )
+        if len(entry) < 3:
+            raise FormatError("attribute update: Empty key", field=f"key@{pos}")
+        keys.append((chr(entry[0]), chr(entry[1]), entry[2:].decode("utf-8", "replace")))
+        pos = end + 1
+    pos = align(pos, 4)
+    extras = [v for (v,) in _fixed(payload[pos:], bo, "I", "attribute update")]
+    wanted = sum(2 if op == "+" else 1 for op, _, _ in keys)
+    if len(extras) != wanted:
+        raise FormatError(
+            "attribute update: broken entry", field="values", expected=wanted, found=len(extras)
+        )
+    changes = []
+    it = iter(extras)
+    for op, scope, key in keys:
+        stamp = next(it)
+        changes.append(AttributeChange(op, scope, key, stamp, next(it) if op == "+" else None))
+    return tuple(changes)
+
+
+def _nothing(payload: bytes, bo: str, _intro: int) -> Payload:
+    return ()
+
+
+_DECODERS = {
+    EXPUNGE | EXPUNGE_PROT: _ranges,
+    APPEND: _appends,
+    FLAG_UPDATE: _flag_updates,
+    HEADER_UPDATE: _header_updates,
+    EXT_INTRO: _ext_intros,
+    EXT_RESET: _ext_reset,
+    EXT_HDR_UPDATE: _header_updates,
+    EXT_HDR_UPDATE32: _ext_hdr_updates32,
+    EXT_REC_UPDATE: _ext_rec_updates,
+    KEYWORD_UPDATE: _keyword_update,
+    KEYWORD_RESET: _ranges,
+    EXT_ATOMIC_INC: _atomic_incs,
+    EXPUNGE_GUID | EXPUNGE_PROT: _expunge_guids,
+    MODSEQ_UPDATE: _modseq_updates,
+    INDEX_DELETED: _nothing,
+    INDEX_UNDELETED: _nothing,
+    BOUNDARY: _boundary,
+    ATTRIBUTE_UPDATE: _attribute_update,
+}
