@@ -255,9 +255,17 @@ def _parse_index(data: bytes, path: str | None) -> IndexFile:
     records = _record_table(data, header, bo, path, problems)
     header_data = data[: max(BASE_HEADER_SIZE, header_end)]
     return IndexFile(
-        path, len(data), bo, header, extra, tuple(extensions), keywords, records,
-        tuple(problems), header_data,
-    )  # fmt: skip
+        path,
+        len(data),
+        bo,
+        header,
+        extra,
+        tuple(extensions),
+        keywords,
+        records,
+        tuple(problems),
+        header_data,
+    )
 
 
 def _parse_extensions(
@@ -301,9 +309,18 @@ def _parse_one_extension(
     if end > header_end:
         return _outside(path, offset, where + ".hdr_size", text, end, header_end)
     return Extension(
-        number, offset, text, hdr_size, reset_id, rec_off, rec_size, rec_align, name_size,
-        data_offset, data[data_offset : data_offset + hdr_size],
-    )  # fmt: skip
+        number,
+        offset,
+        text,
+        hdr_size,
+        reset_id,
+        rec_off,
+        rec_size,
+        rec_align,
+        name_size,
+        data_offset,
+        data[data_offset : data_offset + hdr_size],
+    )
 
 
 def _outside(

@@ -329,9 +329,16 @@ def _parse_log(data: bytes, path: str | None) -> LogFile:
     scan = _Scanner(data, bo, header, path)
     scan.run()
     return LogFile(
-        path, len(data), bo, header, tuple(scan.records), scan.pos, scan.end_reason,
-        scan.modseq, tuple(scan.problems),
-    )  # fmt: skip
+        path,
+        len(data),
+        bo,
+        header,
+        tuple(scan.records),
+        scan.pos,
+        scan.end_reason,
+        scan.modseq,
+        tuple(scan.problems),
+    )
 
 
 class _Scanner:

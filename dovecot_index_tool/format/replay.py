@@ -202,9 +202,14 @@ def replay(index: IndexFile | None, logs: Sequence[L.LogFile], path: str | None 
     engine.run()
     state = parse_index(engine.map.to_bytes(), out_path)
     return Replay(
-        state, engine.start, engine.end, engine.applied, engine.reset, engine.lost,
+        state,
+        engine.start,
+        engine.end,
+        engine.applied,
+        engine.reset,
+        engine.lost,
         tuple(engine.issues),
-    )  # fmt: skip
+    )
 
 
 def _header_bytes(index: IndexFile) -> bytes:
@@ -312,7 +317,7 @@ class _Engine:
         for i in range(len(view) - 1, -1, -1):
             f, start = view[i]
             if f.header.prev_file_seq == 0 and (i > 0 or start == f.header.hdr_size):
-                view = [(f, f.header.hdr_size), *view[i + 1:]]
+                view = [(f, f.header.hdr_size), *view[i + 1 :]]
                 self._reset(f)
                 break
         return view
@@ -493,10 +498,14 @@ class _Engine:
         encoded = name.encode("ascii")
         ext_offset = len(m.hdr)
         hdr_offset = ext_offset + align(EXT_HEADER_SIZE + len(encoded), 8)
-        ext = _Ext(name, ext_offset, hdr_offset, u.hdr_size, u.reset_id, 0, u.record_size,
-                   u.record_align)  # fmt: skip
-        m.hdr.extend(layout(m.bo, "IIHHHH").pack(u.hdr_size, u.reset_id, 0, u.record_size,
-                                                 u.record_align, len(encoded)))  # fmt: skip
+        ext = _Ext(
+            name, ext_offset, hdr_offset, u.hdr_size, u.reset_id, 0, u.record_size, u.record_align
+        )
+        m.hdr.extend(
+            layout(m.bo, "IIHHHH").pack(
+                u.hdr_size, u.reset_id, 0, u.record_size, u.record_align, len(encoded)
+            )
+        )
         m.hdr.extend(encoded)
         m.hdr.extend(bytes(hdr_offset - len(m.hdr) + align(u.hdr_size, 8)))
         m.exts.append(ext)

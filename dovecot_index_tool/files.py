@@ -1,0 +1,186 @@
+"""Reading Dovecot's files from disk, read-only, and handing the bytes to the parsers.
+
+Every file is opened read-only and read once; a file that changes while it is
+read (size, mtime or inode differ before and after) is read again, a bounded
+number of times, because Dovecot keeps writing while we look.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dovecot_index_tool.format.cache import CacheFile, parse_cache
+from dovecot_index_tool.format.errors import FormatError
+from dovecot_index_tool.format.index import IndexFile, parse_index
+from dovecot_index_tool.format.log import LogFile, parse_log
+
+READ_RETRIES = 3
+RETRY_PAUSE = 0.05
+INDEX_PREFIXES = ("dovecot.index", "dovecot.map.index", "dovecot.list.index")
+DBOX_NAME = re.compile(r"^[um]\.\d+$")
+
+
+class UnstableFile(OSError):
+    """The file kept changing while it was read."""
+
+
+@dataclass(frozen=True)
+class FileBytes:
+    path: str
+    data: bytes
+    inode: int
+    mtime_ns: int
+
+
+def read_file(path: str | os.PathLike[str]) -> FileBytes:
+    """Read a whole file read-only, retrying while it changes under us."""
+    path = os.fspath(path)
+    for attempt in range(READ_RETRIES):
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        try:
+            before = os.fstat(fd)
+            chunks = []
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            after = os.fstat(fd)
+        finally:
+            os.close(fd)
+        data = b"".join(chunks)
+        if _same(before, after) and len(data) == after.st_size and _same(after, _lstat(path)):
+            return FileBytes(path, data, after.st_ino, after.st_mtime_ns)
+        if attempt + 1 < READ_RETRIES:
+            time.sleep(RETRY_PAUSE)
+    raise UnstableFile(f"{path} changed while it was read {READ_RETRIES} times")
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _same(a: os.stat_result | None, b: os.stat_result | None) -> bool:
+    return (
+        a is not None
+        and b is not None
+        and (a.st_ino, a.st_size, a.st_mtime_ns) == (b.st_ino, b.st_size, b.st_mtime_ns)
+    )
+
+
+@dataclass(frozen=True)
+class IndexSet:
+    """One index prefix (``P``, ``P.log``, ``P.log.2``, ``P.cache``) as found on disk.
+
+    ``errors`` holds the files that exist but could not be parsed at all.
+    """
+
+    prefix: str
+    index: IndexFile | None
+    logs: tuple[LogFile, ...]
+    cache: CacheFile | None
+    errors: tuple[FormatError, ...] = field(default=())
+    log_inodes: tuple[int, ...] = ()
+
+    @property
+    def exists(self) -> bool:
+        return self.index is not None or bool(self.logs) or bool(self.errors)
+
+
+def read_index_set(prefix: str | os.PathLike[str], with_cache: bool = True) -> IndexSet:
+    """Read and parse every file of one index prefix; missing files are simply absent."""
+    prefix = os.fspath(prefix)
+    errors: list[FormatError] = []
+    index = _parse_or_none(prefix, parse_index, errors)
+    logs = []
+    inodes = []
+    for suffix in (".log.2", ".log"):
+        raw = _read_or_none(prefix + suffix, errors)
+        if raw is None:
+            continue
+        if raw.inode in inodes:
+            continue  # .log and .log.2 hard-linked during a rotation: one file
+        try:
+            logs.append(parse_log(raw.data, raw.path))
+            inodes.append(raw.inode)
+        except FormatError as err:
+            errors.append(err)
+    logs.sort(key=lambda f: f.header.file_seq)
+    cache = None
+    if with_cache:
+        raw = _read_or_none(prefix + ".cache", errors)
+        if raw is not None:
+            bo = index.byteorder if index else (logs[-1].byteorder if logs else None)
+            indexid = index.header.indexid if index else None
+            try:
+                cache = parse_cache(raw.data, raw.path, byteorder=bo, indexid=indexid)
+            except FormatError as err:
+                errors.append(err)
+    return IndexSet(prefix, index, tuple(logs), cache, tuple(errors), tuple(inodes))
+
+
+def _read_or_none(path: str, errors: list[FormatError]) -> FileBytes | None:
+    try:
+        return read_file(path)
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        errors.append(FormatError(f"cannot read: {err.strerror or err}", file=path))
+        return None
+
+
+def _parse_or_none(path: str, parser, errors: list[FormatError]):
+    raw = _read_or_none(path, errors)
+    if raw is None:
+        return None
+    try:
+        return parser(raw.data, raw.path)
+    except FormatError as err:
+        errors.append(err)
+        return None
+
+
+def index_prefix_in(directory: str | os.PathLike[str]) -> str | None:
+    """The index prefix a directory holds, preferring a mailbox index (as doveadm does)."""
+    for prefix in INDEX_PREFIXES:
+        base = Path(directory) / prefix
+        if base.exists() or Path(str(base) + ".log").exists():
+            return str(base)
+    return None
+
+
+def file_kind(path: str | os.PathLike[str]) -> str:
+    """What a file is, from its name, falling back to its first bytes."""
+    name = Path(path).name
+    if name == "dovecot-uidlist":
+        return "uidlist"
+    if name == "dovecot-keywords":
+        return "keywords"
+    if DBOX_NAME.match(name):
+        return "dbox"
+    if name.endswith(".log") or name.endswith(".log.2"):
+        return "log"
+    if name.endswith(".cache"):
+        return "cache"
+    if name.endswith(".backup") or ".index" in name:
+        return "index"
+    return _sniff(path)
+
+
+def _sniff(path: str | os.PathLike[str]) -> str:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return "unknown"
+    if len(head) >= 4 and head[0] == 7 and head[2:4] in (b"\x78\x00", b"\x00\x78"):
+        return "index"
+    if len(head) >= 4 and head[0] == 1 and head[2:4] in (b"\x28\x00", b"\x00\x28"):
+        return "log"
+    if len(head) >= 2 and head[0] == 1 and head[1] == 8:
+        return "cache"
+    return "unknown"

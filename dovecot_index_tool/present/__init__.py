@@ -1,0 +1,1 @@
+"""Human output (rich) and machine output (JSON) of the documents the tool builds."""

@@ -1,0 +1,19 @@
+"""JSON output: one document, stable key order, nothing lost."""
+
+from __future__ import annotations
+
+import json
+from typing import IO
+
+
+def write_json(doc: object, out: IO[str]) -> None:
+    json.dump(doc, out, indent=2, default=_default, ensure_ascii=False)
+    out.write("\n")
+
+
+def _default(value: object) -> object:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
