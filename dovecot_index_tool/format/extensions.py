@@ -109,9 +109,8 @@ def decode_ext_record(
     """One record's field of a known extension, decoded; raw hex when unknown."""
     size = len(data)
     if name == "keywords":
-        return [kw for i, kw in enumerate(keywords) if data[i // 8] & (1 << (i % 8))] + [
-            f"#{i}" for i in range(len(keywords), size * 8) if data[i // 8] & (1 << (i % 8))
-        ]
+        bits = [i for i in range(size * 8) if data[i // 8] >> (i % 8) & 1]
+        return [keywords[i] if i < len(keywords) else f"#{i}" for i in bits]
     if name == "guid" and size == 16:
         return data.hex()
     spec = RECORD_LAYOUTS.get((name, size))

@@ -1,0 +1,58 @@
+"""Shared fixtures: the committed Dovecot-made stores, and a fresh store made in CI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+MAKE_FIXTURES = ROOT / "scripts" / "make-fixtures"
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def need_doveadm() -> str:
+    """The doveadm binary; in CI its absence is a failure, elsewhere a skip."""
+    path = shutil.which("doveadm")
+    if path is None:
+        if IN_CI:
+            pytest.fail("doveadm is not installed, but CI=true requires the Dovecot tests to run")
+        pytest.skip("doveadm is not installed (apt-get install dovecot-core)")
+    return path
+
+
+def store_files(root: Path) -> list[Path]:
+    """Every regular file of the mailstores under ``root`` (not the dump texts)."""
+    return sorted(
+        p for p in root.rglob("*") if p.is_file() and "dumps" not in p.relative_to(root).parts[:1]
+    )
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    if not (FIXTURES / "stores.json").exists():
+        pytest.fail("tests/fixtures is missing: run `make fixtures` (needs dovecot-core, root)")
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def stores(fixtures_dir: Path) -> list[dict]:
+    return json.loads((fixtures_dir / "stores.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def fresh_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A mailstore made now by the installed Dovecot, never seen by the committed tests."""
+    need_doveadm()
+    if os.geteuid() != 0:
+        if IN_CI:
+            pytest.fail("scripts/make-fixtures needs root (it creates a mail user)")
+        pytest.skip("scripts/make-fixtures needs root (it creates a mail user)")
+    out = tmp_path_factory.mktemp("fresh") / "store"
+    subprocess.run([str(MAKE_FIXTURES), str(out)], check=True, capture_output=True, timeout=600)
+    return out
