@@ -252,13 +252,12 @@ def _log_record_doc(rec: L.LogRecord) -> dict[str, object]:
 
 def _plain(item) -> dict[str, object]:
     out = {}
-    for f in dataclasses.fields(item):
-        value = getattr(item, f.name)
+    for name, value in item._asdict().items():
         if isinstance(value, bytes):
             value = value.hex()
         elif isinstance(value, tuple):
             value = [[r.uid1, r.uid2] for r in value]
-        out[f.name] = value
+        out[name] = value
     return out
 
 

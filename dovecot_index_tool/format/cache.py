@@ -9,6 +9,7 @@ byte-order mark: the order comes from the index that points into it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from dovecot_index_tool.format.binary import BIG, LITTLE, align, decode_packed_offset, layout
 from dovecot_index_tool.format.errors import FormatError
@@ -90,8 +91,7 @@ class FieldHeader:
     fields: tuple[CacheField, ...]
 
 
-@dataclass(frozen=True)
-class CacheValue:
+class CacheValue(NamedTuple):
     """One field occurrence inside a record."""
 
     field_index: int

@@ -10,6 +10,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from dovecot_index_tool.format.binary import BIG, LITTLE, align, layout, unpack
 from dovecot_index_tool.format.errors import FormatError
@@ -136,8 +137,7 @@ class Extension:
         return record[self.record_offset : self.record_offset + self.record_size]
 
 
-@dataclass(frozen=True)
-class IndexRecord:
+class IndexRecord(NamedTuple):
     """One message (or mailbox, or map entry): UID, flags byte, and its raw bytes."""
 
     seq: int
@@ -171,8 +171,12 @@ class RecordTable:
         return IndexRecord(index + 1, self.base + start, uid, flags, raw)
 
     def __iter__(self) -> Iterator[IndexRecord]:
-        for i in range(self.count):
-            yield self[i]
+        size, data, base = self.record_size, self.data, self.base
+        head = layout(self.byteorder, "IB").unpack_from
+        for start in range(0, self.count * size, size):
+            uid, flags = head(data, start)
+            raw = data[start : start + size]
+            yield IndexRecord(start // size + 1, base + start, uid, flags, raw)
 
     def uids_and_flags(self) -> list[tuple[int, int]]:
         """All (uid, flags) pairs in one pass of ``struct.iter_unpack``."""

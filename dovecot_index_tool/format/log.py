@@ -9,6 +9,7 @@ follows as a write still in progress.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from dovecot_index_tool.format.binary import (
     BIG,
@@ -119,26 +120,22 @@ class LogHeader:
         return {name: getattr(self, name) for name in HEADER_NAMES if name != "unused2"}
 
 
-@dataclass(frozen=True)
-class Range:
+class Range(NamedTuple):
     uid1: int
     uid2: int
 
 
-@dataclass(frozen=True)
-class Append:
+class Append(NamedTuple):
     uid: int
     flags: int
 
 
-@dataclass(frozen=True)
-class ExpungeGuid:
+class ExpungeGuid(NamedTuple):
     uid: int
     guid: str
 
 
-@dataclass(frozen=True)
-class FlagUpdate:
+class FlagUpdate(NamedTuple):
     uid1: int
     uid2: int
     add_flags: int
@@ -151,15 +148,13 @@ class FlagUpdate:
         return ((self.add_flags | self.remove_flags) & FLAGS_MASK) == 0 and not self.modseq_inc_flag
 
 
-@dataclass(frozen=True)
-class HeaderUpdate:
+class HeaderUpdate(NamedTuple):
     offset: int
     size: int
     data: bytes
 
 
-@dataclass(frozen=True)
-class ExtIntro:
+class ExtIntro(NamedTuple):
     ext_id: int
     reset_id: int
     hdr_size: int
@@ -170,44 +165,37 @@ class ExtIntro:
     name: str
 
 
-@dataclass(frozen=True)
-class ExtReset:
+class ExtReset(NamedTuple):
     new_reset_id: int
     preserve_data: int
 
 
-@dataclass(frozen=True)
-class ExtRecUpdate:
+class ExtRecUpdate(NamedTuple):
     uid: int
     data: bytes
 
 
-@dataclass(frozen=True)
-class AtomicInc:
+class AtomicInc(NamedTuple):
     uid: int
     diff: int
 
 
-@dataclass(frozen=True)
-class KeywordUpdate:
+class KeywordUpdate(NamedTuple):
     modify_type: int
     name: str
     ranges: tuple[Range, ...]
 
 
-@dataclass(frozen=True)
-class ModseqUpdate:
+class ModseqUpdate(NamedTuple):
     uid: int
     modseq: int
 
 
-@dataclass(frozen=True)
-class Boundary:
+class Boundary(NamedTuple):
     size: int
 
 
-@dataclass(frozen=True)
-class AttributeChange:
+class AttributeChange(NamedTuple):
     operation: str  # "+" add, "-" remove
     scope: str  # "p" private, "s" shared
     key: str
@@ -467,11 +455,11 @@ def _fixed(payload: bytes, bo: str, fmt: str, what: str) -> list[tuple]:
 
 
 def _ranges(payload: bytes, bo: str, _intro: int = 0) -> Payload:
-    return tuple(Range(a, b) for a, b in _fixed(payload, bo, "II", "uid range"))
+    return tuple(map(Range._make, _fixed(payload, bo, "II", "uid range")))
 
 
 def _appends(payload: bytes, bo: str, _intro: int) -> Payload:
-    return tuple(Append(u, f) for u, f in _fixed(payload, bo, "IB3x", "append"))
+    return tuple(map(Append._make, _fixed(payload, bo, "IB3x", "append")))
 
 
 def _expunge_guids(payload: bytes, bo: str, _intro: int) -> Payload:
@@ -479,7 +467,7 @@ def _expunge_guids(payload: bytes, bo: str, _intro: int) -> Payload:
 
 
 def _flag_updates(payload: bytes, bo: str, _intro: int) -> Payload:
-    return tuple(FlagUpdate(*v) for v in _fixed(payload, bo, "IIBBBx", "flag update"))
+    return tuple(map(FlagUpdate._make, _fixed(payload, bo, "IIBBBx", "flag update")))
 
 
 def _modseq_updates(payload: bytes, bo: str, _intro: int) -> Payload:
@@ -489,7 +477,7 @@ def _modseq_updates(payload: bytes, bo: str, _intro: int) -> Payload:
 
 
 def _atomic_incs(payload: bytes, bo: str, _intro: int) -> Payload:
-    return tuple(AtomicInc(u, d) for u, d in _fixed(payload, bo, "Ii", "atomic inc"))
+    return tuple(map(AtomicInc._make, _fixed(payload, bo, "Ii", "atomic inc")))
 
 
 def _header_updates(payload: bytes, bo: str, _intro: int, wide: bool = False) -> Payload:
@@ -558,11 +546,8 @@ def _ext_rec_updates(payload: bytes, bo: str, intro_record_size: int) -> Payload
             expected=f"multiple of {step}",
             found=len(payload),
         )
-    uid = layout(bo, "I")
-    return tuple(
-        ExtRecUpdate(uid.unpack_from(payload, p)[0], payload[p + 4 : p + 4 + intro_record_size])
-        for p in range(0, len(payload), step)
-    )
+    st = layout(bo, f"I{intro_record_size}s{step - 4 - intro_record_size}x")
+    return tuple(map(ExtRecUpdate._make, st.iter_unpack(payload)))
 
 
 def _keyword_update(payload: bytes, bo: str, _intro: int) -> Payload:
