@@ -218,7 +218,9 @@ def index_set_doc(
 
 # log -------------------------------------------------------------------
 def log_doc(log: L.LogFile, uid: int | None = None) -> dict[str, object]:
-    records = [_log_record_doc(r) for r in log.records if uid is None or _mentions(r, uid)]
+    records = [
+        _log_record_doc(r, log.byteorder) for r in log.records if uid is None or _mentions(r, uid)
+    ]
     return {
         "kind": "log",
         "path": log.path,
@@ -233,7 +235,7 @@ def log_doc(log: L.LogFile, uid: int | None = None) -> dict[str, object]:
     }
 
 
-def _log_record_doc(rec: L.LogRecord) -> dict[str, object]:
+def _log_record_doc(rec: L.LogRecord, bo: str) -> dict[str, object]:
     doc: dict[str, object] = {
         "offset": rec.offset,
         "type": rec.name,
@@ -243,7 +245,7 @@ def _log_record_doc(rec: L.LogRecord) -> dict[str, object]:
         "size": rec.size,
         "modseq": rec.modseq,
     }
-    doc.update(_payload_doc(rec))
+    doc.update(_payload_doc(rec, bo))
     if rec.error is not None:
         doc["error"] = rec.error.to_dict()
         doc["payload_hex"] = rec.data.hex()
@@ -261,13 +263,13 @@ def _plain(item) -> dict[str, object]:
     return out
 
 
-def _payload_doc(rec: L.LogRecord) -> dict[str, object]:
+def _payload_doc(rec: L.LogRecord, bo: str) -> dict[str, object]:
     items = rec.items
     code = rec.base_code
     if code in (L.EXPUNGE, L.KEYWORD_RESET):
         return {"uids": [[r.uid1, r.uid2] for r in items]}
     if code == L.HEADER_UPDATE:
-        return {"updates": [_header_update_doc(u) for u in items]}
+        return {"updates": [_header_update_doc(u, bo) for u in items]}
     if code == L.EXT_RESET and items:
         return _plain(items[0])
     if code == L.BOUNDARY and items:
@@ -283,7 +285,7 @@ def _payload_doc(rec: L.LogRecord) -> dict[str, object]:
     return {key: [_plain(i) for i in items]} if items else {}
 
 
-def _header_update_doc(u: L.HeaderUpdate) -> dict[str, object]:
+def _header_update_doc(u: L.HeaderUpdate, bo: str) -> dict[str, object]:
     doc: dict[str, object] = {"offset": u.offset, "size": u.size, "hex": u.data.hex()}
     fields = []
     pos = u.offset
@@ -292,7 +294,8 @@ def _header_update_doc(u: L.HeaderUpdate) -> dict[str, object]:
         chunk = u.data[pos - u.offset : pos - u.offset + size]
         if len(chunk) < size:
             break
-        fields.append({"name": name, "hex": chunk.hex()})
+        value = int.from_bytes(chunk, "little" if bo == "<" else "big")
+        fields.append({"name": name, "hex": chunk.hex(), "value": value})
         pos += size
     if fields:
         doc["fields"] = fields

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from dovecot_index_tool.format import log as L
 from dovecot_index_tool.format.binary import align, decode_packed_offset
@@ -456,3 +456,41 @@ def sequential_walk(cache: CacheFile) -> tuple[set[int], int]:
         found.add(pos)
         pos += rec.size
     return found, pos
+
+
+# a whole index prefix ---------------------------------------------------
+INDEX_SUFFIXES = ("", ".backup")
+LOG_SUFFIXES = (".log.2", ".log")
+CACHE_SUFFIX = ".cache"
+
+
+def swap_index_files(files: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The files of one index prefix ``P``, keyed by suffix (``""`` for ``P``,
+    ``".backup"``, ``".log"``, ``".log.2"``, ``".cache"``), in the other byte order.
+
+    Logs are swapped oldest first, each starting from the extension table the
+    previous log left (or the index's, when the previous log is not there); the
+    cache follows ``P`` (else the newest log) and its chains start from ``P``.
+    """
+    out: dict[str, bytes] = {}
+    index = parse_index(files[""]) if "" in files else None
+    for suffix in INDEX_SUFFIXES:
+        if suffix in files:
+            out[suffix] = swap_index(files[suffix])
+    index_names = [e.name for e in index.extensions] if index is not None else []
+    logs = sorted((L.parse_log_header(files[s]).file_seq, s) for s in LOG_SUFFIXES if s in files)
+    names: list[str] = index_names
+    prev_seq = None
+    newest_order = None
+    for file_seq, suffix in logs:
+        header = L.parse_log_header(files[suffix])
+        start = names if prev_seq is not None and header.prev_file_seq == prev_seq else index_names
+        out[suffix] = swap_log(files[suffix], start)
+        names, prev_seq = log_ext_names(files[suffix], start), file_seq
+        newest_order = L.byteorder_of(
+            header.compat_flags, header.major_version, header.minor_version
+        )
+    if CACHE_SUFFIX in files:
+        order = index.byteorder if index is not None else newest_order
+        out[CACHE_SUFFIX] = swap_cache(files[CACHE_SUFFIX], index, byteorder=order)
+    return out

@@ -246,8 +246,7 @@ def _compare_header_update(update: dict, fields: list[dict], cmp: Comparison, at
     for i, dove in enumerate(fields):
         if dove["name"] is not None and i < len(ours):
             cmp.eq(f"{at}.{dove['name']}", ours[i]["name"], dove["name"])
-            value = int.from_bytes(bytes.fromhex(ours[i]["hex"]), "little")
-            cmp.eq(f"{at}.{dove['name']}.value", value, dove["value"])
+            cmp.eq(f"{at}.{dove['name']}.value", ours[i]["value"], dove["value"])
             consumed += dove["size"]
         elif dove["name"] is None:
             cmp.eq(f"{at}.offset", update["offset"] + consumed, dove["offset"])

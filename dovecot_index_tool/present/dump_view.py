@@ -168,14 +168,60 @@ def _log(doc: dict[str, object], console: Console) -> None:
             f"[bold]record[/]: offset={rec['offset']}, type={escape(rec['type'])}{flags}, "
             f"size={rec['size']}, modseq={rec['modseq']}"
         )
-        for key, value in rec.items():
-            if key in {"offset", "type", "type_raw", "external", "sync", "size", "modseq"}:
-                continue
-            console.print(f" - {escape(key)} = {escape(str(value))}")
+        for line in _payload_lines(rec):
+            console.print(f" - {escape(line)}")
+        if "error" in rec:
+            console.print(f" - [bold red]broken:[/] {escape(rec['error']['reason'])}")
     console.print(
         f"valid data ends at {doc['valid_end']} ({doc['end_reason']}); "
         f"{doc['trailing_bytes']} bytes after it"
     )
+
+
+def _ranges(pairs: list[list[int]]) -> str:
+    return ",".join(f"{a}-{b}" for a, b in pairs)
+
+
+def _payload_lines(rec: dict[str, object]) -> list[str]:
+    """One line per payload item, in the words ``doveadm dump -t log`` uses."""
+    kind = rec["type"]
+    if kind == "append":
+        return [
+            "uids="
+            + ",".join(
+                f"{u['uid']}" + (f" (flags={u['flags']:x})" if u["flags"] else "")
+                for u in rec["uids"]
+            )
+        ]
+    if kind in ("expunge", "keyword-reset"):
+        return [f"uids={_ranges(rec['uids'])}"]
+    if kind == "expunge-guid":
+        return [f"uid={u['uid']} (guid {u['guid']})" for u in rec["uids"]]
+    if kind == "flag-update":
+        return [
+            f"uids={u['uid1']}-{u['uid2']} (flags +{u['add_flags']:x}-{u['remove_flags']:x}, "
+            f"modseq_inc_flag={u['modseq_inc_flag']})"
+            for u in rec["updates"]
+        ]
+    if kind == "header-update":
+        return [_header_update_line(u) for u in rec["updates"]]
+    if kind == "ext-intro":
+        return [", ".join(f"{k} = {v}" for k, v in i.items()) for i in rec["intros"]]
+    if kind == "keyword-update":
+        return [f"modify={rec['modify']}, name={rec['name']}, uids={_ranges(rec['uids'])}"]
+    if kind == "boundary":
+        return [f"size={rec['boundary_size']}"]
+    if kind == "ext-reset":
+        return [f"new_reset_id = {rec['new_reset_id']}, preserve_data = {rec['preserve_data']}"]
+    items = rec.get("updates") or []
+    return [", ".join(f"{k}={v}" for k, v in item.items()) for item in items]
+
+
+def _header_update_line(update: dict[str, object]) -> str:
+    fields = update.get("fields")
+    if fields:
+        return ", ".join(f"{f['name']} = {f['value']}" for f in fields)
+    return f"offset = {update['offset']}, size = {update['size']}: {update['hex']}"
 
 
 def _uidlist(doc: dict[str, object], console: Console) -> None:
