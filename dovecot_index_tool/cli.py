@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
 
 from dovecot_index_tool import __version__
-from dovecot_index_tool.exitcodes import EXIT_HELP, Exit
+from dovecot_index_tool.exitcodes import CHECK_EXIT_HELP, EXIT_HELP, Exit, status_for
 from dovecot_index_tool.format.errors import FormatError
 
 
@@ -49,3 +50,68 @@ def dump(path: str, as_json: bool, no_replay: bool, uid: int | None) -> None:
     else:
         render(doc, Console(highlight=False))
     sys.exit(Exit.PROBLEMS_LEFT if has_problems(doc) else Exit.OK)
+
+
+DIR = click.Path(exists=True, file_okay=False, dir_okay=True, path_type=Path)
+
+
+@main.command(epilog=CHECK_EXIT_HELP)
+@click.argument("path", type=DIR)
+@click.option(
+    "--index-root", type=DIR, help="This user's INDEX= directory, if not beside the mail."
+)
+@click.option("--control-root", type=DIR, help="This user's CONTROL= directory (uidlists).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option("-v", "--verbose", is_flag=True, help="Also show info findings (normal states).")
+def check(
+    path: Path, index_root: Path | None, control_root: Path | None, as_json: bool, verbose: bool
+) -> None:
+    """Check one mailbox, or every mailbox of one user, without changing anything.
+
+    PATH is a mailbox's index or mail directory, a user's mail root (Maildir,
+    sdbox, mdbox) or a user's home directory. Each finding names the damaged file,
+    the byte offset and field, what was expected and found, what Dovecot will do
+    about it, and the repair we recommend. `dovecot-index-tool rules` lists them.
+    """
+    from dovecot_index_tool.check.target import NothingToCheck, check_path
+    from dovecot_index_tool.present.check_view import render_report, render_summary
+    from dovecot_index_tool.present.json_out import write_json
+
+    console = Console(highlight=False)
+    try:
+        reports = []
+        for report in check_path(path, index_root, control_root):
+            reports.append(report)
+            if not as_json:
+                render_report(report, console, verbose)
+    except NothingToCheck as err:
+        Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False)
+        sys.exit(Exit.OPERATIONAL_ERROR)
+    if as_json:
+        write_json({"mailboxes": [r.to_dict() for r in reports]}, sys.stdout)
+    else:
+        render_summary(reports, console)
+    sys.exit(status_for([(f.check, f.severity.value) for r in reports for f in r.findings]))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
+@click.option("--markdown", is_flag=True, help="Print the catalogue as a Markdown document.")
+def rules(as_json: bool, markdown: bool) -> None:
+    """List every check: stable ID, severity, what Dovecot does, the recommended repair."""
+    from dovecot_index_tool.check.catalogue import NOT_CHECKED, RULES
+    from dovecot_index_tool.present.json_out import write_json
+    from dovecot_index_tool.present.rules_view import markdown_catalogue, render_rules
+
+    if as_json:
+        write_json(
+            {
+                "rules": [r.to_dict() for r in RULES.values()],
+                "not_checked": [{"check": a, "why": b} for a, b in NOT_CHECKED],
+            },
+            sys.stdout,
+        )
+    elif markdown:
+        sys.stdout.write(markdown_catalogue())
+    else:
+        render_rules(Console(highlight=False))

@@ -23,3 +23,26 @@ Exit status (bits add up, as with e2fsck):
   16  usage error
   32  cancelled by the user
   128 internal error"""
+
+
+CHECK_EXIT_HELP = """\b
+Exit status (bits add up, as with e2fsck):
+  0   healthy: no finding above info
+  4   warnings, errors or fatal damage found and left as they are
+  8   something could not be checked (unreadable file, checker error)
+  12  both of the above
+  16  usage error
+  32  cancelled by the user"""
+
+UNCHECKED = {"scanner.unreadable", "scanner.error", "scanner.timeout", "scanner.unstable"}
+
+
+def status_for(findings: list[tuple[str, str]]) -> Exit:
+    """The exit status for (check id, severity) pairs: problems and could-not-check add up."""
+    status = Exit.OK
+    for check, severity in findings:
+        if check in UNCHECKED:
+            status |= Exit.OPERATIONAL_ERROR
+        elif severity != "info":
+            status |= Exit.PROBLEMS_LEFT
+    return status

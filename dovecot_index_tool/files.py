@@ -85,6 +85,7 @@ class IndexSet:
     cache: CacheFile | None
     errors: tuple[FormatError, ...] = field(default=())
     log_inodes: tuple[int, ...] = ()
+    hardlinked: bool = False
 
     @property
     def exists(self) -> bool:
@@ -97,13 +98,15 @@ def read_index_set(prefix: str | os.PathLike[str], with_cache: bool = True) -> I
     errors: list[FormatError] = []
     index = _parse_or_none(prefix, parse_index, errors)
     logs = []
-    inodes = []
+    inodes: list[int] = []
+    hardlinked = False
     for suffix in (".log.2", ".log"):
         raw = _read_or_none(prefix + suffix, errors)
         if raw is None:
             continue
         if raw.inode in inodes:
-            continue  # .log and .log.2 hard-linked during a rotation: one file
+            hardlinked = True  # .log and .log.2 hard-linked during a rotation: one file
+            continue
         try:
             logs.append(parse_log(raw.data, raw.path))
             inodes.append(raw.inode)
@@ -120,7 +123,7 @@ def read_index_set(prefix: str | os.PathLike[str], with_cache: bool = True) -> I
                 cache = parse_cache(raw.data, raw.path, byteorder=bo, indexid=indexid)
             except FormatError as err:
                 errors.append(err)
-    return IndexSet(prefix, index, tuple(logs), cache, tuple(errors), tuple(inodes))
+    return IndexSet(prefix, index, tuple(logs), cache, tuple(errors), tuple(inodes), hardlinked)
 
 
 def _read_or_none(path: str, errors: list[FormatError]) -> FileBytes | None:

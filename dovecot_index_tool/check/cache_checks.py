@@ -1,0 +1,182 @@
+"""Checks of ``dovecot.index.cache``: header, field table, and every message's chain."""
+
+from __future__ import annotations
+
+from dovecot_index_tool.check.data import IndexState
+from dovecot_index_tool.check.findings import Finding
+from dovecot_index_tool.format.binary import layout
+from dovecot_index_tool.format.cache import DECISION_FORCED, CacheFile
+
+MAX_TYPE = 4
+SAME_KIND_REPORTED = 3  # per mailbox, per check: the first few places, then a count
+
+
+def check_cache(index: IndexState) -> list[Finding]:
+    files = index.files
+    out = []
+    for err in files.errors:
+        if err.file and err.file.endswith(".cache"):
+            check = (
+                "scanner.unreadable" if err.reason.startswith("cannot") else "cache.file-too-small"
+            )
+            out.append(
+                Finding(
+                    check,
+                    err.file,
+                    err.reason,
+                    offset=err.offset,
+                    field=err.field,
+                    expected=err.expected,
+                    found=err.found,
+                )
+            )
+    cache = files.cache
+    if cache is None:
+        return out
+    header = _header(cache)
+    if header:
+        return out + header
+    out += _fields(cache)
+    state = index.state
+    ext = state.extension("cache") if state is not None else None
+    if ext is None:
+        return out
+    if ext.reset_id != cache.header.file_seq:
+        return [
+            *out,
+            Finding(
+                "cache.stale",
+                cache.path,
+                "the index points into an older cache file",
+                offset=8,
+                field="header.file_seq",
+                expected=ext.reset_id,
+                found=cache.header.file_seq,
+            ),
+        ]
+    if any(f.check == "cache.field-header-invalid" for f in out):
+        return out
+    return out + _chains(cache, state, ext)
+
+
+def _header(cache: CacheFile) -> list[Finding]:
+    h = cache.header
+    if h.major_version != 1 or h.compat_sizeof_uoff_t != 8:
+        return [
+            Finding(
+                "cache.version",
+                cache.path,
+                f"Unsupported major version ({h.major_version}) or uoff_t size "
+                f"({h.compat_sizeof_uoff_t})",
+                offset=0,
+                field="header.major_version",
+                expected="1 / 8",
+                found=f"{h.major_version} / {h.compat_sizeof_uoff_t}",
+            )
+        ]
+    if h.file_seq == 0:
+        return [
+            Finding(
+                "cache.file-seq-zero",
+                cache.path,
+                "file_seq is 0",
+                offset=8,
+                field="header.file_seq",
+                expected="non-zero",
+                found=0,
+            )
+        ]
+    return []
+
+
+def _fields(cache: CacheFile) -> list[Finding]:
+    out = [
+        Finding(
+            "cache.field-header-invalid",
+            cache.path,
+            p.reason,
+            offset=p.offset,
+            field=p.field,
+            expected=p.expected,
+            found=p.found,
+        )
+        for p in cache.problems
+    ]
+    seen: set[str] = set()
+    for f in cache.fields:
+        where = f"fields[{f.index}]"
+        at = cache.field_headers[-1].offset if cache.field_headers else None
+        if f.type > MAX_TYPE:
+            out.append(
+                Finding(
+                    "cache.field-header-invalid",
+                    cache.path,
+                    "field type corrupted",
+                    offset=at,
+                    field=f"{where}.type",
+                    expected=f"<= {MAX_TYPE}",
+                    found=f.type,
+                )
+            )
+        if f.decision & ~DECISION_FORCED > 2:
+            out.append(
+                Finding(
+                    "cache.field-header-invalid",
+                    cache.path,
+                    "field decision type corrupted",
+                    offset=at,
+                    field=f"{where}.decision",
+                    expected="0..2 (+0x80)",
+                    found=f.decision,
+                )
+            )
+        if f.name in seen:
+            out.append(
+                Finding(
+                    "cache.field-header-invalid",
+                    cache.path,
+                    f"Duplicated field in header: {f.name}",
+                    offset=at,
+                    field=f"{where}.name",
+                    found=f.name,
+                )
+            )
+        seen.add(f.name)
+    return out
+
+
+def _chains(cache: CacheFile, state, ext) -> list[Finding]:
+    """Walk every message's records; report the first few of each kind, then a count."""
+    u32 = layout(state.byteorder, "I")
+    found: dict[str, list[tuple[int, object]]] = {}
+    for rec in state.records:
+        raw = ext.record_value(rec.data)
+        if raw is None or len(raw) < 4:
+            continue
+        (offset,) = u32.unpack_from(raw, 0)
+        if not offset:
+            continue
+        chain = cache.chain(offset)
+        if chain.error is not None:
+            check = (
+                "cache.record-chain-loop"
+                if "circular" in chain.error.reason
+                else "cache.record-invalid"
+            )
+            found.setdefault(check, []).append((rec.uid, chain.error))
+    out = []
+    for check, places in found.items():
+        for uid, err in places[:SAME_KIND_REPORTED]:
+            more = f" ({len(places)} messages in all)" if len(places) > 1 else ""
+            out.append(
+                Finding(
+                    check,
+                    cache.path,
+                    f"uid {uid}: {err.reason}{more}",
+                    offset=err.offset,
+                    field=err.field,
+                    expected=err.expected,
+                    found=err.found,
+                )
+            )
+    return out

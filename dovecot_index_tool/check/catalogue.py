@@ -1,0 +1,730 @@
+"""The check catalogue: every finding the tool can report, with a stable ID.
+
+The IDs are the contract with scripts, reports, the repair queue and the tests:
+never rename one. Severities:
+
+* ``fatal``: Dovecot cannot use the file; it deletes or rebuilds it (or crashes).
+* ``error``: Dovecot will fsck, drop records, or show users wrong data.
+* ``warning``: inconsistent, but harmless to users today.
+* ``info``: a normal state worth knowing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    FATAL = "fatal"
+
+    @property
+    def rank(self) -> int:
+        return ("info", "warning", "error", "fatal").index(self.value)
+
+
+class Repair(StrEnum):
+    """Least destructive first; the order is what the queue widens along."""
+
+    NONE = "none"
+    CACHE_PURGE = "cache-purge"
+    INDEX_REBUILD = "index-rebuild"
+    FORCE_RESYNC = "force-resync"
+    STORAGE_REBUILD = "storage-rebuild"
+
+    @property
+    def rank(self) -> int:
+        return list(Repair).index(self)
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: Severity
+    title: str
+    dovecot: str  # what Dovecot does when it meets this
+    repair: Repair
+    loses: tuple[str, ...] = ()  # what the recommended repair can lose
+    note: str = ""
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "severity": self.severity.value,
+            "title": self.title,
+            "dovecot": self.dovecot,
+            "repair": self.repair.value,
+            "loses": list(self.loses),
+            "note": self.note,
+        }
+
+
+F, E, W, INFO = Severity.FATAL, Severity.ERROR, Severity.WARNING, Severity.INFO
+NONE, PURGE, REBUILD, RESYNC, STORAGE = (
+    Repair.NONE,
+    Repair.CACHE_PURGE,
+    Repair.INDEX_REBUILD,
+    Repair.FORCE_RESYNC,
+    Repair.STORAGE_REBUILD,
+)
+DBOX_STATE = ("flags", "keywords")  # live only in sdbox/mdbox indexes
+UNLINK_INDEX = "deletes dovecot.index and rebuilds it from the log and the mail files"
+FSCK = "runs an index fsck that rewrites the header from the records (logs 'fscking index file')"
+LOG_CORRUPT = (
+    "marks the log corrupted (indexid 0), deletes and recreates it; changes only in it are lost"
+)
+CACHE_UNLINK = "deletes the cache file ('Deleting corrupted cache'); it is rebuilt from the mail"
+
+_RULES = (
+    # -- dovecot.index: unusable files -------------------------------------------------------
+    Rule(
+        "index.file-too-small",
+        F,
+        "dovecot.index is shorter than its 120-byte header",
+        UNLINK_INDEX,
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
+        "index.major-version",
+        F,
+        "dovecot.index major version is not 7",
+        UNLINK_INDEX,
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
+        "index.corrupted-flag",
+        F,
+        "dovecot.index has its CORRUPTED header flag set",
+        UNLINK_INDEX,
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
+        "index.byte-order",
+        F,
+        "dovecot.index was written by a CPU of the other byte order",
+        UNLINK_INDEX + " ('CPU architecture changed')",
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
+        "index.header-sizes",
+        F,
+        "base_header_size or header_size is impossible",
+        UNLINK_INDEX + " ('Corrupted header sizes')",
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
+        "index.header-outside-file",
+        F,
+        "header_size is larger than the file",
+        UNLINK_INDEX,
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
+        "index.record-size-too-small",
+        F,
+        "record_size is below 8 bytes",
+        UNLINK_INDEX,
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule("index.last-uid-zero", F, "the last record has UID 0", UNLINK_INDEX, REBUILD, DBOX_STATE),
+    # -- dovecot.index: fsck-able damage ----------------------------------------------------
+    Rule(
+        "index.records-truncated",
+        E,
+        "messages_count records do not fit in the file",
+        "truncates the record list to what fits, then fsck; the cut messages vanish until a "
+        "resync finds them again",
+        RESYNC,
+        DBOX_STATE,
+    ),
+    Rule(
+        "index.uidvalidity-zero",
+        E,
+        "uid_validity is 0 although messages were assigned UIDs",
+        FSCK + "; a new UIDVALIDITY makes clients download everything",
+        RESYNC,
+        ("UIDs",),
+    ),
+    Rule("index.next-uid-zero", E, "next_uid is 0", FSCK, RESYNC),
+    Rule(
+        "index.next-uid-below-record",
+        E,
+        "a record's UID is not below next_uid",
+        FSCK + " (raises next_uid)",
+        RESYNC,
+    ),
+    Rule(
+        "index.uids-unordered",
+        E,
+        "record UIDs are zero, repeated or not ascending",
+        FSCK + "; records out of order are deleted, their messages vanish until a resync",
+        RESYNC,
+        DBOX_STATE,
+    ),
+    Rule(
+        "index.seen-count-too-large", E, "seen_messages_count exceeds messages_count", FSCK, REBUILD
+    ),
+    Rule(
+        "index.deleted-count-too-large",
+        E,
+        "deleted_messages_count exceeds messages_count",
+        FSCK,
+        REBUILD,
+    ),
+    Rule(
+        "index.first-recent-uid-invalid",
+        E,
+        "first_recent_uid is 0 or beyond next_uid",
+        FSCK,
+        REBUILD,
+    ),
+    Rule(
+        "index.lowwater-beyond-next-uid",
+        E,
+        "an unseen/deleted low-water mark exceeds next_uid",
+        FSCK,
+        REBUILD,
+    ),
+    Rule(
+        "index.seen-count-wrong",
+        E,
+        "seen_messages_count disagrees with the records",
+        "trusts it silently: clients are shown a wrong unseen count",
+        REBUILD,
+    ),
+    Rule(
+        "index.deleted-count-wrong",
+        E,
+        "deleted_messages_count disagrees with the records",
+        "trusts it silently: wrong \\Deleted count, EXPUNGE decisions may be skipped",
+        REBUILD,
+    ),
+    Rule(
+        "index.unseen-lowwater-too-high",
+        E,
+        "an unseen message lies below first_unseen_uid_lowwater",
+        "trusts the hint: that message is not reported as unseen",
+        REBUILD,
+    ),
+    Rule(
+        "index.deleted-lowwater-too-high",
+        W,
+        "a \\Deleted message lies below first_deleted_uid_lowwater",
+        "trusts the hint when looking for deleted messages",
+        REBUILD,
+    ),
+    Rule(
+        "index.extension-outside-header",
+        E,
+        "an extension header runs past header_size",
+        FSCK + " (drops the extension and everything after it)",
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
+        "index.extension-invalid",
+        E,
+        "an extension header has invalid fields",
+        FSCK + " ('Broken extension'; the extension is dropped)",
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
+        "index.extension-duplicate",
+        E,
+        "two extensions have the same name",
+        FSCK + " (the duplicate is dropped)",
+        REBUILD,
+    ),
+    Rule(
+        "index.keywords-header-invalid",
+        E,
+        "the keywords extension header is malformed",
+        FSCK + " (keywords renamed to unknown-N or recounted)",
+        REBUILD,
+        ("keywords",),
+    ),
+    Rule(
+        "index.keyword-name-offset",
+        W,
+        "a keyword's name_offset does not follow the names",
+        "logs 'Mismatching keyword name_offset' and goes on",
+        NONE,
+    ),
+    Rule(
+        "index.dirty-flag-unmarked",
+        W,
+        "a record has the DIRTY flag but HAVE_DIRTY is not set",
+        "may never write that flag change to the mail file",
+        RESYNC,
+    ),
+    Rule(
+        "index.fsckd",
+        INFO,
+        "Dovecot already repaired this index (FSCKD flag)",
+        "sdbox/mdbox and list indexes rebuild once more at the next sync",
+        NONE,
+    ),
+    Rule(
+        "index.missing",
+        INFO,
+        "no dovecot.index: the state lives in the log (normal for small mailboxes)",
+        "replays the log at every open",
+        NONE,
+    ),
+    Rule(
+        "index.unknown-extension",
+        INFO,
+        "an extension this tool does not decode",
+        "keeps it as it is",
+        NONE,
+    ),
+    # -- transaction log -----------------------------------------------------------------
+    Rule(
+        "log.file-too-small",
+        F,
+        "the log is shorter than its header",
+        "deletes and recreates the log",
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
+        "log.major-version",
+        F,
+        "the log major version is not 1",
+        "deletes and recreates the log",
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
+        "log.header-size-invalid",
+        F,
+        "hdr_size is below 24 or beyond the file",
+        "deletes and recreates the log",
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
+        "log.marked-corrupted",
+        F,
+        "indexid is 0: Dovecot already marked this log corrupted",
+        "deletes and recreates the log at the next open",
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
+        "log.byte-order",
+        F,
+        "the log was written by a CPU of the other byte order",
+        "'Rebuilding index file: CPU architecture changed'",
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
+        "log.record-size-invalid",
+        F,
+        "a record's size field is below 8 bytes",
+        LOG_CORRUPT,
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
+        "log.record-invalid",
+        F,
+        "a record's payload breaks the format",
+        LOG_CORRUPT,
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
+        "log.uid-range-invalid",
+        F,
+        "a record has empty, reversed or unsorted UID ranges",
+        LOG_CORRUPT,
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
+        "log.unknown-record-type",
+        E,
+        "a record of an unknown type",
+        "'Log synchronization error', then fsck",
+        REBUILD,
+    ),
+    Rule(
+        "log.replay-error",
+        E,
+        "a log record contradicts the index it is applied to",
+        "'Log synchronization error' (record skipped), then fsck",
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
+        "log.unfinished-write",
+        INFO,
+        "bytes after the last complete record (a write in progress or a crash mid-write)",
+        "ignores them; the next writer truncates them",
+        NONE,
+    ),
+    Rule(
+        "log.reset",
+        INFO,
+        "the log started a new index generation after .log.2 was written",
+        "ignores the older log",
+        NONE,
+    ),
+    Rule(
+        "log.hardlinked",
+        INFO,
+        ".log and .log.2 are the same file (a rotation in progress)",
+        "ignores the duplicate",
+        NONE,
+    ),
+    Rule(
+        "log.rotated-size-mismatch",
+        E,
+        ".log.2 ends elsewhere than .log says it did",
+        "'Invalid transaction log size': marks .log.2 corrupted",
+        REBUILD,
+    ),
+    Rule(
+        "log.rotated-sequence",
+        W,
+        ".log.2 is not the log that .log continues",
+        "ignores .log.2 unless the index needs it",
+        NONE,
+    ),
+    Rule(
+        "log.duplicate-sequence",
+        E,
+        ".log and .log.2 carry the same file_seq",
+        "'duplicate transaction log sequence': marks .log.2 corrupted",
+        REBUILD,
+    ),
+    # -- how files relate ----------------------------------------------------------------
+    Rule(
+        "index.indexid-mismatch",
+        F,
+        "dovecot.index belongs to another index generation than its logs",
+        "adopts the index's id and recreates the logs (2.4: deletes the index)",
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
+        "log.indexid-mismatch",
+        F,
+        "a log belongs to another index generation",
+        "deletes and recreates the log ('indexid changed')",
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
+        "index.log-lost",
+        E,
+        "the log position in dovecot.index is not in the logs on disk",
+        "'Lost log' / 'Missing middle file': fsck to the head; changes in between are lost",
+        RESYNC,
+        DBOX_STATE,
+    ),
+    Rule(
+        "index.log-offset-invalid",
+        E,
+        "log_file_head/tail_offset is outside the log or not on a record boundary",
+        "'broken sync positions' or 'Invalid offset': fsck",
+        RESYNC,
+        DBOX_STATE,
+    ),
+    Rule(
+        "index.head-beyond-log-end",
+        E,
+        "the index claims log data that is not complete on disk",
+        "treats the log as shrunk or corrupted; fsck",
+        RESYNC,
+        DBOX_STATE,
+    ),
+    Rule(
+        "index.modseq-position-ahead",
+        W,
+        "the modseq header points past the log head",
+        "'modseq_hdr.log_offset too large': re-reads the log, harmless",
+        NONE,
+    ),
+    # -- cache ---------------------------------------------------------------------------
+    Rule("cache.file-too-small", F, "the cache is shorter than its header", CACHE_UNLINK, PURGE),
+    Rule("cache.version", F, "unsupported cache version or uoff_t size", CACHE_UNLINK, PURGE),
+    Rule("cache.file-seq-zero", F, "the cache's file_seq is 0", CACHE_UNLINK, PURGE),
+    Rule(
+        "cache.indexid-mismatch",
+        F,
+        "the cache belongs to another index generation",
+        "deletes the cache silently",
+        PURGE,
+    ),
+    Rule("cache.field-header-invalid", F, "the cached field table is broken", CACHE_UNLINK, PURGE),
+    Rule(
+        "cache.record-invalid",
+        F,
+        "a message's cache record is out of bounds or malformed",
+        CACHE_UNLINK,
+        PURGE,
+    ),
+    Rule(
+        "cache.record-chain-loop",
+        F,
+        "a message's cache records form a loop",
+        CACHE_UNLINK + " ('record list is circular')",
+        PURGE,
+    ),
+    Rule(
+        "cache.stale",
+        INFO,
+        "the index points into an older cache file (reset_id differs)",
+        "ignores the stale offsets",
+        NONE,
+    ),
+    # -- maildir -------------------------------------------------------------------------
+    Rule(
+        "uidlist.unusable",
+        F,
+        "dovecot-uidlist cannot be parsed",
+        "deletes it and gives every message a new UID",
+        RESYNC,
+        ("UIDs",),
+        "Restore the uidlist from backup before a resync if UIDs matter.",
+    ),
+    Rule(
+        "uidlist.record-invalid",
+        F,
+        "a dovecot-uidlist line is broken or out of order",
+        "'Broken file': deletes it and gives every message a new UID",
+        RESYNC,
+        ("UIDs",),
+    ),
+    Rule(
+        "uidlist.duplicate-file",
+        W,
+        "a file is listed twice with different UIDs",
+        "keeps the later UID and rewrites the file",
+        NONE,
+    ),
+    Rule(
+        "maildir.uidvalidity-mismatch",
+        E,
+        "dovecot-uidlist and dovecot.index disagree on UIDVALIDITY",
+        "'UIDVALIDITY changed': resets the index, all messages re-added",
+        RESYNC,
+        ("flags", "UIDs"),
+    ),
+    Rule(
+        "maildir.index-uid-not-in-uidlist",
+        E,
+        "an index record's UID is missing from dovecot-uidlist",
+        "expunges it from the index at the next sync (the message "
+        "vanishes, or comes back with a new UID)",
+        RESYNC,
+        ("UIDs",),
+    ),
+    Rule(
+        "maildir.message-lost-from-index",
+        E,
+        "a message on disk is missing from the index",
+        "'Expunged message reappeared': gives it a new UID, or adds it at the next sync",
+        RESYNC,
+    ),
+    Rule(
+        "maildir.mail-file-missing",
+        E,
+        "an index record's message file is not in cur/ or new/",
+        "the message cannot be read and is expunged at the next sync",
+        RESYNC,
+    ),
+    Rule(
+        "maildir.uidlist-file-missing",
+        INFO,
+        "dovecot-uidlist still lists an expunged file (normal until it is rewritten)",
+        "drops the entry when it rewrites the file",
+        NONE,
+    ),
+    Rule(
+        "maildir.keywords-invalid",
+        W,
+        "dovecot-keywords has malformed lines",
+        "ignores them; keywords may be shown as letters",
+        NONE,
+    ),
+    # -- dbox ----------------------------------------------------------------------------
+    Rule(
+        "dbox.file-invalid",
+        E,
+        "a dbox mail file's header or message framing is broken",
+        "'Invalid dbox ...': fixes or skips the file during a rebuild",
+        STORAGE,
+    ),
+    Rule(
+        "sdbox.mail-file-missing",
+        E,
+        "an index record has no u.N file",
+        "the message cannot be read; a rebuild drops it",
+        REBUILD,
+    ),
+    Rule(
+        "sdbox.mail-file-not-in-index",
+        E,
+        "a u.N file is not in the index",
+        "the message is invisible until a rebuild",
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
+        "sdbox.mailbox-guid-missing",
+        E,
+        "the dbox-hdr mailbox GUID is zero or absent",
+        "rebuilds the index",
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
+        "mdbox.map-missing",
+        E,
+        "the mdbox map index cannot be read",
+        "full storage rebuild",
+        STORAGE,
+    ),
+    Rule(
+        "mdbox.map-uid-lost",
+        E,
+        "a mailbox record's map_uid is not in the map",
+        "'map uid lost': full storage rebuild",
+        STORAGE,
+    ),
+    Rule(
+        "mdbox.map-uidvalidity-mismatch",
+        E,
+        "mailbox and map disagree on map_uid_validity",
+        "'map uidvalidity mismatch': full storage rebuild",
+        STORAGE,
+    ),
+    Rule(
+        "mdbox.refcount-too-low",
+        E,
+        "a map entry is referenced more often than its refcount",
+        "'refcount too low': full storage rebuild; a purge may delete a live message",
+        STORAGE,
+    ),
+    Rule(
+        "mdbox.refcount-too-high",
+        W,
+        "a map entry's refcount exceeds its references",
+        "the message's space is never reclaimed by doveadm purge",
+        NONE,
+    ),
+    Rule(
+        "mdbox.map-file-missing",
+        E,
+        "a map entry points into an m.N file that is missing",
+        "the message cannot be read; storage rebuild",
+        STORAGE,
+    ),
+    Rule(
+        "mdbox.map-offset-invalid",
+        E,
+        "a map entry's offset/size is outside its m.N file or not at a message header",
+        "'Inconsistency in map index': storage rebuild",
+        STORAGE,
+    ),
+    Rule(
+        "mdbox.map-invalid",
+        E,
+        "the map index lacks its map/ref extensions or has file_id 0",
+        "'mdbox map corrupted': storage rebuild",
+        STORAGE,
+    ),
+    # -- list index ----------------------------------------------------------------------
+    Rule(
+        "list.header-invalid",
+        E,
+        "the list index name table is broken",
+        "deletes the list index and rebuilds it from the mail directories",
+        RESYNC,
+    ),
+    Rule(
+        "list.record-invalid",
+        E,
+        "a list index record is inconsistent (names, parents, GUIDs)",
+        "deletes the list index and rebuilds it",
+        RESYNC,
+    ),
+    Rule(
+        "list.uidvalidity-mismatch",
+        W,
+        "the list index and a mailbox index disagree on UIDVALIDITY",
+        "refreshes the list index entry",
+        NONE,
+    ),
+    # -- the scanner itself ----------------------------------------------------------------
+    Rule(
+        "scanner.unreadable",
+        E,
+        "a file could not be read (permissions, I/O error, vanished)",
+        "n/a",
+        NONE,
+        note="Could-not-check is never clean: exit status 8.",
+    ),
+    Rule(
+        "scanner.unstable",
+        W,
+        "a file kept changing while it was read",
+        "n/a",
+        NONE,
+        note="Scan again when the mailbox is quieter.",
+    ),
+    Rule(
+        "scanner.error", E, "the checks of this mailbox stopped on an internal error", "n/a", NONE
+    ),
+    Rule("scanner.timeout", E, "the checks of this mailbox ran past the time limit", "n/a", NONE),
+)
+
+RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
+
+# Dovecot checks deliberately not given an ID, and why.
+NOT_CHECKED = (
+    (
+        "Keywords removed/changed unexpectedly",
+        "compares two maps of the same process over time; a single read of the files cannot see it",
+    ),
+    (
+        "log file shrank / Transaction log was recreated while we had it locked",
+        "needs two reads of a file held open; the scanner re-reads a changing file instead",
+    ),
+    (
+        "Unexpected garbage at EOF (only while the log is locked)",
+        "reported as log.unfinished-write: unlocked readers may not tell garbage from a write in "
+        "progress",
+    ),
+    (
+        "registered field type/size changed (cache)",
+        "depends on the fields a running Dovecot registers, not on the files",
+    ),
+    (
+        "mdbox: Storage keeps breaking / Can't rebuild storage",
+        "outcomes of a rebuild, not states of the files",
+    ),
+    (
+        "Cached message size smaller/larger than expected, Broken MIME parts",
+        "need the message bodies parsed against their cache entries; not done in this version",
+    ),
+)
+
+
+def rule(rule_id: str) -> Rule:
+    return RULES[rule_id]

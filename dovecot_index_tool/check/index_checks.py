@@ -1,0 +1,513 @@
+"""Checks of ``dovecot.index`` (and list/map indexes): what Dovecot verifies when it
+maps the file, and the counters it trusts without verifying."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+
+from dovecot_index_tool.check.data import IndexState
+from dovecot_index_tool.check.findings import Finding
+from dovecot_index_tool.format.binary import BIG, LITTLE, layout
+from dovecot_index_tool.format.index import (
+    BASE_HEADER_SIZE,
+    HDR_FLAG_CORRUPTED,
+    HDR_FLAG_FSCKD,
+    HDR_FLAG_HAVE_DIRTY,
+    HEADER_OFFSETS,
+    MAIL_DELETED,
+    MAIL_DIRTY,
+    MAIL_SEEN,
+    RECORD_MIN_SIZE,
+    IndexFile,
+    ext_header_problem,
+)
+
+HOST_ORDER = LITTLE if sys.byteorder == "little" else BIG
+KNOWN_EXTENSIONS = {
+    "cache",
+    "keywords",
+    "modseq",
+    "maildir",
+    "dbox-hdr",
+    "mdbox-hdr",
+    "mdbox",
+    "guid",
+    "map",
+    "ref",
+    "hdr-vsize",
+    "vsize",
+    "box-name",
+    "list",
+    "msgs",
+    "hmodseq",
+    "1saved",
+    "index sync",
+    "subs",
+    "mbox",
+    "header-md5",
+    "fts",
+    "hdr-pop3-uidl",
+    "last-rename-stamp",
+    "virtual",
+    "virtual2",
+    "virtual-guid",
+    "deleted",
+    "pop3-uidl",
+    "obox",
+    "mobox",
+    "mobox-hdr",
+    "mobox-map",
+    "mailbox-guid",
+}
+
+
+def _at(name: str) -> int:
+    return HEADER_OFFSETS[name][0]
+
+
+def check_index(index: IndexState, expected_order: str | None = None) -> list[Finding]:
+    """All checks of one index prefix's ``dovecot.index`` file and its replayed state."""
+    files = index.files
+    path = files.prefix
+    findings = [_parse_failure(err) for err in files.errors if err.file == path]
+    idx = files.index
+    if idx is None:
+        if files.logs and not any(err.file == path for err in files.errors):
+            findings.append(Finding("index.missing", path, "no dovecot.index: state is in the log"))
+        return findings
+    order = expected_order or (files.logs[-1].byteorder if files.logs else HOST_ORDER)
+    fatal = _unusable(idx, path, order)
+    findings += fatal
+    if fatal:
+        return findings
+    findings += _header(idx, path)
+    findings += _records(idx, path)
+    findings += _extensions(idx, path)
+    state = index.state or idx
+    findings += _counters(state, path)
+    if idx.header.flags & HDR_FLAG_FSCKD:
+        findings.append(
+            Finding(
+                "index.fsckd",
+                path,
+                "Dovecot repaired this index before",
+                offset=_at("flags"),
+                field="header.flags",
+                found=idx.header.flags,
+            )
+        )
+    return findings
+
+
+def _parse_failure(err) -> Finding:
+    if err.reason.startswith("cannot"):
+        return Finding("scanner.unreadable", err.file, err.reason)
+    return Finding(
+        "index.file-too-small",
+        err.file,
+        f"dovecot.index cannot be read: {err.reason}",
+        offset=err.offset,
+        field=err.field,
+        expected=err.expected,
+        found=err.found,
+    )
+
+
+def _unusable(idx: IndexFile, path: str, order: str) -> list[Finding]:
+    """Damage that makes Dovecot throw the file away."""
+    h = idx.header
+    out = []
+    if h.major_version != 7:
+        out.append(
+            Finding(
+                "index.major-version",
+                path,
+                "major version is not 7",
+                offset=0,
+                field="header.major_version",
+                expected=7,
+                found=h.major_version,
+            )
+        )
+        return out
+    if h.flags & HDR_FLAG_CORRUPTED:
+        out.append(
+            Finding(
+                "index.corrupted-flag",
+                path,
+                "the CORRUPTED flag is set",
+                offset=_at("flags"),
+                field="header.flags",
+                found=h.flags,
+            )
+        )
+    if idx.byteorder != order:
+        out.append(
+            Finding(
+                "index.byte-order",
+                path,
+                "written in the other byte order",
+                offset=12,
+                field="header.compat_flags",
+                expected=1 if order == LITTLE else 0,
+                found=h.compat_flags,
+            )
+        )
+    if h.base_header_size < BASE_HEADER_SIZE or h.header_size < h.base_header_size:
+        out.append(
+            Finding(
+                "index.header-sizes",
+                path,
+                f"Corrupted header sizes (base {h.base_header_size}, full {h.header_size})",
+                offset=2,
+                field="header.base_header_size",
+                expected=f">= {BASE_HEADER_SIZE}",
+                found=h.base_header_size,
+            )
+        )
+    if h.header_size > idx.size:
+        out.append(
+            Finding(
+                "index.header-outside-file",
+                path,
+                "header_size is larger than the file",
+                offset=4,
+                field="header.header_size",
+                expected=f"<= {idx.size}",
+                found=h.header_size,
+            )
+        )
+    if h.record_size < RECORD_MIN_SIZE:
+        out.append(
+            Finding(
+                "index.record-size-too-small",
+                path,
+                "record_size is below 8",
+                offset=8,
+                field="header.record_size",
+                expected=">= 8",
+                found=h.record_size,
+            )
+        )
+    if len(idx.records) and idx.records[-1].uid == 0:
+        rec = idx.records[-1]
+        out.append(
+            Finding(
+                "index.last-uid-zero",
+                path,
+                "the last message has uid=0",
+                offset=rec.offset,
+                field=f"records[{rec.seq}].uid",
+                found=0,
+            )
+        )
+    return out
+
+
+def _header(idx: IndexFile, path: str) -> list[Finding]:
+    """``mail_index_map_check_header``: failures make Dovecot fsck the index."""
+    h = idx.header
+    out = []
+    if any(p.field == "header.messages_count" for p in idx.problems):
+        out.append(
+            Finding(
+                "index.records-truncated",
+                path,
+                "messages_count is higher than the records in the file",
+                offset=_at("messages_count"),
+                field="header.messages_count",
+                expected=f"<= {len(idx.records)}",
+                found=h.messages_count,
+            )
+        )
+    if h.uid_validity == 0 and h.next_uid != 1:
+        out.append(
+            Finding(
+                "index.uidvalidity-zero",
+                path,
+                f"uidvalidity=0, but next_uid={h.next_uid}",
+                offset=_at("uid_validity"),
+                field="header.uid_validity",
+                expected="non-zero",
+                found=0,
+            )
+        )
+    if h.next_uid == 0:
+        out.append(
+            Finding(
+                "index.next-uid-zero",
+                path,
+                "next_uid=0",
+                offset=_at("next_uid"),
+                field="header.next_uid",
+                expected=">= 1",
+                found=0,
+            )
+        )
+    for name, text in (("seen_messages_count", "seen"), ("deleted_messages_count", "deleted")):
+        value = getattr(h, name)
+        if value > h.messages_count:
+            out.append(
+                Finding(
+                    f"index.{text}-count-too-large",
+                    path,
+                    f"{name} {value} > messages_count {h.messages_count}",
+                    offset=_at(name),
+                    field=f"header.{name}",
+                    expected=f"<= {h.messages_count}",
+                    found=value,
+                )
+            )
+    if h.first_recent_uid == 0 or h.first_recent_uid > h.next_uid:
+        out.append(
+            Finding(
+                "index.first-recent-uid-invalid",
+                path,
+                f"first_recent_uid {h.first_recent_uid} is outside 1..{h.next_uid}",
+                offset=_at("first_recent_uid"),
+                field="header.first_recent_uid",
+                expected=f"1..{h.next_uid}",
+                found=h.first_recent_uid,
+            )
+        )
+    for name in ("first_unseen_uid_lowwater", "first_deleted_uid_lowwater"):
+        value = getattr(h, name)
+        if value > h.next_uid:
+            out.append(
+                Finding(
+                    "index.lowwater-beyond-next-uid",
+                    path,
+                    f"{name} {value} > next_uid {h.next_uid}",
+                    offset=_at(name),
+                    field=f"header.{name}",
+                    expected=f"<= {h.next_uid}",
+                    found=value,
+                )
+            )
+    return out
+
+
+def _records(idx: IndexFile, path: str) -> list[Finding]:
+    out = []
+    prev = 0
+    last = None
+    for rec in idx.records:
+        if rec.uid == 0 or rec.uid <= prev:
+            out.append(
+                Finding(
+                    "index.uids-unordered",
+                    path,
+                    f"record {rec.seq} has uid {rec.uid} after uid {prev}",
+                    offset=rec.offset,
+                    field=f"records[{rec.seq}].uid",
+                    expected=f"> {prev}",
+                    found=rec.uid,
+                )
+            )
+            break
+        prev = rec.uid
+        last = rec
+    if last is not None and idx.header.next_uid and last.uid >= idx.header.next_uid:
+        out.append(
+            Finding(
+                "index.next-uid-below-record",
+                path,
+                f"last message uid {last.uid} >= next_uid {idx.header.next_uid}",
+                offset=_at("next_uid"),
+                field="header.next_uid",
+                expected=f"> {last.uid}",
+                found=idx.header.next_uid,
+            )
+        )
+    return out
+
+
+def _extensions(idx: IndexFile, path: str) -> list[Finding]:
+    out = []
+    for problem in idx.problems:
+        if "goes outside header" in problem.reason:
+            out.append(
+                Finding(
+                    "index.extension-outside-header",
+                    path,
+                    problem.reason,
+                    offset=problem.offset,
+                    field=problem.field,
+                    expected=problem.expected,
+                    found=problem.found,
+                )
+            )
+        elif problem.field and problem.field.startswith("keywords"):
+            out.append(
+                Finding(
+                    "index.keywords-header-invalid",
+                    path,
+                    problem.reason,
+                    offset=problem.offset,
+                    field=problem.field,
+                    expected=problem.expected,
+                    found=problem.found,
+                )
+            )
+    names = Counter(e.name for e in idx.extensions)
+    for ext in idx.extensions:
+        where = f"extensions[{ext.number}]"
+        reason = ext_header_problem(
+            idx.header.record_size,
+            ext.name,
+            ext.hdr_size,
+            ext.record_offset,
+            ext.record_size,
+            ext.record_align,
+        )
+        if reason:
+            out.append(
+                Finding(
+                    "index.extension-invalid",
+                    path,
+                    f"Broken extension #{ext.number} ({ext.name}): {reason}",
+                    offset=ext.offset,
+                    field=where,
+                    found=reason,
+                )
+            )
+        if names[ext.name] > 1 and ext is not _first(idx, ext.name):
+            out.append(
+                Finding(
+                    "index.extension-duplicate",
+                    path,
+                    f"Duplicate header extension {ext.name}",
+                    offset=ext.offset,
+                    field=f"{where}.name",
+                    found=ext.name,
+                )
+            )
+        if ext.name not in KNOWN_EXTENSIONS and not reason:
+            out.append(
+                Finding(
+                    "index.unknown-extension",
+                    path,
+                    f"extension {ext.name!r} is not decoded by this tool",
+                    offset=ext.offset,
+                    field=f"{where}.name",
+                    found=ext.name,
+                )
+            )
+    out += _keyword_names(idx, path)
+    return out
+
+
+def _first(idx: IndexFile, name: str):
+    return next(e for e in idx.extensions if e.name == name)
+
+
+def _keyword_names(idx: IndexFile, path: str) -> list[Finding]:
+    ext = idx.extension("keywords")
+    if ext is None or not idx.keywords:
+        return []
+    out = []
+    if any(not kw for kw in idx.keywords):
+        out.append(
+            Finding(
+                "index.keywords-header-invalid",
+                path,
+                "Empty keyword name in header",
+                offset=ext.data_offset,
+                field="keywords.names",
+            )
+        )
+    u32 = layout(idx.byteorder, "I")
+    expected = 0
+    for i, name in enumerate(idx.keywords):
+        (found,) = u32.unpack_from(ext.data, 4 + 8 * i + 4)
+        if found != expected:
+            out.append(
+                Finding(
+                    "index.keyword-name-offset",
+                    path,
+                    f"keyword {i} name_offset does not follow the previous names",
+                    offset=ext.data_offset + 8 + 8 * i,
+                    field=f"keywords[{i}].name_offset",
+                    expected=expected,
+                    found=found,
+                )
+            )
+            break
+        expected += len(name.encode("utf-8")) + 1
+    return out
+
+
+def _counters(state: IndexFile, path: str) -> list[Finding]:
+    """Counters and low-water marks against the records (on the replayed state)."""
+    h = state.header
+    pairs = state.records.uids_and_flags()
+    seen = sum(1 for _, f in pairs if f & MAIL_SEEN)
+    deleted = sum(1 for _, f in pairs if f & MAIL_DELETED)
+    out = []
+    if h.seen_messages_count <= h.messages_count and seen != h.seen_messages_count:
+        out.append(
+            Finding(
+                "index.seen-count-wrong",
+                path,
+                f"header says {h.seen_messages_count} seen, records have {seen}",
+                offset=_at("seen_messages_count"),
+                field="header.seen_messages_count",
+                expected=seen,
+                found=h.seen_messages_count,
+            )
+        )
+    if h.deleted_messages_count <= h.messages_count and deleted != h.deleted_messages_count:
+        out.append(
+            Finding(
+                "index.deleted-count-wrong",
+                path,
+                f"header says {h.deleted_messages_count} deleted, records have {deleted}",
+                offset=_at("deleted_messages_count"),
+                field="header.deleted_messages_count",
+                expected=deleted,
+                found=h.deleted_messages_count,
+            )
+        )
+    unseen = next((u for u, f in pairs if not f & MAIL_SEEN), None)
+    if unseen is not None and unseen < h.first_unseen_uid_lowwater:
+        out.append(
+            Finding(
+                "index.unseen-lowwater-too-high",
+                path,
+                f"uid {unseen} is unseen but the low-water mark is {h.first_unseen_uid_lowwater}",
+                offset=_at("first_unseen_uid_lowwater"),
+                field="header.first_unseen_uid_lowwater",
+                expected=f"<= {unseen}",
+                found=h.first_unseen_uid_lowwater,
+            )
+        )
+    first_deleted = next((u for u, f in pairs if f & MAIL_DELETED), None)
+    if first_deleted is not None and first_deleted < h.first_deleted_uid_lowwater:
+        out.append(
+            Finding(
+                "index.deleted-lowwater-too-high",
+                path,
+                f"uid {first_deleted} is \\Deleted but the low-water mark is "
+                f"{h.first_deleted_uid_lowwater}",
+                offset=_at("first_deleted_uid_lowwater"),
+                field="header.first_deleted_uid_lowwater",
+                expected=f"<= {first_deleted}",
+                found=h.first_deleted_uid_lowwater,
+            )
+        )
+    dirty = next((u for u, f in pairs if f & MAIL_DIRTY), None)
+    if dirty is not None and not h.flags & HDR_FLAG_HAVE_DIRTY:
+        out.append(
+            Finding(
+                "index.dirty-flag-unmarked",
+                path,
+                f"uid {dirty} has a flag change not written to the mail file, but "
+                "the header does not say so",
+                offset=_at("flags"),
+                field="header.flags",
+                expected="HAVE_DIRTY (0x02)",
+                found=h.flags,
+            )
+        )
+    return out

@@ -1,0 +1,404 @@
+"""Checks of the transaction logs, and of how index, logs and cache fit together."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from dovecot_index_tool.check.data import IndexState
+from dovecot_index_tool.check.findings import Finding
+from dovecot_index_tool.format import log as L
+from dovecot_index_tool.format.binary import layout
+from dovecot_index_tool.format.index import HEADER_OFFSETS
+
+RANGE_TYPES = (L.EXPUNGE, L.FLAG_UPDATE, L.KEYWORD_RESET)
+
+
+def check_logs(index: IndexState) -> list[Finding]:
+    files = index.files
+    out: list[Finding] = []
+    for err in files.errors:
+        if err.file and ".log" in err.file.rsplit("/", 1)[-1]:
+            check = (
+                "scanner.unreadable" if err.reason.startswith("cannot") else "log.file-too-small"
+            )
+            out.append(
+                Finding(
+                    check,
+                    err.file,
+                    err.reason,
+                    offset=err.offset,
+                    field=err.field,
+                    expected=err.expected,
+                    found=err.found,
+                )
+            )
+    for log in files.logs:
+        out += _one_log(log, index)
+    out += _pair(index)
+    if files.hardlinked:
+        out.append(
+            Finding("log.hardlinked", f"{files.prefix}.log.2", ".log and .log.2 are the same file")
+        )
+    return out
+
+
+def _one_log(log: L.LogFile, index: IndexState) -> list[Finding]:
+    h = log.header
+    path = log.path
+    if h.major_version != 1:
+        return [
+            Finding(
+                "log.major-version",
+                path,
+                "log major version is not 1",
+                offset=0,
+                field="header.major_version",
+                expected=1,
+                found=h.major_version,
+            )
+        ]
+    if h.hdr_size < L.HEADER_MIN_SIZE or h.hdr_size > log.size:
+        return [
+            Finding(
+                "log.header-size-invalid",
+                path,
+                f"hdr_size {h.hdr_size} is invalid",
+                offset=2,
+                field="header.hdr_size",
+                expected=f"{L.HEADER_MIN_SIZE}..{log.size}",
+                found=h.hdr_size,
+            )
+        ]
+    out = []
+    if h.indexid == 0:
+        out.append(
+            Finding(
+                "log.marked-corrupted",
+                path,
+                "indexid 0: marked corrupted by Dovecot",
+                offset=4,
+                field="header.indexid",
+                expected="non-zero",
+                found=0,
+            )
+        )
+    idx = index.files.index
+    if (
+        idx is not None
+        and idx.header.major_version == 7
+        and log.byteorder != idx.byteorder
+        and h.version >= 0x0102
+    ):
+        out.append(
+            Finding(
+                "log.byte-order",
+                path,
+                "the log and the index differ in byte order",
+                offset=32,
+                field="header.compat_flags",
+                expected=idx.header.compat_flags & 1,
+                found=h.compat_flags,
+            )
+        )
+    if h.prev_file_seq == 0 and len(index.files.logs) == 2 and log is index.files.logs[1]:
+        out.append(
+            Finding(
+                "log.reset",
+                path,
+                f"log seq {h.file_seq} starts a new index; .log.2 is from before",
+                offset=12,
+                field="header.prev_file_seq",
+                found=0,
+            )
+        )
+    out += _framing(log)
+    out += _records(log)
+    return out
+
+
+def _framing(log: L.LogFile) -> list[Finding]:
+    out = []
+    for problem in log.problems:
+        out.append(
+            Finding(
+                "log.record-size-invalid",
+                log.path,
+                problem.reason,
+                offset=problem.offset,
+                field=problem.field,
+                expected=problem.expected,
+                found=problem.found,
+            )
+        )
+    if log.end_reason in (L.END_UNFINISHED, L.END_PARTIAL_TRANSACTION) and log.trailing:
+        out.append(
+            Finding(
+                "log.unfinished-write",
+                log.path,
+                f"{log.trailing} bytes after the last complete record ({log.end_reason})",
+                offset=log.valid_end,
+                field="records",
+                found=log.trailing,
+            )
+        )
+    return out
+
+
+def _records(log: L.LogFile) -> list[Finding]:
+    out = []
+    for rec in log.records:
+        where = f"record@{rec.offset}"
+        if rec.error is not None:
+            out.append(
+                Finding(
+                    "log.record-invalid",
+                    log.path,
+                    f"{rec.name} record: {rec.error.reason}",
+                    offset=rec.offset,
+                    field=rec.error.field,
+                    expected=rec.error.expected,
+                    found=rec.error.found,
+                )
+            )
+            break  # Dovecot stops reading the log here
+        if rec.name.startswith("unknown"):
+            out.append(
+                Finding(
+                    "log.unknown-record-type",
+                    log.path,
+                    f"Unknown transaction record type 0x{rec.code:x}",
+                    offset=rec.offset,
+                    field=f"{where}.type",
+                    found=hex(rec.type),
+                )
+            )
+            continue
+        problem = _range_problem(rec)
+        if problem:
+            out.append(
+                Finding(
+                    "log.uid-range-invalid",
+                    log.path,
+                    f"{rec.name}: {problem}",
+                    offset=rec.offset,
+                    field=f"{where}.uids",
+                    found=problem,
+                )
+            )
+            break
+    return out
+
+
+def _range_problem(rec: L.LogRecord) -> str | None:
+    code = rec.base_code
+    if code in RANGE_TYPES:
+        ranges = [(i.uid1, i.uid2) for i in rec.items]
+    elif code == L.KEYWORD_UPDATE and rec.items:
+        ranges = [(r.uid1, r.uid2) for r in rec.items[0].ranges]
+    elif code == L.EXPUNGE_GUID:
+        return "Expunge guid record with uid=0" if any(i.uid == 0 for i in rec.items) else None
+    else:
+        return None
+    if not ranges:
+        return f"No UID ranges (type=0x{rec.code:x})"
+    prev = 0
+    for uid1, uid2 in ranges:
+        if uid1 == 0 or uid1 > uid2:
+            return f"Invalid UID range ({uid1} .. {uid2}, type=0x{rec.code:x})"
+        if uid1 <= prev:
+            return f"Non-sorted UID ranges (type=0x{rec.code:x})"
+        prev = uid2
+    return None
+
+
+def _pair(index: IndexState) -> list[Finding]:
+    """``.log.2`` against ``.log``: sequence, chaining and size at rotation."""
+    logs = index.files.logs
+    if len(logs) != 2:
+        return []
+    old, new = logs
+    if old.header.file_seq == new.header.file_seq:
+        return [
+            Finding(
+                "log.duplicate-sequence",
+                old.path,
+                f"both logs have file_seq {new.header.file_seq}",
+                offset=8,
+                field="header.file_seq",
+                found=old.header.file_seq,
+            )
+        ]
+    if not old.path.endswith(".log.2"):
+        return [
+            Finding(
+                "log.rotated-sequence",
+                old.path,
+                ".log.2 has a newer file_seq than .log",
+                offset=8,
+                field="header.file_seq",
+                expected=f"< {new.header.file_seq}",
+                found=old.header.file_seq,
+            )
+        ]
+    h = new.header
+    if h.prev_file_seq == 0:
+        return []
+    if h.prev_file_seq != old.header.file_seq:
+        return [
+            Finding(
+                "log.rotated-sequence",
+                old.path,
+                f".log continues seq {h.prev_file_seq}, .log.2 is seq {old.header.file_seq}",
+                offset=8,
+                field="header.file_seq",
+                expected=h.prev_file_seq,
+                found=old.header.file_seq,
+            )
+        ]
+    if h.prev_file_offset != old.valid_end:
+        return [
+            Finding(
+                "log.rotated-size-mismatch",
+                old.path,
+                f"Invalid transaction log size ({old.valid_end} vs {h.prev_file_offset})",
+                offset=old.valid_end,
+                field="records",
+                expected=h.prev_file_offset,
+                found=old.valid_end,
+            )
+        ]
+    return []
+
+
+def check_consistency(index: IndexState) -> list[Finding]:
+    """indexid across files, the index's log position, and the replay."""
+    out = _indexids(index)
+    out += _positions(index)
+    replay = index.replay
+    if replay is not None:
+        if replay.lost and index.files.index is not None:
+            out.append(
+                Finding(
+                    "index.log-lost",
+                    index.path,
+                    f"Lost log: {replay.lost}",
+                    offset=HEADER_OFFSETS["log_file_seq"][0],
+                    field="header.log_file_seq",
+                    found=index.files.index.header.log_file_seq,
+                )
+            )
+        for issue in replay.issues:
+            out.append(
+                Finding(
+                    "log.replay-error",
+                    issue.file,
+                    issue.reason,
+                    offset=issue.offset,
+                    field=f"record@{issue.offset}",
+                )
+            )
+    return out
+
+
+def _indexids(index: IndexState) -> list[Finding]:
+    """The indexid every file should share; the odd one out is wrong, decided by majority."""
+    files = index.files
+    voters: list[tuple[str, str, int]] = []
+    if files.index is not None and files.index.header.major_version == 7:
+        voters.append(("index", files.prefix, files.index.header.indexid))
+    chained = len(files.logs) == 2 and files.logs[1].header.prev_file_seq != 0
+    for log in files.logs:
+        is_old = len(files.logs) == 2 and log is files.logs[0]
+        if log.header.indexid and log.header.major_version == 1 and (chained or not is_old):
+            voters.append(("log", log.path, log.header.indexid))
+    if files.cache is not None:
+        voters.append(("cache", files.cache.path, files.cache.header.indexid))
+    votes = Counter(v for _, _, v in voters)
+    if len(votes) < 2:
+        return []
+    ranked = votes.most_common()
+    decided = ranked[0][1] > ranked[1][1]
+    majority = ranked[0][0]
+    out = []
+    for kind, path, value in voters:
+        if decided and value == majority:
+            continue
+        note = "" if decided else " (nothing decides which file is wrong)"
+        out.append(
+            Finding(
+                f"{kind}.indexid-mismatch",
+                path,
+                f"indexid {value} differs from the other files'{note}",
+                offset=16 if kind == "index" else 4,
+                field="header.indexid",
+                expected=majority if decided else None,
+                found=value,
+            )
+        )
+    return out
+
+
+def _positions(index: IndexState) -> list[Finding]:
+    """The index's head/tail offsets must lie on record boundaries of its log."""
+    idx = index.files.index
+    if idx is None or idx.header.major_version != 7:
+        return []
+    h = idx.header
+    log = next((f for f in index.files.logs if f.header.file_seq == h.log_file_seq), None)
+    if log is None:
+        return []
+    out = []
+    boundaries = {r.offset for r in log.records} | {log.valid_end, log.header.hdr_size}
+    head, tail = h.log_file_head_offset, h.log_file_tail_offset
+    if head > log.valid_end:
+        check = "index.head-beyond-log-end" if head <= log.size else "index.log-offset-invalid"
+        out.append(
+            Finding(
+                check,
+                index.path,
+                f"log_file_head_offset {head} is past the log's complete data ({log.valid_end})",
+                offset=HEADER_OFFSETS["log_file_head_offset"][0],
+                field="header.log_file_head_offset",
+                expected=f"<= {log.valid_end}",
+                found=head,
+            )
+        )
+    elif head and head not in boundaries:
+        out.append(_offset_finding(index.path, "log_file_head_offset", head))
+    if tail > max(head, log.header.hdr_size) or (tail and tail not in boundaries):
+        out.append(_offset_finding(index.path, "log_file_tail_offset", tail))
+    out += _modseq_position(index, log)
+    return out
+
+
+def _offset_finding(path: str, name: str, value: int) -> Finding:
+    return Finding(
+        "index.log-offset-invalid",
+        path,
+        f"{name} {value} is not a log record boundary",
+        offset=HEADER_OFFSETS[name][0],
+        field=f"header.{name}",
+        found=value,
+    )
+
+
+def _modseq_position(index: IndexState, log: L.LogFile) -> list[Finding]:
+    idx = index.files.index
+    ext = idx.extension("modseq") if idx else None
+    if ext is None or ext.hdr_size != 16:
+        return []
+    _, log_seq, log_offset = layout(idx.byteorder, "QII").unpack_from(ext.data, 0)
+    head = index.files.logs[-1]
+    if (log_seq, log_offset) > (head.header.file_seq, head.valid_end):
+        return [
+            Finding(
+                "index.modseq-position-ahead",
+                index.path,
+                f"modseq header points at seq {log_seq} offset {log_offset}, past the log",
+                offset=ext.data_offset + 8,
+                field="modseq.log_seq/log_offset",
+                expected=f"<= ({head.header.file_seq}, {head.valid_end})",
+                found=f"({log_seq}, {log_offset})",
+            )
+        ]
+    return []

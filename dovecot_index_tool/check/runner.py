@@ -1,0 +1,169 @@
+"""Runs every check of one mailbox, and the user-level checks, isolating failures.
+
+A check that raises never stops the run: it becomes a ``scanner.error`` finding
+for that mailbox, and the next mailbox is checked.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dovecot_index_tool.check.cache_checks import check_cache
+from dovecot_index_tool.check.data import Location, MailboxData, UserData, load_mailbox, load_user
+from dovecot_index_tool.check.findings import Finding
+from dovecot_index_tool.check.index_checks import check_index
+from dovecot_index_tool.check.log_checks import check_consistency, check_logs
+from dovecot_index_tool.check.storage_checks import (
+    check_list_index,
+    check_maildir,
+    check_mdbox_mailbox,
+    check_mdbox_map,
+    check_sdbox,
+    mdbox_references,
+)
+
+
+@dataclass(frozen=True)
+class MailboxReport:
+    """The findings of one mailbox (or of a user-level file such as the mdbox map)."""
+
+    path: str
+    name: str
+    format: str
+    findings: tuple[Finding, ...] = ()
+    messages: int | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "name": self.name,
+            "format": self.format,
+            "messages": self.messages,
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+@dataclass
+class _References:
+    """mdbox map references counted over all mailboxes of a user."""
+
+    counts: Counter = field(default_factory=Counter)
+    complete: bool = True
+
+
+def guarded(path: str, run: Callable[[], list[Finding]]) -> list[Finding]:
+    """Run checks; an exception becomes a finding instead of stopping everything."""
+    try:
+        return run()
+    except Exception as err:
+        where = traceback.extract_tb(err.__traceback__)[-1]
+        return [
+            Finding(
+                "scanner.error",
+                path,
+                f"{type(err).__name__}: {err} (at {Path(where.filename).name}:{where.lineno})",
+            )
+        ]
+
+
+def mailbox_findings(data: MailboxData, user: UserData | None) -> list[Finding]:
+    """Every check that reads only this mailbox (plus the map for mdbox)."""
+    out = check_index(data.index)
+    out += check_logs(data.index)
+    out += check_consistency(data.index)
+    out += check_cache(data.index)
+    if data.format == "maildir":
+        out += check_maildir(data)
+    elif data.format == "sdbox":
+        out += check_sdbox(data)
+    elif data.format == "mdbox" and user is not None:
+        out += check_mdbox_mailbox(data, user)
+    out += [Finding("scanner.unreadable", e.file, e.reason) for e in data.read_errors]
+    return _unique(out)
+
+
+def _unique(findings: list[Finding]) -> list[Finding]:
+    seen = set()
+    out = []
+    for f in findings:
+        key = (f.check, f.file, f.offset, f.field, f.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out
+
+
+def check_mailbox(
+    location: Location, user: UserData | None = None, references: _References | None = None
+) -> MailboxReport:
+    path = str(location.index_dir)
+    state_count: list[int | None] = [None]
+
+    def run() -> list[Finding]:
+        data = load_mailbox(location)
+        state = data.index.state
+        state_count[0] = len(state.records) if state is not None else None
+        if references is not None and data.format == "mdbox":
+            references.counts.update(mdbox_references(data)[1])
+        return mailbox_findings(data, user)
+
+    findings = guarded(path, run)
+    if references is not None and any(f.check == "scanner.error" for f in findings):
+        references.complete = False
+    return MailboxReport(path, location.name, location.format, tuple(findings), state_count[0])
+
+
+def check_user_files(user: UserData, references: Counter | None) -> list[MailboxReport]:
+    """The list index and the mdbox map, which belong to a user rather than a mailbox."""
+    reports = []
+    if user.list_index is not None:
+        path = user.list_index.path
+        found = guarded(
+            path,
+            lambda: (
+                check_index(user.list_index)
+                + check_logs(user.list_index)
+                + check_consistency(user.list_index)
+                + check_list_index(user)
+            ),
+        )
+        reports.append(MailboxReport(path, "(mailbox list index)", "list-index", tuple(found)))
+    if user.map_index is not None:
+        path = user.map_index.path
+        idx = user.map_index
+        found = guarded(
+            path,
+            lambda: (
+                check_index(idx)
+                + check_logs(idx)
+                + check_consistency(idx)
+                + check_mdbox_map(user, references)
+            ),
+        )
+        found += [Finding("scanner.unreadable", e.file, e.reason) for e in user.read_errors]
+        reports.append(MailboxReport(path, "(mdbox map)", "mdbox-map", tuple(_unique(found))))
+    return reports
+
+
+def check_locations(
+    locations: Iterable[Location],
+    list_index_dir: Path | None,
+    map_index_dir: Path | None,
+    storage_dir: Path | None,
+    complete: bool,
+) -> Iterable[MailboxReport]:
+    """Check mailboxes one by one, then the user's shared files.
+
+    ``complete`` says whether ``locations`` are all the user's mailboxes: only then
+    can mdbox refcounts be compared with the references.
+    """
+    user = load_user(list_index_dir, map_index_dir, storage_dir)
+    references = _References()
+    for location in locations:
+        yield check_mailbox(location, user, references)
+    counts = references.counts if complete and references.complete else None
+    yield from check_user_files(user, counts)

@@ -1,0 +1,480 @@
+"""The mail storage against its index: maildir files and uidlist, sdbox u.N files,
+mdbox map and m.N files, and the mailbox list index."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from pathlib import Path
+
+from dovecot_index_tool.check.data import MailboxData, UserData, read_at
+from dovecot_index_tool.check.findings import Finding, from_error
+from dovecot_index_tool.format.binary import layout
+from dovecot_index_tool.format.dbox import MAGIC_PRE
+from dovecot_index_tool.format.extensions import decode_list_header
+from dovecot_index_tool.format.index import IndexFile
+
+SAME_KIND_REPORTED = 3
+
+
+def _capped(check: str, path: str | None, items: list, describe) -> list[Finding]:
+    """The first few places of one kind of damage, with the total in the message."""
+    out = []
+    for item in items[:SAME_KIND_REPORTED]:
+        finding = describe(item)
+        if len(items) > 1:
+            finding = Finding(
+                check,
+                finding.file,
+                f"{finding.message} ({len(items)} in all)",
+                finding.offset,
+                finding.field,
+                finding.expected,
+                finding.found,
+            )
+        out.append(finding)
+    return out
+
+
+# maildir --------------------------------------------------------------------------------
+def check_maildir(data: MailboxData) -> list[Finding]:
+    out: list[Finding] = []
+    if data.uidlist_error is not None:
+        out.append(from_error("uidlist.unusable", data.uidlist_error))
+        return out
+    uidlist = data.uidlist
+    if uidlist is not None:
+        out += [from_error("uidlist.record-invalid", p) for p in uidlist.problems[:3]]
+        out += _duplicate_files(uidlist)
+    if data.maildir_keywords is not None:
+        out += [from_error("maildir.keywords-invalid", p) for p in data.maildir_keywords.problems]
+    state = data.index.state
+    if uidlist is None or state is None:
+        return out
+    out += _uidvalidity(data, state)
+    out += _uids(data, state)
+    return out
+
+
+def _duplicate_files(uidlist) -> list[Finding]:
+    first: dict[str, int] = {}
+    dupes = []
+    for rec in uidlist.records:
+        if rec.filename in first and first[rec.filename] != rec.uid:
+            dupes.append(rec)
+        first.setdefault(rec.filename, rec.uid)
+    return _capped(
+        "uidlist.duplicate-file",
+        uidlist.path,
+        dupes,
+        lambda r: Finding(
+            "uidlist.duplicate-file",
+            uidlist.path,
+            f"{r.filename} is listed with uid {first[r.filename]} and uid {r.uid}",
+            offset=r.offset,
+            field=f"line {r.line}",
+            found=r.uid,
+        ),
+    )
+
+
+def _uidvalidity(data: MailboxData, state: IndexFile) -> list[Finding]:
+    ul = data.uidlist
+    index_value = state.header.uid_validity
+    if not index_value or not ul.uid_validity or index_value == ul.uid_validity:
+        return []
+    return [
+        Finding(
+            "maildir.uidvalidity-mismatch",
+            ul.path,
+            f"dovecot-uidlist has UIDVALIDITY {ul.uid_validity}, dovecot.index has {index_value}",
+            offset=0,
+            field="header.V",
+            expected=index_value,
+            found=ul.uid_validity,
+        )
+    ]
+
+
+def _uids(data: MailboxData, state: IndexFile) -> list[Finding]:
+    ul = data.uidlist
+    by_uid = {r.uid: r for r in ul.records}
+    index_uids = [u for u, _ in state.records.uids_and_flags()]
+    index_set = set(index_uids)
+    out = []
+    missing = [u for u in index_uids if u not in by_uid]
+    out += _capped(
+        "maildir.index-uid-not-in-uidlist",
+        ul.path,
+        missing,
+        lambda u: Finding(
+            "maildir.index-uid-not-in-uidlist",
+            ul.path,
+            f"uid {u} is in the index but not here",
+            field="records",
+            expected=f"uid {u}",
+        ),
+    )
+    if data.mail_files is None:
+        return out
+    on_disk = {name.split("/", 1)[1].split(":", 1)[0] for name in data.mail_files}
+    next_uid = state.header.next_uid
+    lost = [
+        r
+        for r in ul.records
+        if r.uid < next_uid and r.uid not in index_set and r.filename in on_disk
+    ]
+    out += _capped(
+        "maildir.message-lost-from-index",
+        state.path,
+        lost,
+        lambda r: Finding(
+            "maildir.message-lost-from-index",
+            state.path or data.index.path,
+            f"{r.filename} (uid {r.uid} in dovecot-uidlist) is on disk but not in the index",
+            field="records",
+            expected=f"uid {r.uid}",
+        ),
+    )
+    gone = [by_uid[u] for u in index_uids if u in by_uid and by_uid[u].filename not in on_disk]
+    out += _capped(
+        "maildir.mail-file-missing",
+        str(data.mail_dir),
+        gone,
+        lambda r: Finding(
+            "maildir.mail-file-missing",
+            str(data.mail_dir),
+            f"uid {r.uid} ({r.filename}) is in the index but not in cur/ or new/",
+            field="cur",
+            expected=r.filename,
+        ),
+    )
+    stale = [r for r in ul.records if r.uid not in index_set and r.filename not in on_disk]
+    out += _capped(
+        "maildir.uidlist-file-missing",
+        ul.path,
+        stale,
+        lambda r: Finding(
+            "maildir.uidlist-file-missing",
+            ul.path,
+            f"uid {r.uid}: {r.filename} is not on disk",
+            offset=r.offset,
+            field=f"line {r.line}",
+            found=r.filename,
+        ),
+    )
+    return out
+
+
+# sdbox ----------------------------------------------------------------------------------
+def check_sdbox(data: MailboxData) -> list[Finding]:
+    state = data.index.state
+    if state is None:
+        return []
+    out = []
+    ext = state.extension("dbox-hdr")
+    if ext is None or len(ext.data) < 20 or not any(ext.data[4:20]):
+        out.append(
+            Finding(
+                "sdbox.mailbox-guid-missing",
+                data.index.path,
+                "the dbox-hdr extension has no mailbox GUID",
+                offset=ext.data_offset + 4 if ext else None,
+                field="dbox-hdr.mailbox_guid",
+                expected="non-zero GUID",
+                found=ext.data[4:20].hex() if ext else None,
+            )
+        )
+    if data.mail_files is None:
+        return out
+    files = {int(n[2:]) for n in data.mail_files}
+    uids = [u for u, _ in state.records.uids_and_flags()]
+    known = set(uids)
+    mail_dir = str(data.mail_dir)
+    missing = [u for u in uids if u not in files]
+    out += _capped(
+        "sdbox.mail-file-missing",
+        mail_dir,
+        missing,
+        lambda u: Finding(
+            "sdbox.mail-file-missing",
+            str(Path(mail_dir) / f"u.{u}"),
+            f"uid {u} is in the index but u.{u} is missing",
+            expected=f"u.{u}",
+        ),
+    )
+    extra = sorted(u for u in files if u not in known)
+    out += _capped(
+        "sdbox.mail-file-not-in-index",
+        mail_dir,
+        extra,
+        lambda u: Finding(
+            "sdbox.mail-file-not-in-index",
+            str(Path(mail_dir) / f"u.{u}"),
+            f"u.{u} is on disk but uid {u} is not in the index",
+            found=f"u.{u}",
+        ),
+    )
+    return out
+
+
+# mdbox ----------------------------------------------------------------------------------
+def mdbox_references(data: MailboxData) -> tuple[int | None, list[int]]:
+    """A mailbox's map_uid_validity and the map_uids its records point to."""
+    state = data.index.state
+    if state is None:
+        return None, []
+    hdr = state.extension("mdbox-hdr")
+    validity = (
+        layout(state.byteorder, "I").unpack_from(hdr.data, 0)[0]
+        if hdr and len(hdr.data) >= 4
+        else None
+    )
+    ext = state.extension("mdbox")
+    if ext is None:
+        return validity, []
+    u32 = layout(state.byteorder, "I")
+    refs = []
+    for rec in state.records:
+        raw = ext.record_value(rec.data)
+        if raw is not None and len(raw) >= 4:
+            refs.append(u32.unpack_from(raw, 0)[0])
+    return validity, refs
+
+
+def check_mdbox_mailbox(data: MailboxData, user: UserData) -> list[Finding]:
+    """One mailbox's references into the map."""
+    map_state = user.map_index.state if user.map_index else None
+    if map_state is None:
+        return []
+    validity, refs = mdbox_references(data)
+    out = []
+    if validity is not None and validity != map_state.header.uid_validity:
+        out.append(
+            Finding(
+                "mdbox.map-uidvalidity-mismatch",
+                data.index.path,
+                f"map uidvalidity mismatch ({validity} vs {map_state.header.uid_validity})",
+                field="mdbox-hdr.map_uid_validity",
+                expected=map_state.header.uid_validity,
+                found=validity,
+            )
+        )
+        return out
+    map_uids = {u for u, _ in map_state.records.uids_and_flags()}
+    lost = [u for u in refs if u not in map_uids]
+    out += _capped(
+        "mdbox.map-uid-lost",
+        data.index.path,
+        lost,
+        lambda u: Finding(
+            "mdbox.map-uid-lost",
+            data.index.path,
+            f"map uid {u} is not in dovecot.map.index",
+            field="mdbox.map_uid",
+            found=u,
+        ),
+    )
+    return out
+
+
+def check_mdbox_map(user: UserData, references: Counter | None) -> list[Finding]:
+    """The map itself, its refcounts (when all mailboxes were read) and the m.N files."""
+    if user.map_index is None:
+        return []
+    state = user.map_index.state
+    path = user.map_index.path
+    if state is None:
+        return [Finding("mdbox.map-missing", path, "dovecot.map.index cannot be read")]
+    map_ext, ref_ext = state.extension("map"), state.extension("ref")
+    if map_ext is None or ref_ext is None:
+        return [
+            Finding(
+                "mdbox.map-invalid",
+                path,
+                "missing map or ref extension",
+                field="extensions",
+                expected="map, ref",
+            )
+        ]
+    u16, entry = layout(state.byteorder, "H"), layout(state.byteorder, "III")
+    entries = []
+    for rec in state.records:
+        file_id, offset, size = entry.unpack_from(rec.data, map_ext.record_offset)
+        (refcount,) = u16.unpack_from(rec.data, ref_ext.record_offset)
+        entries.append((rec, file_id, offset, size, refcount))
+    out = _map_entries(path, entries, user)
+    if references is not None:
+        out += _refcounts(path, entries, references)
+    return out
+
+
+def _map_entries(path: str, entries: list, user: UserData) -> list[Finding]:
+    zero = [e for e in entries if e[1] == 0]
+    out = _capped(
+        "mdbox.map-invalid",
+        path,
+        zero,
+        lambda e: Finding(
+            "mdbox.map-invalid",
+            path,
+            f"file_id=0 for map_uid={e[0].uid}",
+            offset=e[0].offset,
+            field=f"records[{e[0].seq}].map.file_id",
+            found=0,
+        ),
+    )
+    missing, bad = [], []
+    by_file: dict[int, list] = {}
+    for e in entries:
+        if e[1] and e[1] not in user.storage_files:
+            missing.append(e)
+        elif e[1]:
+            by_file.setdefault(e[1], []).append(e)
+    for file_id, group in by_file.items():
+        sf = user.storage_files[file_id]
+        try:
+            heads = read_at(sf.path, [e[2] for e in group])
+        except OSError:
+            heads = {}
+        for e in group:
+            if e[2] + e[3] > sf.size or heads.get(e[2]) != MAGIC_PRE:
+                bad.append((e, sf))
+    out += _capped(
+        "mdbox.map-file-missing",
+        path,
+        missing,
+        lambda e: Finding(
+            "mdbox.map-file-missing",
+            path,
+            f"map_uid {e[0].uid} is in m.{e[1]}, which is missing",
+            offset=e[0].offset,
+            field=f"records[{e[0].seq}].map.file_id",
+            found=e[1],
+        ),
+    )
+    out += _capped(
+        "mdbox.map-offset-invalid",
+        path,
+        bad,
+        lambda b: Finding(
+            "mdbox.map-offset-invalid",
+            b[1].path,
+            f"map_uid {b[0][0].uid}: no message at offset {b[0][2]} (size {b[0][3]}, file size "
+            f"{b[1].size})",
+            offset=b[0][2],
+            field="message header",
+            expected="\\x01\\x02",
+        ),
+    )
+    return out
+
+
+def _refcounts(path: str, entries: list, references: Counter) -> list[Finding]:
+    low = [(e, references[e[0].uid]) for e in entries if references[e[0].uid] > e[4]]
+    high = [(e, references[e[0].uid]) for e in entries if references[e[0].uid] < e[4]]
+    out = _capped(
+        "mdbox.refcount-too-low",
+        path,
+        low,
+        lambda x: Finding(
+            "mdbox.refcount-too-low",
+            path,
+            f"map_uid {x[0][0].uid} refcount {x[0][4]} but {x[1]} references",
+            offset=x[0][0].offset,
+            field=f"records[{x[0][0].seq}].ref",
+            expected=x[1],
+            found=x[0][4],
+        ),
+    )
+    out += _capped(
+        "mdbox.refcount-too-high",
+        path,
+        high,
+        lambda x: Finding(
+            "mdbox.refcount-too-high",
+            path,
+            f"map_uid {x[0][0].uid} refcount {x[0][4]} but {x[1]} references",
+            offset=x[0][0].offset,
+            field=f"records[{x[0][0].seq}].ref",
+            expected=x[1],
+            found=x[0][4],
+        ),
+    )
+    return out
+
+
+# list index -----------------------------------------------------------------------------
+def check_list_index(user: UserData) -> list[Finding]:
+    if user.list_index is None or user.list_index.state is None:
+        return []
+    state = user.list_index.state
+    path = user.list_index.path
+    ext = state.extension("list")
+    if ext is None:
+        return []
+    names = decode_list_header(ext.data, state.byteorder)
+    if names["broken"] or not _ids_increasing(names["names"]):
+        return [
+            Finding(
+                "list.header-invalid",
+                path,
+                "Corrupted mailbox list index header",
+                offset=ext.data_offset,
+                field="list.names",
+            )
+        ]
+    return _list_records(state, path, ext, names["names"])
+
+
+def _ids_increasing(names: dict[int, str]) -> bool:
+    ids = list(names)
+    return all(a < b for a, b in itertools.pairwise(ids))
+
+
+def _list_records(state: IndexFile, path: str, ext, names: dict[int, str]) -> list[Finding]:
+    rec_layout = layout(state.byteorder, "II16sI")
+    nodes = {}
+    out = []
+    for rec in state.records:
+        raw = ext.record_value(rec.data)
+        if raw is None or len(raw) < 28:
+            out.append(_list_bad(path, rec, "Missing list extension data"))
+            continue
+        name_id, parent, _guid, _validity = rec_layout.unpack_from(raw, 0)
+        if name_id not in names:
+            out.append(_list_bad(path, rec, f"name_id={name_id} not in index header"))
+        nodes[rec.uid] = (parent, names.get(name_id))
+    seen_names: set[tuple[int, str | None]] = set()
+    for uid, (parent, name) in nodes.items():
+        rec = next(r for r in state.records if r.uid == uid)
+        if parent and parent not in nodes:
+            out.append(_list_bad(path, rec, f"parent_uid={parent} points to nonexistent record"))
+        elif _loops(uid, nodes):
+            out.append(_list_bad(path, rec, f"parent_uid={parent} loops to node itself"))
+        if (parent, name) in seen_names:
+            out.append(_list_bad(path, rec, f"Duplicate mailbox '{name}' in index"))
+        seen_names.add((parent, name))
+    return out[: SAME_KIND_REPORTED * 2]
+
+
+def _loops(uid: int, nodes: dict) -> bool:
+    seen = {uid}
+    parent = nodes[uid][0]
+    while parent:
+        if parent in seen or parent not in nodes:
+            return parent in seen
+        seen.add(parent)
+        parent = nodes[parent][0]
+    return False
+
+
+def _list_bad(path: str, rec, reason: str) -> Finding:
+    return Finding(
+        "list.record-invalid",
+        path,
+        f"Corrupted mailbox list index: {reason}",
+        offset=rec.offset,
+        field=f"records[{rec.seq}].list",
+        found=rec.uid,
+    )

@@ -1,0 +1,32 @@
+"""``check PATH``: find what PATH is (home, mail root or one mailbox) and check it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from dovecot_index_tool.check.runner import MailboxReport, check_locations
+from dovecot_index_tool.discovery import iter_mailboxes, locate
+
+
+class NothingToCheck(LookupError):
+    """PATH holds no Dovecot mailbox that could be recognised."""
+
+
+def check_path(
+    path: Path, index_root: Path | None = None, control_root: Path | None = None
+) -> Iterator[MailboxReport]:
+    """Reports for every mailbox under ``path`` and for its user's shared files."""
+    root, mailboxes = locate(path, index_root, control_root)
+    if root is None and not mailboxes:
+        raise NothingToCheck(f"no Dovecot mailbox found at {path}")
+    if root is not None and not mailboxes:
+        mailboxes = list(iter_mailboxes(root))
+        complete = True
+    else:
+        complete = False
+    if root is None:
+        return check_locations(mailboxes, None, None, None, complete=False)
+    return check_locations(
+        mailboxes, root.list_index_dir, root.map_index_dir, root.storage_dir, complete
+    )
