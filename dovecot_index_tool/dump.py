@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from dovecot_index_tool.files import IndexSet
 from dovecot_index_tool.format import log as L
+from dovecot_index_tool.format.binary import layout
 from dovecot_index_tool.format.cache import CacheFile
 from dovecot_index_tool.format.dbox import METADATA_NAMES, DboxFile
 from dovecot_index_tool.format.errors import FormatError
@@ -19,7 +20,7 @@ from dovecot_index_tool.format.extensions import (
     decode_ext_header,
     decode_ext_record,
 )
-from dovecot_index_tool.format.index import HEADER_OFFSETS, IndexFile
+from dovecot_index_tool.format.index import HEADER_FIELDS, HEADER_OFFSETS, IndexFile
 from dovecot_index_tool.format.replay import Replay
 from dovecot_index_tool.format.uidlist import MaildirKeywords, Uidlist
 
@@ -34,6 +35,7 @@ FLAG_NAMES = (
     (0x80, "Dirty"),
 )
 BYTEORDER_NAMES = {"<": "little", ">": "big"}
+HEADER_CODES = {name: code for name, code in HEADER_FIELDS if name}
 HEADER_FIELD_AT = {offset: (name, size) for name, (offset, size) in HEADER_OFFSETS.items()}
 
 
@@ -294,7 +296,8 @@ def _header_update_doc(u: L.HeaderUpdate, bo: str) -> dict[str, object]:
         chunk = u.data[pos - u.offset : pos - u.offset + size]
         if len(chunk) < size:
             break
-        value = int.from_bytes(chunk, "little" if bo == "<" else "big")
+        values = layout(bo, HEADER_CODES[name]).unpack(chunk)
+        value = values[0] if len(values) == 1 else list(values)
         fields.append({"name": name, "hex": chunk.hex(), "value": value})
         pos += size
     if fields:

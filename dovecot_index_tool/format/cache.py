@@ -132,19 +132,25 @@ class CacheFile:
 
 
 def guess_byteorder(data: bytes, indexid: int | None = None) -> str:
-    """Pick the order in which the header's indexid matches, or file_seq is near indexid."""
+    """The order in which the header's indexid matches the index's; without the index,
+    the order in which file_seq is near indexid and the field table's sizes fit the file."""
     if len(data) < 12:
         return LITTLE
-    for bo in (LITTLE, BIG):
-        idx, seq = layout(bo, "II").unpack_from(data, 4)
-        if indexid is not None and idx == indexid:
-            return bo
-    if indexid is None:
+    if indexid is not None:
         for bo in (LITTLE, BIG):
-            idx, seq = layout(bo, "II").unpack_from(data, 4)
-            if 0 <= seq - idx < 1 << 20:
+            if layout(bo, "I").unpack_from(data, 4)[0] == indexid:
                 return bo
-    return LITTLE
+
+    def plausible(bo: str) -> int:
+        idx, seq = layout(bo, "II").unpack_from(data, 4)
+        score = int(0 <= seq - idx < 1 << 20)
+        fh = decode_packed_offset(data[28:32]) if len(data) >= 32 else 0
+        if fh and fh + 12 <= len(data):
+            size, count = layout(bo, "II").unpack_from(data, fh + 4)
+            score += int(12 + 10 * count <= size <= len(data) - fh)
+        return score
+
+    return max((LITTLE, BIG), key=plausible)
 
 
 def parse_cache(

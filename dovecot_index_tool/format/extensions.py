@@ -124,7 +124,10 @@ def decode_ext_record(
 def decode_cache_value(name: str, type_: int, data: bytes, bo: str) -> object:
     """A cached field's value: numbers for fixed 4/8-byte fields, text for strings
     and headers (``{"lines": [...], "text": ...}``), hex otherwise."""
-    if type_ == 0 and len(data) in (4, 8):
+    if name == "date.sent" and len(data) == 8:
+        time_, tz_minutes = layout(bo, "Ii").unpack(data)
+        return {"time": time_, "tz_minutes": tz_minutes}
+    if type_ in (0, 3) and len(data) in NUMBER_CODES:
         return layout(bo, NUMBER_CODES[len(data)]).unpack(data)[0]
     if type_ == 2:
         return (

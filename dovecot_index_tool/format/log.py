@@ -594,7 +594,7 @@ def _attribute_update(payload: bytes, bo: str, _intro: int) -> Payload:
             raise FormatError("attribute update: Empty key", field=f"key@{pos}")
         keys.append((chr(entry[0]), chr(entry[1]), entry[2:].decode("utf-8", "replace")))
         pos = end + 1
-    pos = align(pos, 4)
+    pos = align(pos + 1, 4)  # after the terminating NUL (doveadm dump misreads this)
     extras = [v for (v,) in _fixed(payload[pos:], bo, "I", "attribute update")]
     wanted = sum(2 if op == "+" else 1 for op, _, _ in keys)
     if len(extras) != wanted:
