@@ -8,7 +8,7 @@ from dovecot_index_tool.format.binary import layout
 from dovecot_index_tool.format.cache import DECISION_FORCED, CacheFile
 
 MAX_TYPE = 4
-SAME_KIND_REPORTED = 3  # per mailbox, per check: the first few places, then a count
+SAME_KIND_REPORTED = 1  # Dovecot drops the whole file: the first place and a count suffice
 
 
 def check_cache(index: IndexState) -> list[Finding]:

@@ -20,17 +20,19 @@ def render_report(report: MailboxReport, console: Console, verbose: bool) -> Non
     console.print(f"[bold]{escape(report.name)}[/] ({report.format}) {escape(report.path)}")
     for f in shown:
         sev = f.severity.value
+        console.print(f"  [{STYLE[sev]}]{sev:<7}[/] [bold]{f.check}[/]  {escape(f.message)}")
         where = escape(str(f.file))
         if f.offset is not None:
             where += f" @{f.offset}"
         if f.field:
-            where += f" {escape(f.field)}"
-        console.print(f"  [{STYLE[sev]}]{sev:<7}[/] {f.check}  {where}")
-        console.print(f"          {escape(f.message)}")
-        if f.expected is not None or f.found is not None:
-            console.print(
-                f"          expected {escape(str(f.expected))}, found {escape(str(f.found))}"
-            )
+            where += f" ({escape(f.field)})"
+        console.print(f"          file: {where}")
+        values = [
+            f"expected {f.expected}" if f.expected is not None else "",
+            f"found {f.found}" if f.found is not None else "",
+        ]
+        if any(values):
+            console.print(f"          {escape(', '.join(v for v in values if v))}")
         if f.severity != Severity.INFO:
             console.print(f"          Dovecot: {escape(f.rule.dovecot)}")
             console.print(f"          repair: {f.repair.value}")

@@ -1,0 +1,99 @@
+"""The ``check`` and ``rules`` commands as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from conftest import FIXTURES, ROOT
+from dovecot_index_tool.check.catalogue import RULES
+from dovecot_index_tool.cli import main
+from dovecot_index_tool.present.rules_view import markdown_catalogue
+
+FINDING_KEYS = {"check", "severity", "file", "offset", "field", "expected", "found", "message",
+                "repair"}
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def copy_store(tmp_path: Path, store: str) -> Path:
+    dest = tmp_path / store
+    shutil.copytree(FIXTURES / store, dest)
+    return dest
+
+
+def test_healthy_user_prints_a_healthy_line_and_exits_0() -> None:
+    code, out = run("check", str(FIXTURES / "sdbox/bob"))
+    assert code == 0
+    assert "healthy" in out
+
+
+def test_split_index_and_control_trees_are_followed() -> None:
+    base = FIXTURES / "maildir-split"
+    code, out = run("check", "--json", str(base / "home/erin"), "--index-root",
+                    str(base / "index/erin"), "--control-root", str(base / "control/erin"))
+    assert code == 0
+    names = {m["name"] for m in json.loads(out)["mailboxes"]}
+    assert {"INBOX", "Empty", "One", "Lists/dovecot"} <= names
+
+
+def test_damage_gives_json_findings_and_exit_4(tmp_path: Path) -> None:
+    store = copy_store(tmp_path, "mdbox")
+    index = store / "carol/mdbox/mailboxes/INBOX/dbox-Mails/dovecot.index"
+    data = bytearray(index.read_bytes())
+    data[40] += 1  # seen_messages_count, trusted by Dovecot without a check
+    index.write_bytes(bytes(data))
+    code, out = run("check", "--json", str(store / "carol"))
+    assert code == 4
+    doc = json.loads(out)
+    inbox = next(m for m in doc["mailboxes"] if m["name"] == "INBOX")
+    assert inbox["format"] == "mdbox"
+    finding = next(f for f in inbox["findings"] if f["check"] == "index.seen-count-wrong")
+    assert set(finding) >= FINDING_KEYS
+    assert finding["file"] == str(index) and finding["offset"] == 40
+    assert finding["expected"] == finding["found"] - 1
+
+
+def test_unreadable_file_is_never_clean(tmp_path: Path) -> None:
+    store = copy_store(tmp_path, "sdbox")
+    cache = store / "bob/sdbox/mailboxes/INBOX/dbox-Mails/dovecot.index.cache"
+    cache.unlink()
+    cache.mkdir()  # reading it fails with EISDIR, even as root
+    code, out = run("check", "--json", str(store / "bob"))
+    assert code & 8
+    checks = {f["check"] for m in json.loads(out)["mailboxes"] for f in m["findings"]}
+    assert "scanner.unreadable" in checks
+
+
+def test_path_without_mailboxes_is_an_operational_error(tmp_path: Path) -> None:
+    code, out = run("check", str(tmp_path))
+    assert code == 8
+    assert "no Dovecot mailbox" in out
+
+
+def test_help_documents_the_exit_status() -> None:
+    code, out = run("check", "--help")
+    assert code == 0
+    assert "4   warnings, errors or fatal damage" in out
+
+
+def test_rules_json_lists_every_check() -> None:
+    code, out = run("rules", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert {r["id"] for r in doc["rules"]} == set(RULES)
+    assert all(r["repair"] and r["severity"] and r["dovecot"] for r in doc["rules"])
+
+
+def test_generated_catalogue_document_is_up_to_date() -> None:
+    committed = (ROOT / "docs/checks.md").read_text()
+    hint = "run: dovecot-index-tool rules --markdown > docs/checks.md"
+    assert committed == markdown_catalogue(), hint
