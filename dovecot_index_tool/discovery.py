@@ -44,6 +44,7 @@ MAILDIR, SDBOX, MDBOX = "maildir", "sdbox", "mdbox"
 MAILDIRPP, FS = "maildir++", "fs"
 
 MAILDIR_SUBDIRS = ("cur", "new", "tmp")
+MAILDIR_MAIL_SUBDIRS = ("cur", "new")  # not tmp: "/" and many homes have a tmp/
 MAILBOXES_DIR = "mailboxes"  # MAILBOXDIR= default for dbox
 DBOX_MAIL_DIR = "dbox-Mails"  # DIRNAME= default for dbox
 STORAGE_DIR = "storage"
@@ -190,9 +191,10 @@ def _has_maildir_mail(path: Path) -> bool:
     """Signs that ``path`` is a maildir mail directory.
 
     ``cur/new/tmp`` may be missing when empty (git keeps no empty directory; a careless
-    copy may not either), so ``maildirfolder`` and ``dovecot-uidlist`` count too.
+    copy may not either), so ``maildirfolder`` and ``dovecot-uidlist`` count too. A lone
+    ``tmp/`` does not: ``/`` and many homes have one.
     """
-    return _any_dir(path, MAILDIR_SUBDIRS) or _any_file(path, MAILDIR_MARK_FILES)
+    return _any_dir(path, MAILDIR_MAIL_SUBDIRS) or _any_file(path, MAILDIR_MARK_FILES)
 
 
 def _is_maildir_folder(path: Path) -> bool:
@@ -532,6 +534,9 @@ def iter_mailboxes(root: MailRoot) -> Iterator[MailboxLocation]:
 
 
 def _dbox_name(parts: tuple[str, ...]) -> str | None:
+    """The mailbox of ``mailboxes/<name>[/dbox-Mails]``; "" for the root's own dirs."""
+    if parts in ((MAILBOXES_DIR,), (STORAGE_DIR,)):
+        return ""
     if len(parts) < 2 or parts[0] != MAILBOXES_DIR:
         return None
     inner = parts[1:-1] if parts[-1] == DBOX_MAIL_DIR else parts[1:]
@@ -555,10 +560,7 @@ def _name_of(root: MailRoot, path: Path) -> str | None:
             parts = path.relative_to(tree).parts
         except ValueError:
             continue
-        if root.format == MAILDIR:
-            name = _maildir_name(root.layout, parts)
-        else:
-            name = _dbox_name(parts)
+        name = _maildir_name(root.layout, parts) if root.format == MAILDIR else _dbox_name(parts)
         if name is not None:
             return name
     return None
@@ -570,12 +572,15 @@ def _owning_root(
     """The root above ``path`` that has it as a mailbox, and the mailbox's name.
 
     Nested LAYOUT=fs folders look like roots themselves, so a root with user-level files
-    (list index, subscriptions, uidvalidity, ``mailboxes/``) wins over a nearer one.
+    (list index, subscriptions, uidvalidity, ``mailboxes/``) wins over a nearer one. A
+    path that is no mailbox (a home, a \\NoSelect fs dir) is only taken as part of a root
+    that has those files: any far ancestor would otherwise do for LAYOUT=fs.
     """
+    mailbox = _looks_like_mailbox(path)
     first = None
     for parent in path.parents:
         fmt = _ancestor_format(parent, index)
-        if fmt is None:
+        if fmt is None or not (mailbox or _has_root_marks(parent)):
             continue
         root = _make_root(parent, fmt, index, control)
         name = _name_of(root, path)
@@ -615,7 +620,12 @@ def _guess_location(path: Path) -> MailboxLocation:
 
 
 def _within(root: MailRoot, name: str) -> list[MailboxLocation]:
-    """The mailboxes below a directory that is not itself a mailbox (fs ``Lists``)."""
+    """The mailboxes below a directory that is not itself a mailbox (fs ``Lists``).
+
+    ``mailboxes/`` or ``storage/`` of a dbox root (name "") stands for the whole store.
+    """
+    if not name:
+        return []
     prefix = f"{name}/"
     return [m for m in iter_mailboxes(root) if m.name == name or m.name.startswith(prefix)]
 
@@ -631,6 +641,7 @@ def locate(
       walking up, so that user-level files (list index, mdbox map) are checked too; a
       mailbox in an INDEX= tree gets that tree as its root, which holds those files;
     * a directory above some mailboxes of a LAYOUT=fs tree: ``(root, those mailboxes)``;
+      a dbox root's ``mailboxes/`` or ``storage/``: ``(root, [])``, the whole store;
     * a mailbox with no root above it: ``(None, [mailbox])``, format guessed from its files;
     * nothing recognisable: ``(None, [])``.
     """

@@ -48,7 +48,7 @@ class MailboxReport:
 
 
 @dataclass
-class _References:
+class References:
     """mdbox map references counted over all mailboxes of a user."""
 
     counts: Counter = field(default_factory=Counter)
@@ -98,7 +98,7 @@ def _unique(findings: list[Finding]) -> list[Finding]:
 
 
 def check_mailbox(
-    location: Location, user: UserData | None = None, references: _References | None = None
+    location: Location, user: UserData | None = None, references: References | None = None
 ) -> MailboxReport:
     path = str(location.index_dir)
     state_count: list[int | None] = [None]
@@ -162,7 +162,7 @@ def check_locations(
     can mdbox refcounts be compared with the references.
     """
     user = load_user(list_index_dir, map_index_dir, storage_dir)
-    references = _References()
+    references = References()
     for location in locations:
         yield check_mailbox(location, user, references)
     counts = references.counts if complete and references.complete else None
