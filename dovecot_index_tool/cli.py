@@ -115,3 +115,127 @@ def rules(as_json: bool, markdown: bool) -> None:
         sys.stdout.write(markdown_catalogue())
     else:
         render_rules(Console(highlight=False))
+
+
+@main.command(epilog=CHECK_EXIT_HELP)
+@click.argument(
+    "volumes", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path)
+)
+@click.option(
+    "--layout",
+    default="{user}",
+    show_default=True,
+    help="Where users sit under a volume, e.g. '{domain}/{user}' or 'home/{user}'.",
+)
+@click.option("--index-root", type=DIR, help="Tree with one INDEX= directory per user.")
+@click.option("--control-root", type=DIR, help="Tree with one CONTROL= directory per user.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes (default: number of CPUs).",
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Ledger database (default: /var/lib/dovecot-index-tool/ledger.sqlite3 "
+    "for root, else ~/.local/state/dovecot-index-tool/ledger.sqlite3).",
+)
+@click.option(
+    "--incremental",
+    is_flag=True,
+    help="Do not re-read mailboxes whose files are unchanged since the last scan.",
+)
+@click.option(
+    "--max-duration",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Stop starting new users after this time; the next run starts with the "
+    "least recently scanned.",
+)
+@click.option(
+    "--mailbox-timeout",
+    type=click.FloatRange(min=0),
+    default=300.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Give up on one mailbox after this.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["rich", "json", "ndjson"]),
+    default="rich",
+    show_default=True,
+    help="Output on stdout.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def scan(
+    volumes: tuple[Path, ...],
+    layout: str,
+    index_root: Path | None,
+    control_root: Path | None,
+    jobs: int | None,
+    db_path: Path | None,
+    incremental: bool,
+    max_duration: float | None,
+    mailbox_timeout: float,
+    fmt: str,
+    quiet: bool,
+) -> None:
+    """Scan whole mailstore volumes in parallel, read-only, into the findings ledger.
+
+    Every mailbox of every user is checked as `check` does, one mailbox per task in
+    a pool of worker processes. Nothing in the mailstore is written, locked or
+    renamed; a mailbox that changes while it is read is read again, and only
+    damage seen on a stable read is reported. A missing, unreadable or empty
+    volume is an error, never clean (an unmounted mount point looks empty).
+    Results go to the ledger (runs, mailboxes, findings with first and last seen).
+    """
+    import os
+
+    from dovecot_index_tool.ledger.lock import LedgerBusy, LedgerLock
+    from dovecot_index_tool.ledger.store import Ledger, default_path
+    from dovecot_index_tool.present.progress import ScanProgress
+    from dovecot_index_tool.present.scan_view import JsonOut, NdjsonOut, RichOut
+    from dovecot_index_tool.scan.engine import Scanner, ScanOptions
+    from dovecot_index_tool.volumes import parse_layout
+
+    try:
+        parse_layout(layout)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--layout") from None
+    db = db_path or default_path()
+    options = ScanOptions(
+        tuple(volumes),
+        layout,
+        index_root,
+        control_root,
+        jobs or os.cpu_count() or 1,
+        mailbox_timeout,
+        incremental,
+        max_duration,
+    )
+    out = {"json": JsonOut, "ndjson": NdjsonOut}.get(fmt)
+    output = out(sys.stdout) if out else RichOut(Console(highlight=False))
+    progress = ScanProgress(enabled=not quiet and sys.stderr.isatty())
+    try:
+        with LedgerLock(db):
+            ledger = Ledger.open(db)
+            try:
+                result = Scanner(options, ledger, output, progress).run()
+            finally:
+                progress.close()
+                ledger.close()
+    except LedgerBusy as err:
+        Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False)
+        sys.exit(Exit.OPERATIONAL_ERROR)
+    output.finish(result)
+    status = status_for(result.findings)
+    if result.volume_errors:
+        status |= Exit.OPERATIONAL_ERROR
+    if result.status == "interrupted":
+        status |= Exit.CANCELLED
+    sys.exit(status)

@@ -1,0 +1,242 @@
+"""Recording scans in the ledger and asking it who is affected since when.
+
+A finding is identified within its mailbox by (check, file, field). A later scan
+that still sees it updates ``last_seen``; one that no longer sees it marks it
+``resolved``; nothing is deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dovecot_index_tool.check.findings import Finding
+from dovecot_index_tool.ledger.schema import migrate
+
+SEVERITY_ORDER = ("info", "warning", "error", "fatal")
+
+
+def default_path() -> Path:
+    """``/var/lib/dovecot-index-tool`` for root, the XDG state directory otherwise."""
+    if os.geteuid() == 0:
+        return Path("/var/lib/dovecot-index-tool/ledger.sqlite3")
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local/state")
+    return Path(state) / "dovecot-index-tool" / "ledger.sqlite3"
+
+
+@dataclass(frozen=True)
+class MailboxRecord:
+    """What the ledger keeps about one mailbox from one scan."""
+
+    path: str
+    volume: str
+    tenant: str | None
+    user: str
+    name: str
+    format: str
+    index_dir: str | None
+    mail_dir: str | None
+    control_dir: str | None
+    messages: int | None
+    bytes: int
+    fingerprint: str | None
+
+
+def worst_of(severities: Iterable[str]) -> str | None:
+    ranked = [SEVERITY_ORDER.index(s) for s in severities]
+    return SEVERITY_ORDER[max(ranked)] if ranked else None
+
+
+class Ledger:
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> Ledger:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=30)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        migrate(conn)
+        return cls(conn, path)
+
+    def close(self) -> None:
+        self.conn.commit()
+        self.conn.close()
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    # runs --------------------------------------------------------------
+    def start_run(self, volumes: list[str], options: dict[str, object]) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO runs (started, volumes, options) VALUES (?, ?, ?)",
+            (time.time(), json.dumps(volumes), json.dumps(options, default=str)),
+        )
+        self.conn.commit()
+        return int(cur.lastrowid)
+
+    def finish_run(self, run_id: int, status: str, counts: dict[str, int]) -> None:
+        self.conn.execute(
+            "UPDATE runs SET finished=?, status=?, mailboxes=?, reread=?, affected=?, "
+            "unchecked=?, bytes=? WHERE id=?",
+            (
+                time.time(),
+                status,
+                counts.get("mailboxes", 0),
+                counts.get("reread", 0),
+                counts.get("affected", 0),
+                counts.get("unchecked", 0),
+                counts.get("bytes", 0),
+                run_id,
+            ),
+        )
+        self.conn.commit()
+
+    # mailboxes -----------------------------------------------------------
+    def fingerprint(self, path: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT fingerprint FROM mailboxes WHERE path=?", (path,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def last_scanned_users(self, volume: str) -> dict[str, float]:
+        """Oldest scan time per user of a volume, to scan the least recent first."""
+        rows = self.conn.execute(
+            "SELECT user, MIN(COALESCE(last_scanned, 0)) FROM mailboxes WHERE volume=? "
+            "GROUP BY user",
+            (volume,),
+        )
+        return {user: when for user, when in rows}
+
+    def record(self, run_id: int, box: MailboxRecord, findings: list[Finding], reread: bool) -> int:
+        """Store one mailbox's scan; returns its id. Findings are merged, not replaced."""
+        now = time.time()
+        mailbox_id = self._upsert_mailbox(run_id, box, now, reread)
+        if reread:
+            self._merge_findings(mailbox_id, run_id, findings, now)
+            worst = worst_of(f.severity.value for f in findings)
+            clean = worst in (None, "info")
+            self.conn.execute(
+                "UPDATE mailboxes SET worst=?, last_clean=CASE WHEN ? THEN ? ELSE last_clean END "
+                "WHERE id=?",
+                (worst, clean, now, mailbox_id),
+            )
+        return mailbox_id
+
+    def _upsert_mailbox(self, run_id: int, box: MailboxRecord, now: float, reread: bool) -> int:
+        row = self.conn.execute("SELECT id FROM mailboxes WHERE path=?", (box.path,)).fetchone()
+        values = (
+            box.volume,
+            box.tenant,
+            box.user,
+            box.name,
+            box.format,
+            box.index_dir,
+            box.mail_dir,
+            box.control_dir,
+            box.messages,
+            box.bytes,
+            box.fingerprint,
+        )
+        if row is None:
+            cur = self.conn.execute(
+                "INSERT INTO mailboxes (volume, tenant, user, name, format, index_dir, mail_dir,"
+                " control_dir, messages, bytes, fingerprint, path, last_scanned, last_run) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (*values, box.path, now, run_id),
+            )
+            return int(cur.lastrowid)
+        mailbox_id = row[0]
+        if reread:
+            self.conn.execute(
+                "UPDATE mailboxes SET volume=?, tenant=?, user=?, name=?, format=?, index_dir=?,"
+                " mail_dir=?, control_dir=?, messages=?, bytes=?, fingerprint=?, last_scanned=?,"
+                " last_run=? WHERE id=?",
+                (*values, now, run_id, mailbox_id),
+            )
+        else:
+            self.conn.execute("UPDATE mailboxes SET last_run=? WHERE id=?", (run_id, mailbox_id))
+        return mailbox_id
+
+    def _merge_findings(
+        self, mailbox_id: int, run_id: int, findings: list[Finding], now: float
+    ) -> None:
+        open_rows = {
+            (r["check_id"], r["file"], r["field"]): r["id"]
+            for r in self.conn.execute(
+                "SELECT id, check_id, file, field FROM findings "
+                "WHERE mailbox_id=? AND resolved IS NULL",
+                (mailbox_id,),
+            )
+        }
+        for f in findings:
+            d = f.to_dict()
+            key = (f.check, f.file, f.field)
+            detail = (
+                d["severity"],
+                d["offset"],
+                _text(d["expected"]),
+                _text(d["found"]),
+                d["message"],
+                d["repair"],
+            )
+            if key in open_rows:
+                self.conn.execute(
+                    "UPDATE findings SET severity=?, offset=?, expected=?, found=?, message=?, "
+                    "repair=?, last_seen=?, last_run=? WHERE id=?",
+                    (*detail, now, run_id, open_rows.pop(key)),
+                )
+            else:
+                self.conn.execute(
+                    "INSERT INTO findings (mailbox_id, check_id, file, field, severity, offset, "
+                    "expected, found, message, repair, first_seen, last_seen, first_run, "
+                    "last_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (mailbox_id, f.check, f.file, f.field, *detail, now, now, run_id, run_id),
+                )
+        for finding_id in open_rows.values():
+            self.conn.execute("UPDATE findings SET resolved=? WHERE id=?", (now, finding_id))
+
+    # questions -----------------------------------------------------------
+    def open_findings(self, path: str) -> list[dict[str, object]]:
+        rows = self.conn.execute(
+            "SELECT f.* FROM findings f JOIN mailboxes m ON m.id = f.mailbox_id "
+            "WHERE m.path=? AND f.resolved IS NULL ORDER BY f.id",
+            (path,),
+        )
+        return [dict(r) for r in rows]
+
+    def affected(
+        self, tenant: str | None = None, volume: str | None = None, min_severity: str = "warning"
+    ) -> list[dict[str, object]]:
+        """Mailboxes with open findings at or above ``min_severity``, and since when."""
+        levels = SEVERITY_ORDER[SEVERITY_ORDER.index(min_severity) :]
+        marks = ",".join("?" * len(levels))
+        sql = (
+            "SELECT m.volume, m.tenant, m.user, m.name, m.path, m.format, "
+            "MIN(f.first_seen) AS since, MAX(f.last_seen) AS last_seen, "
+            "GROUP_CONCAT(DISTINCT f.check_id) AS checks, COUNT(*) AS findings "
+            f"FROM mailboxes m JOIN findings f ON f.mailbox_id = m.id "
+            f"WHERE f.resolved IS NULL AND f.severity IN ({marks})"
+        )
+        args: list[object] = list(levels)
+        if tenant is not None:
+            sql += " AND m.tenant = ?"
+            args.append(tenant)
+        if volume is not None:
+            sql += " AND m.volume = ?"
+            args.append(volume)
+        sql += " GROUP BY m.id ORDER BY since"
+        return [dict(r) for r in self.conn.execute(sql, args)]
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)

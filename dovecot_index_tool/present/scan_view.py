@@ -1,0 +1,143 @@
+"""Scan output: a rich summary per volume, or JSON / ndjson (one object per mailbox)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import IO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from dovecot_index_tool.scan.engine import ScanResult
+from dovecot_index_tool.scan.worker import Outcome
+
+SEVERITIES = ("fatal", "error", "warning")
+RANK = ("info", "warning", "error", "fatal")
+
+
+def mailbox_doc(outcome: Outcome, findings: list[dict[str, object]]) -> dict[str, object]:
+    r = outcome.report
+    return {
+        "type": "mailbox",
+        "volume": outcome.volume,
+        "tenant": outcome.tenant,
+        "user": outcome.user,
+        "mailbox": r.name,
+        "path": r.path,
+        "format": r.format,
+        "messages": r.messages,
+        "bytes": outcome.bytes,
+        "reread": outcome.reread,
+        "findings": findings,
+    }
+
+
+def summary_doc(result: ScanResult) -> dict[str, object]:
+    by_severity: dict[str, int] = defaultdict(int)
+    for _, severity in result.findings:
+        by_severity[severity] += 1
+    return {
+        "type": "summary",
+        "run": result.run_id,
+        "status": result.status,
+        "mailboxes": result.mailboxes,
+        "reread": result.reread,
+        "bytes": result.bytes,
+        "affected": result.affected,
+        "could_not_check": result.unchecked,
+        "findings_by_severity": dict(by_severity),
+        "volume_errors": result.volume_errors,
+    }
+
+
+class NdjsonOut:
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+
+    def __call__(self, outcome: Outcome, findings: list[dict[str, object]]) -> None:
+        self.out.write(json.dumps(mailbox_doc(outcome, findings), default=str) + "\n")
+        self.out.flush()
+
+    def finish(self, result: ScanResult) -> None:
+        self.out.write(json.dumps(summary_doc(result)) + "\n")
+
+
+class JsonOut:
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.mailboxes: list[dict[str, object]] = []
+
+    def __call__(self, outcome: Outcome, findings: list[dict[str, object]]) -> None:
+        self.mailboxes.append(mailbox_doc(outcome, findings))
+
+    def finish(self, result: ScanResult) -> None:
+        json.dump(
+            {"mailboxes": self.mailboxes, "summary": summary_doc(result)},
+            self.out,
+            indent=2,
+            default=str,
+        )
+        self.out.write("\n")
+
+
+class RichOut:
+    """Counts per volume while the scan runs; prints the summary at the end."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.volumes: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.affected: list[tuple[str, str, str, dict[str, object]]] = []
+
+    def __call__(self, outcome: Outcome, findings: list[dict[str, object]]) -> None:
+        v = self.volumes[outcome.volume]
+        v["mailboxes"] += 1
+        v["bytes"] += outcome.bytes
+        serious = [f for f in findings if f["severity"] != "info"]
+        if not serious:
+            v["healthy"] += 1
+            return
+        worst = max(serious, key=lambda f: RANK.index(str(f["severity"])))
+        if any(str(f["check"]).startswith("scanner.") for f in serious):
+            v["could not check"] += 1
+        else:
+            v[str(worst["severity"])] += 1
+        self.affected.append((outcome.volume, outcome.user, outcome.report.name, worst))
+
+    def finish(self, result: ScanResult) -> None:
+        table = Table(title=f"scan run {result.run_id} ({result.status})")
+        cols = ("volume", "mailboxes", "MB", "healthy", *SEVERITIES, "could not check")
+        for col in cols:
+            table.add_column(col, justify="left" if col == "volume" else "right")
+        for name, v in self.volumes.items():
+            table.add_row(
+                escape(name),
+                str(v["mailboxes"]),
+                f"{v['bytes'] / 1e6:.1f}",
+                str(v["healthy"]),
+                *(str(v[s]) for s in SEVERITIES),
+                str(v["could not check"]),
+            )
+        self.console.print(table)
+        for error in result.volume_errors:
+            self.console.print(f"[bold red]volume error:[/] {escape(error)}")
+        if self.affected:
+            self._affected_table()
+        elif not result.volume_errors:
+            self.console.print("[green]healthy[/]: nothing above info")
+
+    def _affected_table(self) -> None:
+        table = Table(title=f"{len(self.affected)} affected")
+        for col in ("volume", "user", "mailbox", "worst", "check", "file"):
+            table.add_column(col)
+        for volume, user, mailbox, f in self.affected:
+            table.add_row(
+                escape(volume),
+                escape(user),
+                escape(mailbox),
+                str(f["severity"]),
+                str(f["check"]),
+                escape(str(f["file"])),
+            )
+        self.console.print(table)

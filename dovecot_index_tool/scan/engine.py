@@ -1,0 +1,310 @@
+"""The scan loop: stream users and mailboxes into a bounded pool, record what returns.
+
+At most ``2 * jobs`` tasks are in flight, so memory does not grow with the store.
+A user's shared files (list index, mdbox map) are checked once all its mailboxes
+have returned, with the mdbox references they counted. Ctrl-C or SIGTERM stops
+submitting, lets running tasks finish, and keeps everything recorded so far.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dovecot_index_tool.check.findings import Finding
+from dovecot_index_tool.check.runner import MailboxReport
+from dovecot_index_tool.discovery import find_mail_root, iter_mailboxes
+from dovecot_index_tool.ledger.store import Ledger, MailboxRecord
+from dovecot_index_tool.scan.worker import (
+    MailboxTask,
+    Outcome,
+    UserTask,
+    scan_mailbox,
+    scan_user,
+    worker_init,
+)
+from dovecot_index_tool.volumes import UserHome, VolumeError, iter_users, user_tree
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    volumes: tuple[Path, ...]
+    layout: str = "{user}"
+    index_root: Path | None = None
+    control_root: Path | None = None
+    jobs: int = 1
+    mailbox_timeout: float = 300.0
+    incremental: bool = False
+    max_duration: float | None = None
+
+
+@dataclass
+class ScanResult:
+    run_id: int
+    status: str = "complete"
+    volume_errors: list[str] = field(default_factory=list)
+    mailboxes: int = 0
+    reread: int = 0
+    bytes: int = 0
+    findings: list[tuple[str, str]] = field(default_factory=list)  # (check, severity)
+    affected: int = 0
+    unchecked: int = 0
+
+
+@dataclass
+class _User:
+    home: UserHome
+    volume: str
+    list_index_dir: Path | None = None
+    map_index_dir: Path | None = None
+    storage_dir: Path | None = None
+    pending: int = 0
+    complete: bool = False
+    references: Counter = field(default_factory=Counter)
+    all_reread: bool = True
+    submitted: bool = False
+
+
+class Interrupted(Exception):
+    pass
+
+
+OnOutcome = Callable[[Outcome, list[dict[str, object]]], None]
+
+
+class Scanner:
+    def __init__(
+        self, options: ScanOptions, ledger: Ledger, on_outcome: OnOutcome, progress=None
+    ) -> None:
+        self.options = options
+        self.ledger = ledger
+        self.on_outcome = on_outcome
+        self.progress = progress
+        self.inflight: dict[Future, _User] = {}
+        self.deadline = (
+            None if options.max_duration is None else time.monotonic() + options.max_duration
+        )
+        self.result = ScanResult(0)
+        self.last_commit = time.monotonic()
+
+    def run(self) -> ScanResult:
+        opts = self.options
+        run_id = self.ledger.start_run([str(v) for v in opts.volumes], _options_doc(opts))
+        self.result = ScanResult(run_id)
+        previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+        try:
+            with ProcessPoolExecutor(max_workers=opts.jobs, initializer=worker_init) as pool:
+                try:
+                    self._feed(pool)
+                    self._drain(pool, until=0)
+                except (KeyboardInterrupt, Interrupted):
+                    self.result.status = "interrupted"
+                    for future in self.inflight:
+                        future.cancel()
+                    self._drain(pool, until=0, interrupted=True)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            self._finish()
+        return self.result
+
+    # feeding -----------------------------------------------------------
+    def _feed(self, pool: ProcessPoolExecutor) -> None:
+        for volume in self.options.volumes:
+            try:
+                users = self._ordered_users(volume)
+            except VolumeError as err:
+                self.result.volume_errors.append(str(err))
+                continue
+            for home in users:
+                if self._out_of_time():
+                    self.result.status = "time budget reached"
+                    return
+                self._feed_user(pool, volume, home)
+
+    def _ordered_users(self, volume: Path) -> list[UserHome]:
+        """Users of a volume, least recently scanned first (never scanned before all)."""
+        users = list(iter_users(volume, self.options.layout))
+        seen = self.ledger.last_scanned_users(str(volume))
+        return sorted(users, key=lambda u: (seen.get(u.user, -1.0), u.key))
+
+    def _feed_user(self, pool: ProcessPoolExecutor, volume: Path, home: UserHome) -> None:
+        opts = self.options
+        root = find_mail_root(
+            home.home, user_tree(opts.index_root, home), user_tree(opts.control_root, home)
+        )
+        if root is None:
+            return
+        user = _User(home, str(volume), root.list_index_dir, root.map_index_dir, root.storage_dir)
+        for location in iter_mailboxes(root):
+            previous = (
+                self.ledger.fingerprint(str(location.index_dir)) if opts.incremental else None
+            )
+            task = MailboxTask(
+                str(volume),
+                home.tenant,
+                home.user,
+                location,
+                previous,
+                opts.mailbox_timeout,
+                root.map_index_dir,
+                root.storage_dir,
+            )
+            self._submit(pool, pool.submit(scan_mailbox, task), user)
+            user.pending += 1
+        user.complete = True
+        self._maybe_user_task(pool, user)
+
+    def _submit(self, pool: ProcessPoolExecutor, future: Future, user: _User) -> None:
+        self.inflight[future] = user
+        if self.progress is not None:
+            self.progress.discovered(1)
+        self._drain(pool, until=2 * self.options.jobs)
+
+    def _maybe_user_task(self, pool: ProcessPoolExecutor, user: _User) -> None:
+        if not user.complete or user.pending or user.submitted:
+            return
+        user.submitted = True
+        if user.list_index_dir is None and user.map_index_dir is None:
+            return
+        refs = user.references if user.all_reread else None
+        task = UserTask(
+            user.volume,
+            user.home.tenant,
+            user.home.user,
+            user.list_index_dir,
+            user.map_index_dir,
+            user.storage_dir,
+            refs,
+            self.options.mailbox_timeout,
+        )
+        self.inflight[pool.submit(scan_user, task)] = user
+
+    # collecting ----------------------------------------------------------
+    def _drain(self, pool: ProcessPoolExecutor, until: int, interrupted: bool = False) -> None:
+        while len(self.inflight) > until:
+            done, _ = wait(list(self.inflight), return_when=FIRST_COMPLETED)
+            for future in done:
+                user = self.inflight.pop(future)
+                if future.cancelled():
+                    continue
+                for outcome in self._outcomes(future, user):
+                    self._record(outcome, user)
+                if not interrupted:
+                    self._maybe_user_task(pool, user)
+
+    def _outcomes(self, future: Future, user: _User) -> list[Outcome]:
+        try:
+            value = future.result()
+        except Exception as err:
+            path = str(user.home.home)
+            report = MailboxReport(
+                path,
+                "(worker)",
+                "unknown",
+                (Finding("scanner.error", path, f"worker failed: {type(err).__name__}: {err}"),),
+            )
+            user.all_reread = False
+            return [Outcome(user.volume, user.home.tenant, user.home.user, report, 0, None, True)]
+        if isinstance(value, list):
+            return value
+        user.pending -= 1
+        user.references.update(value.references)
+        if not value.reread or any(f.check.startswith("scanner.") for f in value.report.findings):
+            user.all_reread = False
+        return [value]
+
+    def _record(self, outcome: Outcome, user: _User) -> None:
+        report = outcome.report
+        box = MailboxRecord(
+            report.path,
+            outcome.volume,
+            outcome.tenant,
+            outcome.user,
+            report.name,
+            report.format,
+            report.path,
+            outcome.mail_dir,
+            outcome.control_dir,
+            report.messages,
+            outcome.bytes,
+            outcome.fingerprint,
+        )
+        self.ledger.record(self.result.run_id, box, list(report.findings), outcome.reread)
+        if outcome.reread:
+            findings = [f.to_dict() for f in report.findings]
+        else:
+            findings = [_stored(row) for row in self.ledger.open_findings(report.path)]
+        self._count(outcome, findings)
+        self.on_outcome(outcome, findings)
+        if self.progress is not None:
+            self.progress.done(1, outcome.bytes)
+        if time.monotonic() - self.last_commit > 1.0:
+            self.ledger.commit()
+            self.last_commit = time.monotonic()
+
+    def _count(self, outcome: Outcome, findings: list[dict[str, object]]) -> None:
+        r = self.result
+        r.mailboxes += 1
+        r.reread += int(outcome.reread)
+        r.bytes += outcome.bytes
+        pairs = [(str(f["check"]), str(f["severity"])) for f in findings]
+        r.findings += pairs
+        if any(check.startswith("scanner.") and sev != "info" for check, sev in pairs):
+            r.unchecked += 1
+        elif any(sev != "info" for _, sev in pairs):
+            r.affected += 1
+
+    def _out_of_time(self) -> bool:
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+    def _finish(self) -> None:
+        r = self.result
+        if r.volume_errors:
+            r.unchecked += len(r.volume_errors)
+        self.ledger.finish_run(
+            r.run_id,
+            r.status,
+            {
+                "mailboxes": r.mailboxes,
+                "reread": r.reread,
+                "affected": r.affected,
+                "unchecked": r.unchecked,
+                "bytes": r.bytes,
+            },
+        )
+
+
+def _stored(row: dict[str, object]) -> dict[str, object]:
+    """A finding as stored in the ledger, in the shape of ``Finding.to_dict``."""
+    return {
+        "check": row["check_id"],
+        "severity": row["severity"],
+        "file": row["file"],
+        "offset": row["offset"],
+        "field": row["field"],
+        "expected": row["expected"],
+        "found": row["found"],
+        "message": row["message"],
+        "repair": row["repair"],
+        "first_seen": row["first_seen"],
+    }
+
+
+def _options_doc(opts: ScanOptions) -> dict[str, object]:
+    return {
+        "layout": opts.layout,
+        "index_root": str(opts.index_root or ""),
+        "control_root": str(opts.control_root or ""),
+        "jobs": opts.jobs,
+        "incremental": opts.incremental,
+        "max_duration": opts.max_duration,
+    }
+
+
+def _raise_interrupted(_signum, _frame) -> None:
+    raise Interrupted

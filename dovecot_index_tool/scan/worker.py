@@ -1,0 +1,238 @@
+"""What a worker process does with one task: check a mailbox (or a user's shared files)
+on a stable read, under a time limit.
+
+Dovecot keeps writing while we scan. The mailbox's files are fingerprinted (inode,
+size, mtime) before and after the checks; damage is only reported when both agree,
+otherwise the mailbox is read again, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from dovecot_index_tool.check.data import UserData, load_user
+from dovecot_index_tool.check.findings import Finding
+from dovecot_index_tool.check.runner import (
+    MailboxReport,
+    References,
+    check_mailbox,
+    check_user_files,
+)
+from dovecot_index_tool.discovery import MailboxLocation
+
+STABLE_TRIES = 3
+STABLE_PAUSE = 0.2
+INDEX_FILES = ("dovecot.index", "dovecot.index.log", "dovecot.index.log.2", "dovecot.index.cache")
+CONTROL_FILES = ("dovecot-uidlist", "dovecot-keywords")
+
+
+class MailboxTimeout(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class MailboxTask:
+    volume: str
+    tenant: str | None
+    user: str
+    location: MailboxLocation
+    previous_fingerprint: str | None = None
+    timeout: float = 0.0
+    map_index_dir: Path | None = None  # mdbox: the map the mailbox's records point into
+    storage_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class UserTask:
+    volume: str
+    tenant: str | None
+    user: str
+    list_index_dir: Path | None
+    map_index_dir: Path | None
+    storage_dir: Path | None
+    references: Counter | None
+    timeout: float = 0.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One checked mailbox (or user-level file) as the parent records it."""
+
+    volume: str
+    tenant: str | None
+    user: str
+    report: MailboxReport
+    bytes: int
+    fingerprint: str | None
+    reread: bool
+    references: Counter = field(default_factory=Counter)
+    mail_dir: str | None = None
+    control_dir: str | None = None
+
+
+def worker_init() -> None:
+    """Workers leave Ctrl-C to the parent, which stops the pool cleanly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stats(location: MailboxLocation) -> list[tuple[str, int, int, int]]:
+    paths = [Path(location.index_dir) / n for n in INDEX_FILES]
+    if location.control_dir is not None:
+        paths += [Path(location.control_dir) / n for n in CONTROL_FILES]
+    if location.mail_dir is not None:
+        mail = Path(location.mail_dir)
+        paths += [mail / "cur", mail / "new"] if location.format == "maildir" else [mail]
+    out = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        out.append((path.name, st.st_ino, st.st_size, st.st_mtime_ns))
+    return out
+
+
+def fingerprint(location: MailboxLocation) -> tuple[str, int]:
+    """A digest of the mailbox files' identity, and the bytes they hold."""
+    stats = _stats(location)
+    digest = hashlib.sha1(repr(stats).encode()).hexdigest()
+    size = sum(s[2] for s in stats if s[0] not in ("cur", "new") and s[0] != "dbox-Mails")
+    return digest, size
+
+
+def _with_timeout(seconds: float, run):
+    if seconds <= 0:
+        return run()
+
+    def expired(_signum, _frame):
+        raise MailboxTimeout
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return run()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def scan_mailbox(task: MailboxTask) -> Outcome:
+    loc = task.location
+    before, size = fingerprint(loc)
+    common = {
+        "volume": task.volume,
+        "tenant": task.tenant,
+        "user": task.user,
+        "mail_dir": str(loc.mail_dir) if loc.mail_dir else None,
+        "control_dir": str(loc.control_dir) if loc.control_dir else None,
+    }
+    if task.previous_fingerprint is not None and before == task.previous_fingerprint:
+        report = MailboxReport(str(loc.index_dir), loc.name, loc.format)
+        return Outcome(report=report, bytes=size, fingerprint=before, reread=False, **common)
+    for attempt in range(STABLE_TRIES):
+        refs = Counter()
+        try:
+            report = _with_timeout(task.timeout, partial(_check, task, refs))
+        except MailboxTimeout:
+            report = _single(
+                loc,
+                Finding(
+                    "scanner.timeout", str(loc.index_dir), f"checks ran past {task.timeout:g} s"
+                ),
+            )
+            return Outcome(report=report, bytes=size, fingerprint=None, reread=True, **common)
+        after, size = fingerprint(loc)
+        if after == before or not _damaged(report):
+            return Outcome(
+                report=report, bytes=size, fingerprint=after, reread=True, references=refs, **common
+            )
+        before = after
+        if attempt + 1 < STABLE_TRIES:
+            time.sleep(STABLE_PAUSE)
+    report = _single(
+        loc,
+        Finding(
+            "scanner.unstable",
+            str(loc.index_dir),
+            f"the mailbox changed during {STABLE_TRIES} reads; its damage was not confirmed",
+        ),
+    )
+    return Outcome(report=report, bytes=size, fingerprint=None, reread=True, **common)
+
+
+_MAP_CACHE: dict[tuple, UserData] = {}
+
+
+def _map_of(task: MailboxTask) -> UserData | None:
+    """The user's mdbox map, loaded once per worker while its files stay unchanged."""
+    if task.location.format != "mdbox" or task.map_index_dir is None:
+        return None
+    prefix = Path(task.map_index_dir) / "dovecot.map.index"
+    key = (str(prefix), *_file_ids(prefix, ("", ".log", ".log.2")), str(task.storage_dir))
+    if key not in _MAP_CACHE:
+        _MAP_CACHE.clear()
+        _MAP_CACHE[key] = load_user(None, task.map_index_dir, task.storage_dir)
+    return _MAP_CACHE[key]
+
+
+def _file_ids(prefix: Path, suffixes: tuple[str, ...]) -> list[tuple[int, int, int]]:
+    out = []
+    for suffix in suffixes:
+        try:
+            st = os.stat(f"{prefix}{suffix}")
+            out.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append((0, 0, 0))
+    return out
+
+
+def _check(task: MailboxTask, refs: Counter) -> MailboxReport:
+    collected = References()
+    report = check_mailbox(task.location, _map_of(task), collected)
+    refs.update(collected.counts)
+    return report
+
+
+def _damaged(report: MailboxReport) -> bool:
+    return any(f.severity.value != "info" for f in report.findings)
+
+
+def _single(loc: MailboxLocation, finding: Finding) -> MailboxReport:
+    return MailboxReport(str(loc.index_dir), loc.name, loc.format, (finding,))
+
+
+def scan_user(task: UserTask) -> list[Outcome]:
+    """The list index and mdbox map of one user (after all its mailboxes)."""
+
+    def run() -> list[MailboxReport]:
+        user = load_user(task.list_index_dir, task.map_index_dir, task.storage_dir)
+        return check_user_files(user, task.references)
+
+    try:
+        reports = _with_timeout(task.timeout, run)
+    except MailboxTimeout:
+        path = str(task.map_index_dir or task.list_index_dir)
+        reports = [
+            MailboxReport(
+                path,
+                "(user files)",
+                "user",
+                (Finding("scanner.timeout", path, f"checks ran past {task.timeout:g} s"),),
+            )
+        ]
+    out = []
+    for report in reports:
+        size = sum(
+            os.stat(p).st_size
+            for p in Path(report.path).parent.glob(Path(report.path).name + "*")
+            if p.is_file()
+        )
+        out.append(Outcome(task.volume, task.tenant, task.user, report, size, None, True))
+    return out

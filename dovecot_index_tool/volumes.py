@@ -1,0 +1,92 @@
+"""Users on a mailstore volume, found by a path template such as ``{domain}/{user}``.
+
+Each ``{placeholder}`` component of the template matches any directory at that
+depth; other components must exist as written. ``{domain}`` (or ``{tenant}``)
+names the tenant. A volume that is missing, unreadable or holds no user is an
+error: an unmounted mount point looks exactly like an empty volume.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+PLACEHOLDER = re.compile(r"^\{(user|domain|tenant|any)\}$")
+DEFAULT_LAYOUT = "{user}"
+
+
+class VolumeError(OSError):
+    """A volume that cannot be scanned: missing, unreadable, or without any user."""
+
+
+@dataclass(frozen=True)
+class UserHome:
+    volume: Path
+    tenant: str | None
+    user: str
+    home: Path
+    key: str  # the placeholder values as a path, e.g. "example.org/alice": its dir elsewhere
+
+
+def parse_layout(layout: str) -> tuple[str, ...]:
+    parts = tuple(p for p in layout.strip("/").split("/") if p)
+    if not parts or not any(p == "{user}" for p in parts):
+        raise ValueError(f"layout {layout!r} must contain a {{user}} component")
+    for part in parts:
+        if "{" in part and not PLACEHOLDER.match(part):
+            raise ValueError(f"layout component {part!r}: use {{user}}, {{domain}} or {{any}}")
+    return parts
+
+
+def iter_users(volume: Path, layout: str = DEFAULT_LAYOUT) -> Iterator[UserHome]:
+    """Every user home on ``volume``, in sorted order, streamed."""
+    parts = parse_layout(layout)
+    if not volume.is_dir():
+        raise VolumeError(f"volume {volume} does not exist or is not a directory")
+    try:
+        os.listdir(volume)
+    except OSError as err:
+        raise VolumeError(f"volume {volume} cannot be read: {err.strerror}") from err
+    found = False
+    for user in _walk(volume, volume, parts, {}):
+        found = True
+        yield user
+    if not found:
+        raise VolumeError(f"volume {volume} holds no user for layout {layout!r} (not mounted?)")
+
+
+def _walk(volume: Path, base: Path, parts: tuple[str, ...], values: dict[str, str]):
+    if not parts:
+        tenant = values.get("domain") or values.get("tenant")
+        yield UserHome(volume, tenant, values["user"], base, "/".join(values.values()))
+        return
+    head, rest = parts[0], parts[1:]
+    match = PLACEHOLDER.match(head)
+    if not match:
+        if (base / head).is_dir():
+            yield from _walk(volume, base / head, rest, values)
+        return
+    for name in _subdirs(base):
+        yield from _walk(volume, base / name, rest, {**values, match.group(1): name})
+
+
+def _subdirs(path: Path) -> list[str]:
+    try:
+        with os.scandir(path) as entries:
+            return sorted(
+                e.name
+                for e in entries
+                if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
+            )
+    except OSError:
+        return []
+
+
+def user_tree(root: Path | None, user: UserHome) -> Path | None:
+    """The user's directory under an ``--index-root``/``--control-root`` tree."""
+    if root is None:
+        return None
+    return root / user.key

@@ -1,0 +1,233 @@
+"""``scan`` over several volumes: discovery, workers, ledger, read-only, live mailboxes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import FIXTURES
+from dovecot_index_tool.cli import main
+from dovecot_index_tool.ledger.lock import LedgerLock
+from dovecot_index_tool.ledger.store import Ledger
+
+
+def copy_user(src: str, dest: Path) -> Path:
+    shutil.copytree(FIXTURES / src, dest)
+    return dest
+
+
+def bump(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] += 1
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture
+def volumes(tmp_path: Path) -> dict[str, Path]:
+    """vol1: maildir and sdbox users under {domain}/{user}; vol2: mdbox users; vol3: split
+    maildir (mail, index and control trees). One damaged mailbox on each volume."""
+    vol1, vol2, vol3 = tmp_path / "vol1", tmp_path / "vol2", tmp_path / "vol3"
+    copy_user("maildir/alice", vol1 / "example.org/alice")
+    copy_user("sdbox/bob", vol1 / "example.org/bob")
+    copy_user("sdbox/bob", vol1 / "example.net/bert")
+    copy_user("mdbox/carol", vol2 / "example.org/carol")
+    copy_user("mdbox/carol", vol2 / "example.com/cora")
+    split = FIXTURES / "maildir-split"
+    shutil.copytree(split / "home/erin", vol3 / "home/example.org/erin")
+    shutil.copytree(split / "index/erin", vol3 / "index/example.org/erin")
+    shutil.copytree(split / "control/erin", vol3 / "control/example.org/erin")
+    bump(vol1 / "example.org/bob/sdbox/mailboxes/One/dbox-Mails/dovecot.index", 40)
+    bump(vol2 / "example.com/cora/mdbox/mailboxes/INBOX/dbox-Mails/dovecot.index", 40)
+    bump(vol3 / "index/example.org/erin/.INBOX/dovecot.index", 40)
+    return {"vol1": vol1, "vol2": vol2, "vol3": vol3, "db": tmp_path / "ledger.sqlite3"}
+
+
+def scan(
+    v: dict[str, Path], *extra: str, vols: tuple[str, ...] = ("vol1", "vol2")
+) -> tuple[int, list[dict]]:
+    args = [
+        "scan",
+        "--db",
+        str(v["db"]),
+        "--layout",
+        "{domain}/{user}",
+        "-j",
+        "2",
+        "--format",
+        "ndjson",
+        *extra,
+        *(str(v[n]) for n in vols),
+    ]
+    result = CliRunner().invoke(main, args)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, [
+        json.loads(line) for line in result.output.splitlines() if line.startswith("{")
+    ]
+
+
+def affected_names(lines: list[dict]) -> set[tuple[str, str]]:
+    return {
+        (m["user"], m["mailbox"])
+        for m in lines
+        if m["type"] == "mailbox" and any(f["severity"] != "info" for f in m["findings"])
+    }
+
+
+def test_every_mailbox_found_and_only_damaged_ones_reported(volumes) -> None:
+    code, lines = scan(volumes)
+    assert code == 4
+    boxes = [m for m in lines if m["type"] == "mailbox"]
+    users = {m["user"] for m in boxes}
+    assert users == {"alice", "bob", "bert", "carol", "cora"}
+    per_user = {u: {m["mailbox"] for m in boxes if m["user"] == u} for u in users}
+    assert {"INBOX", "Empty", "One", "Lists/dovecot"} <= per_user["alice"]
+    assert "(mdbox map)" in per_user["carol"]
+    assert affected_names(lines) == {("bob", "One"), ("cora", "INBOX")}
+    tenants = {m["user"]: m["tenant"] for m in boxes}
+    assert tenants["bert"] == "example.net"
+    summary = lines[-1]
+    assert summary["type"] == "summary" and summary["affected"] == 2
+
+
+def test_split_index_and_control_trees_are_paired_by_user(volumes) -> None:
+    vol3 = volumes["vol3"]
+    args = [
+        "scan",
+        "--db",
+        str(volumes["db"]),
+        "--layout",
+        "home/{domain}/{user}",
+        "-q",
+        "--index-root",
+        str(vol3 / "index"),
+        "--control-root",
+        str(vol3 / "control"),
+        "--format",
+        "ndjson",
+        str(vol3),
+    ]
+    result = CliRunner().invoke(main, args)
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert result.exit_code == 4
+    assert affected_names(lines) == {("erin", "INBOX")}
+    inbox = next(m for m in lines if m.get("mailbox") == "INBOX")
+    assert inbox["path"].endswith("index/example.org/erin/.INBOX")
+
+
+def test_scan_changes_no_byte_and_no_mtime(volumes) -> None:
+    def state(root: Path) -> dict[str, tuple]:
+        out = {}
+        for p in sorted(root.rglob("*")):
+            st = p.lstat()
+            digest = hashlib.sha1(p.read_bytes()).hexdigest() if p.is_file() else None
+            out[str(p)] = (st.st_mtime_ns, st.st_size, st.st_mode, digest)
+        return out
+
+    before = {n: state(volumes[n]) for n in ("vol1", "vol2")}
+    scan(volumes)
+    assert {n: state(volumes[n]) for n in ("vol1", "vol2")} == before
+
+
+def test_ledger_knows_who_is_affected_since_when_and_resolves(volumes) -> None:
+    scan(volumes)
+    ledger = Ledger.open(volumes["db"])
+    rows = ledger.affected(tenant="example.com")
+    assert [(r["user"], r["name"]) for r in rows] == [("cora", "INBOX")]
+    first_seen = rows[0]["since"]
+    ledger.close()
+    # the damage persists: first_seen is kept; bob's mailbox is repaired: resolved
+    shutil.rmtree(volumes["vol1"] / "example.org/bob")
+    copy_user("sdbox/bob", volumes["vol1"] / "example.org/bob")
+    scan(volumes)
+    ledger = Ledger.open(volumes["db"])
+    assert ledger.affected(tenant="example.com")[0]["since"] == first_seen
+    assert ledger.affected(tenant="example.org") == []
+    resolved = ledger.conn.execute(
+        "SELECT COUNT(*) FROM findings WHERE resolved IS NOT NULL"
+    ).fetchone()[0]
+    assert resolved >= 1
+    assert ledger.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 2
+    ledger.close()
+
+
+def test_incremental_rerun_reads_nothing_unchanged_but_still_reports(volumes) -> None:
+    scan(volumes)
+    code, lines = scan(volumes, "--incremental")
+    boxes = [m for m in lines if m["type"] == "mailbox" and not m["mailbox"].startswith("(")]
+    assert boxes and not any(m["reread"] for m in boxes)
+    assert code == 4
+    assert affected_names(lines) == {("bob", "One"), ("cora", "INBOX")}
+    bump(volumes["vol1"] / "example.org/alice/Maildir/dovecot.index", 40)
+    code, lines = scan(volumes, "--incremental")
+    reread = {
+        (m["user"], m["mailbox"])
+        for m in lines
+        if m["type"] == "mailbox" and m["reread"] and not m["mailbox"].startswith("(")
+    }
+    assert reread == {("alice", "INBOX")}
+    assert ("alice", "INBOX") in affected_names(lines)
+
+
+def test_missing_or_empty_volume_is_never_clean(volumes, tmp_path: Path) -> None:
+    empty = tmp_path / "mnt"
+    empty.mkdir()
+    for vol in (empty, tmp_path / "absent"):
+        result = CliRunner().invoke(main, ["scan", "--db", str(volumes["db"]), "-q", str(vol)])
+        assert result.exit_code & 8, result.output
+        assert "volume" in result.output
+
+
+def test_second_scan_on_a_locked_ledger_refuses(volumes) -> None:
+    with LedgerLock(volumes["db"]):
+        code, _ = scan(volumes)
+    assert code == 8
+
+
+def test_time_budget_stops_and_next_run_starts_with_the_least_recent(volumes) -> None:
+    _, lines = scan(volumes, "--max-duration", "0")
+    assert lines[-1]["status"] == "time budget reached"
+    scan(volumes)
+    ledger = Ledger.open(volumes["db"])
+    assert ledger.conn.execute("SELECT status FROM runs ORDER BY id").fetchall()[0][0] == (
+        "time budget reached"
+    )
+    ledger.close()
+
+
+@pytest.mark.dovecot
+def test_live_dovecot_writes_during_scan_give_no_false_alarm(tmp_path: Path) -> None:
+    from live_writer import LiveWriter
+
+    writer = LiveWriter(tmp_path)
+    with writer.running():
+        for _ in range(10):
+            _, lines = _scan_plain(writer.volume, tmp_path / "db")
+            bad = [
+                (m["mailbox"], f["check"])
+                for m in lines
+                if m["type"] == "mailbox"
+                for f in m["findings"]
+                if f["severity"] != "info"
+            ]
+            assert not bad, bad
+    assert writer.operations > 10
+    assert not writer.errors, writer.errors[:3]
+
+
+def _scan_plain(volume: Path, db: Path) -> tuple[int, list[dict]]:
+    result = CliRunner().invoke(
+        main, ["scan", "--db", str(db), "-j", "2", "--format", "ndjson", str(volume)]
+    )
+    return result.exit_code, [
+        json.loads(line) for line in result.output.splitlines() if line.startswith("{")
+    ]
+
+
+os.environ.setdefault("COLUMNS", "200")
