@@ -13,6 +13,20 @@ from dovecot_index_tool.exitcodes import CHECK_EXIT_HELP, EXIT_HELP, Exit, statu
 from dovecot_index_tool.format.errors import FormatError
 
 
+def setup_logging(level: str) -> None:
+    """Logs on stderr; worker processes log through the parent's handler."""
+    import logging
+
+    import multiprocessing_logging
+
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(processName)s %(levelname)s %(message)s",
+    )
+    multiprocessing_logging.install_mp_handler()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dovecot-index-tool")
 def main() -> None:
@@ -172,6 +186,13 @@ def rules(as_json: bool, markdown: bool) -> None:
     help="Output on stdout.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="warning",
+    show_default=True,
+    help="Log messages on stderr.",
+)
 def scan(
     volumes: tuple[Path, ...],
     layout: str,
@@ -184,6 +205,7 @@ def scan(
     mailbox_timeout: float,
     fmt: str,
     quiet: bool,
+    log_level: str,
 ) -> None:
     """Scan whole mailstore volumes in parallel, read-only, into the findings ledger.
 
@@ -207,6 +229,7 @@ def scan(
         parse_layout(layout)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--layout") from None
+    setup_logging(log_level)
     db = db_path or default_path()
     options = ScanOptions(
         tuple(volumes),

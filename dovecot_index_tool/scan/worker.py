@@ -9,6 +9,7 @@ otherwise the mailbox is read again, a bounded number of times.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import signal
 import time
@@ -26,6 +27,8 @@ from dovecot_index_tool.check.runner import (
     check_user_files,
 )
 from dovecot_index_tool.discovery import MailboxLocation
+
+log = logging.getLogger(__name__)
 
 STABLE_TRIES = 3
 STABLE_PAUSE = 0.2
@@ -136,11 +139,13 @@ def scan_mailbox(task: MailboxTask) -> Outcome:
     if task.previous_fingerprint is not None and before == task.previous_fingerprint:
         report = MailboxReport(str(loc.index_dir), loc.name, loc.format)
         return Outcome(report=report, bytes=size, fingerprint=before, reread=False, **common)
+    log.debug("checking %s (%s)", loc.index_dir, loc.format)
     for attempt in range(STABLE_TRIES):
         refs = Counter()
         try:
             report = _with_timeout(task.timeout, partial(_check, task, refs))
         except MailboxTimeout:
+            log.warning("%s: checks ran past %g s", loc.index_dir, task.timeout)
             report = _single(
                 loc,
                 Finding(
@@ -153,6 +158,7 @@ def scan_mailbox(task: MailboxTask) -> Outcome:
             return Outcome(
                 report=report, bytes=size, fingerprint=after, reread=True, references=refs, **common
             )
+        log.info("%s changed while it was read; reading it again", loc.index_dir)
         before = after
         if attempt + 1 < STABLE_TRIES:
             time.sleep(STABLE_PAUSE)
