@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dovecot_index_tool.check.data import IndexState
 from dovecot_index_tool.check.findings import Finding
+from dovecot_index_tool.check.index_checks import effective_state, mailbox_byteorder
+from dovecot_index_tool.files import IndexSet
 from dovecot_index_tool.format.binary import layout
-from dovecot_index_tool.format.cache import DECISION_FORCED, CacheFile
+from dovecot_index_tool.format.cache import DECISION_FORCED, CacheFile, parse_cache
 
 MAX_TYPE = 4
 SAME_KIND_REPORTED = 1  # Dovecot drops the whole file: the first place and a count suffice
@@ -30,14 +32,14 @@ def check_cache(index: IndexState) -> list[Finding]:
                     found=err.found,
                 )
             )
-    cache = files.cache
+    cache = cache_in_order(files)
     if cache is None:
         return out
     header = _header(cache)
     if header:
         return out + header
     out += _fields(cache)
-    state = index.state
+    state = effective_state(index)
     ext = state.extension("cache") if state is not None else None
     if ext is None:
         return out
@@ -57,6 +59,24 @@ def check_cache(index: IndexState) -> list[Finding]:
     if any(f.check == "cache.field-header-invalid" for f in out):
         return out
     return out + _chains(cache, state, ext)
+
+
+def cache_in_order(files: IndexSet) -> CacheFile | None:
+    """The cache read in the byte order of its index's files.
+
+    The cache has no byte-order mark; the loader reads it in the order of
+    ``dovecot.index``. When that index alone comes from the other CPU (reported as
+    index.byte-order), Dovecot throws the index away and reads the cache in its own
+    order, which is the one the logs share: read it like that, or a healthy cache is
+    reported as broken. The bytes are already loaded: this only parses them again.
+    """
+    cache = files.cache
+    order = mailbox_byteorder(files)
+    if cache is None or cache.byteorder == order:
+        return cache
+    idx = files.index
+    indexid = idx.header.indexid if idx is not None and idx.byteorder == order else None
+    return parse_cache(cache.data, cache.path, byteorder=order, indexid=indexid)
 
 
 def _header(cache: CacheFile) -> list[Finding]:

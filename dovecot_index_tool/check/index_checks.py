@@ -8,6 +8,8 @@ from collections import Counter
 
 from dovecot_index_tool.check.data import IndexState
 from dovecot_index_tool.check.findings import Finding
+from dovecot_index_tool.files import IndexSet
+from dovecot_index_tool.format import log as L
 from dovecot_index_tool.format.binary import BIG, LITTLE, layout
 from dovecot_index_tool.format.index import (
     BASE_HEADER_SIZE,
@@ -20,8 +22,10 @@ from dovecot_index_tool.format.index import (
     MAIL_SEEN,
     RECORD_MIN_SIZE,
     IndexFile,
+    IndexHeader,
     ext_header_problem,
 )
+from dovecot_index_tool.format.replay import replay
 
 HOST_ORDER = LITTLE if sys.byteorder == "little" else BIG
 KNOWN_EXTENSIONS = {
@@ -66,6 +70,76 @@ def _at(name: str) -> int:
     return HEADER_OFFSETS[name][0]
 
 
+def mailbox_byteorder(files: IndexSet) -> str:
+    """The byte order the files of one index prefix should share.
+
+    The index and each log (from version 1.2, with a header long enough to hold
+    ``compat_flags``) name their writer's order; the majority wins and a tie goes to
+    this host's order. So when one file alone comes from a CPU of the other order, it
+    is that file, not its healthy neighbours, that is reported. Without a log there is
+    nothing to outvote the index with: the host decides, as Dovecot's own check does.
+    """
+    logs = [log for log in files.logs if _log_names_order(log)]
+    if not logs:
+        return HOST_ORDER
+    votes = Counter(log.byteorder for log in logs)
+    if files.index is not None and files.index.header.major_version == 7:
+        votes[files.index.byteorder] += 1
+    ranked = votes.most_common()
+    if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+        return HOST_ORDER
+    return ranked[0][0]
+
+
+def _log_names_order(log: L.LogFile) -> bool:
+    h = log.header
+    return h.major_version == 1 and h.version >= 0x0102 and h.hdr_size > 32
+
+
+def log_is_usable(log: L.LogFile, order: str) -> bool:
+    """False for a log Dovecot deletes and recreates at open (its records are lost)."""
+    h = log.header
+    return (
+        h.major_version == 1
+        and L.HEADER_MIN_SIZE <= h.hdr_size <= log.size
+        and h.indexid != 0
+        and (not _log_names_order(log) or log.byteorder == order)
+    )
+
+
+def index_is_usable(index: IndexState) -> bool:
+    """False when Dovecot deletes dovecot.index at open (a fatal finding of this module)."""
+    idx = index.files.index
+    return idx is None or not _unusable(idx, index.path, mailbox_byteorder(index.files))
+
+
+def effective_state(index: IndexState) -> IndexFile | None:
+    """The mailbox state to compare the cache and the mail storage with.
+
+    ``IndexState.state`` replays every log over ``dovecot.index`` as it is. When the
+    index or a log is one Dovecot throws away at open (wrong version, byte order,
+    sizes, a log marked corrupted), that replay reads garbage as state, and every
+    comparison built on it reports healthy neighbours (the cache, the mail files, the
+    mdbox map) as damaged. Dovecot starts again from what it can use: the usable logs,
+    replayed without the unusable index; the backend resync then refills the rest. So
+    this returns that replay, or None when nothing usable describes the mailbox (then
+    there is nothing to compare: the fatal finding says it all).
+    """
+    files = index.files
+    order = mailbox_byteorder(files)
+    idx_ok = index_is_usable(index)
+    logs = [log for log in files.logs if log_is_usable(log, order)]
+    if idx_ok and len(logs) == len(files.logs):
+        return index.state
+    idx = files.index if idx_ok else None
+    if not logs:
+        return idx
+    result = replay(idx, logs, files.prefix)
+    if idx is None and result.lost:
+        return None
+    return result.index
+
+
 def check_index(index: IndexState, expected_order: str | None = None) -> list[Finding]:
     """All checks of one index prefix's ``dovecot.index`` file and its replayed state."""
     files = index.files
@@ -76,7 +150,7 @@ def check_index(index: IndexState, expected_order: str | None = None) -> list[Fi
         if files.logs and not any(err.file == path for err in files.errors):
             findings.append(Finding("index.missing", path, "no dovecot.index: state is in the log"))
         return findings
-    order = expected_order or (files.logs[-1].byteorder if files.logs else HOST_ORDER)
+    order = expected_order or mailbox_byteorder(files)
     fatal = _unusable(idx, path, order)
     findings += fatal
     if fatal:
@@ -84,8 +158,8 @@ def check_index(index: IndexState, expected_order: str | None = None) -> list[Fi
     findings += _header(idx, path)
     findings += _records(idx, path)
     findings += _extensions(idx, path)
-    state = index.state or idx
-    findings += _counters(state, path)
+    state = effective_state(index) or idx
+    findings += _counters(state, path, idx.header)
     if idx.header.flags & HDR_FLAG_FSCKD:
         findings.append(
             Finding(
@@ -438,14 +512,23 @@ def _keyword_names(idx: IndexFile, path: str) -> list[Finding]:
     return out
 
 
-def _counters(state: IndexFile, path: str) -> list[Finding]:
-    """Counters and low-water marks against the records (on the replayed state)."""
+def _counters(state: IndexFile, path: str, disk: IndexHeader) -> list[Finding]:
+    """Counters and low-water marks against the records (on the replayed state).
+
+    A counter that already exceeds messages_count on disk is reported as too large
+    (Dovecot fscks it) and not again as wrong, even when the log's appends have since
+    raised messages_count above it.
+    """
     h = state.header
     pairs = state.records.uids_and_flags()
     seen = sum(1 for _, f in pairs if f & MAIL_SEEN)
     deleted = sum(1 for _, f in pairs if f & MAIL_DELETED)
     out = []
-    if h.seen_messages_count <= h.messages_count and seen != h.seen_messages_count:
+    if (
+        h.seen_messages_count <= h.messages_count
+        and disk.seen_messages_count <= disk.messages_count
+        and seen != h.seen_messages_count
+    ):
         out.append(
             Finding(
                 "index.seen-count-wrong",
@@ -457,7 +540,11 @@ def _counters(state: IndexFile, path: str) -> list[Finding]:
                 found=h.seen_messages_count,
             )
         )
-    if h.deleted_messages_count <= h.messages_count and deleted != h.deleted_messages_count:
+    if (
+        h.deleted_messages_count <= h.messages_count
+        and disk.deleted_messages_count <= disk.messages_count
+        and deleted != h.deleted_messages_count
+    ):
         out.append(
             Finding(
                 "index.deleted-count-wrong",

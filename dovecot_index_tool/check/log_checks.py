@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 
+from dovecot_index_tool.check.cache_checks import cache_in_order
 from dovecot_index_tool.check.data import IndexState
 from dovecot_index_tool.check.findings import Finding
+from dovecot_index_tool.check.index_checks import log_is_usable, mailbox_byteorder
 from dovecot_index_tool.format import log as L
 from dovecot_index_tool.format.binary import layout
 from dovecot_index_tool.format.index import HEADER_OFFSETS
@@ -82,21 +84,19 @@ def _one_log(log: L.LogFile, index: IndexState) -> list[Finding]:
                 found=0,
             )
         )
-    idx = index.files.index
-    if (
-        idx is not None
-        and idx.header.major_version == 7
-        and log.byteorder != idx.byteorder
-        and h.version >= 0x0102
-    ):
+    order = mailbox_byteorder(index.files)
+    if h.version >= 0x0102 and h.hdr_size > 32 and log.byteorder != order:
+        # Compared with the order most of the index's files share (see
+        # mailbox_byteorder), not with the index alone: an index from the other CPU
+        # must not make its healthy logs look foreign too.
         out.append(
             Finding(
                 "log.byte-order",
                 path,
-                "the log and the index differ in byte order",
+                "the log differs in byte order from the other files of its index",
                 offset=32,
                 field="header.compat_flags",
-                expected=idx.header.compat_flags & 1,
+                expected=1 if order == "<" else 0,
                 found=h.compat_flags,
             )
         )
@@ -276,7 +276,10 @@ def check_consistency(index: IndexState) -> list[Finding]:
     out += _positions(index)
     replay = index.replay
     if replay is not None:
-        if replay.lost and index.files.index is not None:
+        head_reported = any(f.field == "header.log_file_head_offset" for f in out)
+        if replay.lost and index.files.index is not None and not head_reported:
+            # A head offset already reported as beyond the log is the reason the view
+            # is lost ("Invalid offset"): one finding for one fact.
             out.append(
                 Finding(
                     "index.log-lost",
@@ -287,7 +290,10 @@ def check_consistency(index: IndexState) -> list[Finding]:
                     found=index.files.index.header.log_file_seq,
                 )
             )
+        reported = _records_reported(index)
         for issue in replay.issues:
+            if (issue.file, issue.offset) in reported:
+                continue  # already log.record-invalid / log.unknown-record-type
             out.append(
                 Finding(
                     "log.replay-error",
@@ -297,6 +303,16 @@ def check_consistency(index: IndexState) -> list[Finding]:
                     field=f"record@{issue.offset}",
                 )
             )
+    return out
+
+
+def _records_reported(index: IndexState) -> set[tuple[str | None, int]]:
+    """Records that check_logs reports itself; the replay meets them too."""
+    out = set()
+    for log in index.files.logs:
+        for rec in log.records:
+            if rec.error is not None or rec.name.startswith("unknown"):
+                out.add((log.path, rec.offset))
     return out
 
 
@@ -311,8 +327,9 @@ def _indexids(index: IndexState) -> list[Finding]:
         is_old = len(files.logs) == 2 and log is files.logs[0]
         if log.header.indexid and log.header.major_version == 1 and (chained or not is_old):
             voters.append(("log", log.path, log.header.indexid))
-    if files.cache is not None:
-        voters.append(("cache", files.cache.path, files.cache.header.indexid))
+    cache = cache_in_order(files)
+    if cache is not None:
+        voters.append(("cache", cache.path, cache.header.indexid))
     votes = Counter(v for _, _, v in voters)
     if len(votes) < 2:
         return []
@@ -345,8 +362,8 @@ def _positions(index: IndexState) -> list[Finding]:
         return []
     h = idx.header
     log = next((f for f in index.files.logs if f.header.file_seq == h.log_file_seq), None)
-    if log is None:
-        return []
+    if log is None or not log_is_usable(log, mailbox_byteorder(index.files)):
+        return []  # a log Dovecot recreates: its offsets no longer mean anything
     out = []
     boundaries = {r.offset for r in log.records} | {log.valid_end, log.header.hdr_size}
     head, tail = h.log_file_head_offset, h.log_file_tail_offset
@@ -365,7 +382,9 @@ def _positions(index: IndexState) -> list[Finding]:
         )
     elif head and head not in boundaries:
         out.append(_offset_finding(index.path, "log_file_head_offset", head))
-    if tail > max(head, log.header.hdr_size) or (tail and tail not in boundaries):
+    if tail > max(head, log.header.hdr_size) or (
+        tail and tail <= log.valid_end and tail not in boundaries
+    ):
         out.append(_offset_finding(index.path, "log_file_tail_offset", tail))
     out += _modseq_position(index, log)
     return out

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dovecot_index_tool.check.data import MailboxData, UserData, read_at
 from dovecot_index_tool.check.findings import Finding, from_error
+from dovecot_index_tool.check.index_checks import effective_state
 from dovecot_index_tool.format.binary import layout
 from dovecot_index_tool.format.dbox import MAGIC_PRE
 from dovecot_index_tool.format.extensions import decode_list_header
@@ -48,7 +49,7 @@ def check_maildir(data: MailboxData) -> list[Finding]:
         out += _duplicate_files(uidlist)
     if data.maildir_keywords is not None:
         out += [from_error("maildir.keywords-invalid", p) for p in data.maildir_keywords.problems]
-    state = data.index.state
+    state = effective_state(data.index)
     if uidlist is None or state is None:
         return out
     out += _uidvalidity(data, state)
@@ -168,7 +169,7 @@ def _uids(data: MailboxData, state: IndexFile) -> list[Finding]:
 
 # sdbox ----------------------------------------------------------------------------------
 def check_sdbox(data: MailboxData) -> list[Finding]:
-    state = data.index.state
+    state = effective_state(data.index)
     if state is None:
         return []
     out = []
@@ -221,7 +222,7 @@ def check_sdbox(data: MailboxData) -> list[Finding]:
 # mdbox ----------------------------------------------------------------------------------
 def mdbox_references(data: MailboxData) -> tuple[int | None, list[int]]:
     """A mailbox's map_uid_validity and the map_uids its records point to."""
-    state = data.index.state
+    state = effective_state(data.index)
     if state is None:
         return None, []
     hdr = state.extension("mdbox-hdr")
@@ -244,7 +245,7 @@ def mdbox_references(data: MailboxData) -> tuple[int | None, list[int]]:
 
 def check_mdbox_mailbox(data: MailboxData, user: UserData) -> list[Finding]:
     """One mailbox's references into the map."""
-    map_state = user.map_index.state if user.map_index else None
+    map_state = effective_state(user.map_index) if user.map_index else None
     if map_state is None:
         return []
     validity, refs = mdbox_references(data)
@@ -282,7 +283,7 @@ def check_mdbox_map(user: UserData, references: Counter | None) -> list[Finding]
     """The map itself, its refcounts (when all mailboxes were read) and the m.N files."""
     if user.map_index is None:
         return []
-    state = user.map_index.state
+    state = effective_state(user.map_index)
     path = user.map_index.path
     if state is None:
         return [Finding("mdbox.map-missing", path, "dovecot.map.index cannot be read")]
@@ -406,9 +407,9 @@ def _refcounts(path: str, entries: list, references: Counter) -> list[Finding]:
 
 # list index -----------------------------------------------------------------------------
 def check_list_index(user: UserData) -> list[Finding]:
-    if user.list_index is None or user.list_index.state is None:
+    state = effective_state(user.list_index) if user.list_index is not None else None
+    if state is None:
         return []
-    state = user.list_index.state
     path = user.list_index.path
     ext = state.extension("list")
     if ext is None:

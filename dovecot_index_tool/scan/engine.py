@@ -24,6 +24,8 @@ from dovecot_index_tool.scan.worker import (
     MailboxTask,
     Outcome,
     UserTask,
+    fingerprint,
+    prefix_fingerprint,
     scan_mailbox,
     scan_user,
     worker_init,
@@ -67,6 +69,7 @@ class _User:
     complete: bool = False
     references: Counter = field(default_factory=Counter)
     all_reread: bool = True
+    any_reread: bool = False
     submitted: bool = False
 
 
@@ -141,15 +144,14 @@ class Scanner:
             return
         user = _User(home, str(volume), root.list_index_dir, root.map_index_dir, root.storage_dir)
         for location in iter_mailboxes(root):
-            previous = (
-                self.ledger.fingerprint(str(location.index_dir)) if opts.incremental else None
-            )
+            if opts.incremental and self._unchanged(location, user):
+                continue
             task = MailboxTask(
                 str(volume),
                 home.tenant,
                 home.user,
                 location,
-                previous,
+                None,
                 opts.mailbox_timeout,
                 root.map_index_dir,
                 root.storage_dir,
@@ -158,6 +160,65 @@ class Scanner:
             user.pending += 1
         user.complete = True
         self._maybe_user_task(pool, user)
+
+    def _unchanged(self, location, user: _User) -> bool:
+        """--incremental: a mailbox whose files did not change is not handed to a worker."""
+        previous = self.ledger.fingerprint(str(location.index_dir))
+        if previous is None:
+            return False
+        digest, size = fingerprint(location)
+        if digest != previous:
+            return False
+        report = MailboxReport(str(location.index_dir), location.name, location.format)
+        mail_dir = str(location.mail_dir) if location.mail_dir else None
+        control_dir = str(location.control_dir) if location.control_dir else None
+        outcome = Outcome(
+            user.volume,
+            user.home.tenant,
+            user.home.user,
+            report,
+            size,
+            digest,
+            False,
+            mail_dir=mail_dir,
+            control_dir=control_dir,
+        )
+        user.all_reread = False
+        self._record(outcome, user)
+        return True
+
+    def _user_unchanged(self, user: _User) -> bool:
+        """--incremental: the list index and map are skipped when nothing of the user changed."""
+        shared = []
+        if user.list_index_dir is not None:
+            shared.append(
+                (
+                    Path(user.list_index_dir) / "dovecot.list.index",
+                    None,
+                    ("(mailbox list index)", "list-index"),
+                )
+            )
+        if user.map_index_dir is not None:
+            shared.append(
+                (
+                    Path(user.map_index_dir) / "dovecot.map.index",
+                    user.storage_dir,
+                    ("(mdbox map)", "mdbox-map"),
+                )
+            )
+        digests = []
+        for prefix, extra, kind in shared:
+            digest, size = prefix_fingerprint(str(prefix), extra)
+            if self.ledger.fingerprint(str(prefix)) != digest:
+                return False
+            digests.append((prefix, digest, size, kind))
+        for prefix, digest, size, kind in digests:
+            report = MailboxReport(str(prefix), *kind)
+            self._record(
+                Outcome(user.volume, user.home.tenant, user.home.user, report, size, digest, False),
+                user,
+            )
+        return True
 
     def _submit(self, pool: ProcessPoolExecutor, future: Future, user: _User) -> None:
         self.inflight[future] = user
@@ -170,6 +231,8 @@ class Scanner:
             return
         user.submitted = True
         if user.list_index_dir is None and user.map_index_dir is None:
+            return
+        if self.options.incremental and not user.any_reread and self._user_unchanged(user):
             return
         refs = user.references if user.all_reread else None
         task = UserTask(
@@ -213,6 +276,7 @@ class Scanner:
         if isinstance(value, list):
             return value
         user.pending -= 1
+        user.any_reread = user.any_reread or value.reread
         user.references.update(value.references)
         if not value.reread or any(f.check.startswith("scanner.") for f in value.report.findings):
             user.all_reread = False

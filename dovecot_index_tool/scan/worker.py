@@ -110,6 +110,20 @@ def fingerprint(location: MailboxLocation) -> tuple[str, int]:
     return digest, size
 
 
+def prefix_fingerprint(prefix: str, extra_dir: Path | None = None) -> tuple[str, int]:
+    """The same digest for a user-level index (list index, mdbox map) and its files."""
+    paths = [f"{prefix}{suffix}" for suffix in ("", ".log", ".log.2", ".cache")]
+    stats, size = [], 0
+    for path in [*paths, *([str(extra_dir)] if extra_dir else [])]:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        stats.append((Path(path).name, st.st_ino, st.st_size, st.st_mtime_ns))
+        size += st.st_size if path in paths else 0
+    return hashlib.sha1(repr(stats).encode()).hexdigest(), size
+
+
 def _with_timeout(seconds: float, run):
     if seconds <= 0:
         return run()
@@ -235,10 +249,7 @@ def scan_user(task: UserTask) -> list[Outcome]:
         ]
     out = []
     for report in reports:
-        size = sum(
-            os.stat(p).st_size
-            for p in Path(report.path).parent.glob(Path(report.path).name + "*")
-            if p.is_file()
-        )
-        out.append(Outcome(task.volume, task.tenant, task.user, report, size, None, True))
+        extra = task.storage_dir if report.format == "mdbox-map" else None
+        digest, size = prefix_fingerprint(report.path, extra)
+        out.append(Outcome(task.volume, task.tenant, task.user, report, size, digest, True))
     return out
