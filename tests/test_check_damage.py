@@ -73,13 +73,12 @@ STORES = ("maildir", "maildir-fs", "sdbox", "mdbox", "maildir-split", "mdbox-spl
 NOT_PRODUCIBLE = {
     "index.modseq-position-ahead": "no fixture index has the modseq extension (CONDSTORE "
     "was never enabled by scripts/make-fixtures)",
-    "dbox.file-invalid": "no check emits it (storage_checks reads no dbox file header)",
-    "list.uidvalidity-mismatch": "no check emits it (the list index is checked without the "
-    "mailbox indexes)",
     "scanner.unstable": "only the scan worker emits it, for a file that keeps changing "
-    "between its re-reads; check_path reports an unstable file as scanner.unreadable",
-    "scanner.timeout": "only the scan worker emits it, for checks that run past its limit",
-    "scanner.error": "an exception in a check: a bug, not a state of the files",
+    "between its re-reads; check_path reports an unstable file as scanner.unreadable "
+    "(tests/test_scan.py covers the scan side)",
+    "scanner.timeout": "only the scan worker emits it (tests/test_scan.py)",
+    "scanner.error": "an exception in a check: a bug, not a state of the files "
+    "(tests/test_scan.py injects one)",
 }
 
 
@@ -555,6 +554,19 @@ def sdbox_guid_zeroed(s: Store, box: str) -> Path:
     return path
 
 
+def sdbox_file_header_broken(s: Store, box: str) -> Path:
+    """A u.N file whose header line was overwritten (a dbox version that does not exist)."""
+    path = s.mail_dir(box) / "u.1"
+    patch_bytes(path, 0, b"9")
+    return path
+
+
+def mdbox_file_header_broken(s: Store, box: str | None) -> Path:
+    path = sorted(s.storage_dir.glob("m.*"))[0]
+    patch_bytes(path, 0, b"\0\0\0\0")
+    return path
+
+
 def mdbox_map_deleted(s: Store, box: str | None) -> Path:
     for name in ("dovecot.map.index", "dovecot.map.index.log", "dovecot.map.index.log.2"):
         path = s.map_index().parent / name
@@ -744,6 +756,7 @@ CASES = (
     # dbox
     Case("sdbox.mail-file-missing", "sdbox", "INBOX", sdbox_file_deleted),
     Case("sdbox.mail-file-not-in-index", "sdbox", "One", sdbox_file_unknown),
+    Case("dbox.file-invalid", "sdbox", "INBOX", sdbox_file_header_broken),
     Case("sdbox.mailbox-guid-missing", "sdbox", "INBOX", sdbox_guid_zeroed),
     Case("mdbox.map-missing", "mdbox", None, mdbox_map_deleted),
     Case(
@@ -997,3 +1010,12 @@ def test_dovecot_purge_loses_a_message_whose_refcount_is_too_low(dovecot_work: P
 
     assert "corrupted: Unexpectedly lost" in proc.stderr, proc.stderr
     assert "fetch(body) failed" in proc.stderr
+
+
+def test_broken_mdbox_storage_file_header_is_reported(tmp_path: Path) -> None:
+    """The m.N files are checked too, not only sdbox's u.N (one case per ID above)."""
+    store = copy_store(FIXTURES, "mdbox", tmp_path)
+    damaged = mdbox_file_header_broken(store, None)
+    findings = store.findings()
+    assert [f.file for f in findings if f.check == "dbox.file-invalid"] == [str(damaged)]
+    assert {f.check for f in findings if f.severity != Severity.INFO} == {"dbox.file-invalid"}

@@ -231,3 +231,24 @@ def _scan_plain(volume: Path, db: Path) -> tuple[int, list[dict]]:
 
 
 os.environ.setdefault("COLUMNS", "200")
+
+
+def test_mailbox_past_its_time_limit_becomes_a_finding_and_the_scan_goes_on(volumes) -> None:
+    code, lines = scan(volumes, "--mailbox-timeout", "0.0001")
+    checks = {f["check"] for m in lines if m["type"] == "mailbox" for f in m["findings"]}
+    assert "scanner.timeout" in checks
+    assert code & 8
+    assert lines[-1]["mailboxes"] > 10
+
+
+def test_a_crashing_check_becomes_a_finding_and_the_scan_goes_on(volumes, monkeypatch) -> None:
+    from dovecot_index_tool.check import runner
+
+    def broken(_index):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(runner, "check_cache", broken)  # workers are forked: they see it
+    code, lines = scan(volumes)
+    boxes = [m for m in lines if m["type"] == "mailbox" and not m["mailbox"].startswith("(")]
+    assert boxes and all(any(f["check"] == "scanner.error" for f in m["findings"]) for m in boxes)
+    assert code & 8

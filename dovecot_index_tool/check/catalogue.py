@@ -167,7 +167,8 @@ _RULES = (
         "index.uids-unordered",
         E,
         "record UIDs are zero, repeated or not ascending",
-        FSCK + "; records out of order are deleted, their messages vanish until a resync",
+        "does not notice at open; UID lookups (binary search) then miss messages, which "
+        "look expunged to clients; an fsck deletes the out-of-order records",
         RESYNC,
         DBOX_STATE,
     ),
@@ -373,7 +374,8 @@ _RULES = (
         "log.unfinished-write",
         INFO,
         "bytes after the last complete record (a write in progress or a crash mid-write)",
-        "ignores them; the next writer truncates them",
+        "unlocked readers ignore them and the next writer truncates them; a sync that finds "
+        "them under its lock logs 'Unexpected garbage at EOF' and recreates the log",
         NONE,
     ),
     Rule(
@@ -489,7 +491,8 @@ _RULES = (
         "cache.stale",
         INFO,
         "the index points into an older cache file (reset_id differs)",
-        "ignores the stale offsets",
+        "ignores the stale offsets; if the log does not bring the reset either, the next "
+        "sync deletes the cache ('reset_id mismatch even after locking'), which is harmless",
         NONE,
     ),
     # -- maildir -------------------------------------------------------------------------
@@ -663,13 +666,6 @@ _RULES = (
         "a list index record is inconsistent (names, parents, GUIDs)",
         "deletes the list index and rebuilds it",
         RESYNC,
-    ),
-    Rule(
-        "list.uidvalidity-mismatch",
-        W,
-        "the list index and a mailbox index disagree on UIDVALIDITY",
-        "refreshes the list index entry",
-        NONE,
     ),
     # -- the scanner itself ----------------------------------------------------------------
     Rule(

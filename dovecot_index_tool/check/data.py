@@ -66,6 +66,7 @@ class MailboxData:
     uidlist_error: FormatError | None = None
     maildir_keywords: MaildirKeywords | None = None
     mail_files: tuple[str, ...] | None = None  # maildir cur/ and new/ names, or sdbox u.N names
+    file_heads: dict[str, bytes] = field(default_factory=dict)  # sdbox: first bytes of u.N
     read_errors: tuple[FormatError, ...] = field(default=())
 
 
@@ -86,7 +87,8 @@ def load_mailbox(location: Location) -> MailboxData:
     if location.format == "sdbox" and location.mail_dir is not None:
         names = _listing(location.mail_dir, errors)
         files = tuple(n for n in names if SDBOX_FILE.match(n))
-        return _replace(data, mail_files=files, read_errors=tuple(errors))
+        heads = {n: _head(Path(location.mail_dir) / n, errors) for n in files}
+        return _replace(data, mail_files=files, file_heads=heads, read_errors=tuple(errors))
     return _replace(data, read_errors=tuple(errors))
 
 
@@ -129,6 +131,19 @@ def _with_maildir(data: MailboxData, errors: list[FormatError]) -> MailboxData:
     )
 
 
+HEAD_SIZE = 128
+
+
+def _head(path: Path, errors: list[FormatError]) -> bytes:
+    """The first bytes of a mail file: its dbox header line."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(HEAD_SIZE)
+    except OSError as err:
+        errors.append(FormatError(f"cannot read: {err}", file=str(path)))
+        return b""
+
+
 def _read(path: str, errors: list[FormatError]) -> bytes | None:
     try:
         return read_file(path).data
@@ -156,6 +171,7 @@ class StorageFile:
 
     path: str
     size: int
+    head: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -190,7 +206,8 @@ def load_user(
             if m:
                 path = Path(storage_dir) / name
                 try:
-                    storage[int(m.group(1))] = StorageFile(str(path), path.stat().st_size)
+                    size = path.stat().st_size
+                    storage[int(m.group(1))] = StorageFile(str(path), size, _head(path, errors))
                 except OSError as err:
                     errors.append(FormatError(f"cannot stat: {err}", file=str(path)))
     return UserData(list_index, map_index, storage_dir, storage, tuple(errors))

@@ -11,7 +11,7 @@ from dovecot_index_tool.check.data import MailboxData, UserData, read_at
 from dovecot_index_tool.check.findings import Finding, from_error
 from dovecot_index_tool.check.index_checks import effective_state
 from dovecot_index_tool.format.binary import layout
-from dovecot_index_tool.format.dbox import MAGIC_PRE
+from dovecot_index_tool.format.dbox import MAGIC_PRE, check_file_head
 from dovecot_index_tool.format.extensions import decode_list_header
 from dovecot_index_tool.format.index import IndexFile
 
@@ -188,6 +188,7 @@ def check_sdbox(data: MailboxData) -> list[Finding]:
         )
     if data.mail_files is None:
         return out
+    out += dbox_file_heads(str(data.mail_dir), data.file_heads)
     files = {int(n[2:]) for n in data.mail_files}
     uids = [u for u, _ in state.records.uids_and_flags()]
     known = set(uids)
@@ -217,6 +218,30 @@ def check_sdbox(data: MailboxData) -> list[Finding]:
         ),
     )
     return out
+
+
+def dbox_file_heads(directory: str, heads: dict[str, bytes]) -> list[Finding]:
+    """Every dbox mail file must start with a valid ``2 M<hex> C<hex>`` header line."""
+    bad = []
+    for name, head in sorted(heads.items()):
+        path = str(Path(directory) / name)
+        problem = check_file_head(head, path)
+        if problem is not None:
+            bad.append((path, problem))
+    return _capped(
+        "dbox.file-invalid",
+        directory,
+        bad,
+        lambda b: Finding(
+            "dbox.file-invalid",
+            b[0],
+            f"{Path(b[0]).name}: {b[1].reason}",
+            offset=b[1].offset,
+            field=b[1].field,
+            expected=b[1].expected,
+            found=b[1].found,
+        ),
+    )
 
 
 # mdbox ----------------------------------------------------------------------------------
@@ -305,6 +330,9 @@ def check_mdbox_map(user: UserData, references: Counter | None) -> list[Finding]
         (refcount,) = u16.unpack_from(rec.data, ref_ext.record_offset)
         entries.append((rec, file_id, offset, size, refcount))
     out = _map_entries(path, entries, user)
+    heads = {Path(f.path).name: f.head for f in user.storage_files.values()}
+    if user.storage_dir is not None:
+        out += dbox_file_heads(str(user.storage_dir), heads)
     if references is not None:
         out += _refcounts(path, entries, references)
     return out

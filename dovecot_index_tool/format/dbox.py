@@ -60,12 +60,26 @@ class DboxFile:
     problems: tuple[FormatError, ...] = field(default=())
 
 
+def check_file_head(head: bytes, path: str | None = None) -> FormatError | None:
+    """Why the first bytes of a dbox file are not a valid file header, or None."""
+    end = head.find(b"\n")
+    if end < 0:
+        return FormatError(
+            "missing file header line", file=path, offset=0, field="header", found=head[:16].hex()
+        )
+    try:
+        parse_file_header(head[:end], path)
+    except FormatError as err:
+        return err
+    return None
+
+
 def parse_dbox(data, path: str | None = None) -> DboxFile:
     """List the messages; raises FormatError when the file header is unusable."""
     end = data.find(b"\n", 0, MAX_HEADER_LINE) if hasattr(data, "find") else -1
     if end < 0:
         raise FormatError("missing file header line", file=path, offset=0, field="header")
-    version, hdr_size, stamp, fields = _file_header(bytes(data[:end]), path)
+    version, hdr_size, stamp, fields = parse_file_header(bytes(data[:end]), path)
     messages: list[DboxMessage] = []
     problems: list[FormatError] = []
     offset = end + 1
@@ -81,7 +95,8 @@ def parse_dbox(data, path: str | None = None) -> DboxFile:
     )
 
 
-def _file_header(line: bytes, path: str | None):
+def parse_file_header(line: bytes, path: str | None = None):
+    """The header line ``2 M<hex> C<hex>``: (version, msg header size, create stamp, fields)."""
     parts = line.decode("ascii", "replace").split(" ")
     if not parts[0].isdigit():
         raise FormatError("not a dbox file", file=path, offset=0, field="header.version")
