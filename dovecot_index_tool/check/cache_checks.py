@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dovecot_index_tool.check.data import IndexState
-from dovecot_index_tool.check.findings import Finding
+from dovecot_index_tool.check.findings import Finding, from_file_error
 from dovecot_index_tool.check.index_checks import effective_state, mailbox_byteorder
 from dovecot_index_tool.files import IndexSet
 from dovecot_index_tool.format.binary import layout
@@ -15,23 +15,11 @@ SAME_KIND_REPORTED = 1  # Dovecot drops the whole file: the first place and a co
 
 def check_cache(index: IndexState) -> list[Finding]:
     files = index.files
-    out = []
-    for err in files.errors:
-        if err.file and err.file.endswith(".cache"):
-            check = (
-                "scanner.unreadable" if err.reason.startswith("cannot") else "cache.file-too-small"
-            )
-            out.append(
-                Finding(
-                    check,
-                    err.file,
-                    err.reason,
-                    offset=err.offset,
-                    field=err.field,
-                    expected=err.expected,
-                    found=err.found,
-                )
-            )
+    out = [
+        from_file_error(err, "cache.file-too-small")
+        for err in files.errors
+        if err.file and err.file.endswith(".cache")
+    ]
     cache = cache_in_order(files)
     if cache is None:
         return out

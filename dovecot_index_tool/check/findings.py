@@ -72,6 +72,13 @@ def from_error(check: str, err: FormatError, message: str | None = None) -> Find
     )
 
 
+def from_file_error(err: FormatError, parse_check: str) -> Finding:
+    """A file that exists but could not be read (``scanner.unreadable``: never clean) or
+    could not be parsed at all (``parse_check``)."""
+    check = "scanner.unreadable" if err.reason.startswith("cannot") else parse_check
+    return from_error(check, err)
+
+
 def worst(findings: list[Finding]) -> Severity | None:
     if not findings:
         return None

@@ -7,7 +7,7 @@ import sys
 from collections import Counter
 
 from dovecot_index_tool.check.data import IndexState
-from dovecot_index_tool.check.findings import Finding
+from dovecot_index_tool.check.findings import Finding, from_file_error
 from dovecot_index_tool.files import IndexSet
 from dovecot_index_tool.format import log as L
 from dovecot_index_tool.format.binary import BIG, LITTLE, layout
@@ -175,17 +175,7 @@ def check_index(index: IndexState, expected_order: str | None = None) -> list[Fi
 
 
 def _parse_failure(err) -> Finding:
-    if err.reason.startswith("cannot"):
-        return Finding("scanner.unreadable", err.file, err.reason)
-    return Finding(
-        "index.file-too-small",
-        err.file,
-        f"dovecot.index cannot be read: {err.reason}",
-        offset=err.offset,
-        field=err.field,
-        expected=err.expected,
-        found=err.found,
-    )
+    return from_file_error(err, "index.file-too-small")
 
 
 def _unusable(idx: IndexFile, path: str, order: str) -> list[Finding]:
@@ -524,38 +514,27 @@ def _counters(state: IndexFile, path: str, disk: IndexHeader) -> list[Finding]:
     seen = sum(1 for _, f in pairs if f & MAIL_SEEN)
     deleted = sum(1 for _, f in pairs if f & MAIL_DELETED)
     out = []
-    if (
-        h.seen_messages_count <= h.messages_count
-        and disk.seen_messages_count <= disk.messages_count
-        and seen != h.seen_messages_count
+    for name, what, count in (
+        ("seen_messages_count", "seen", seen),
+        ("deleted_messages_count", "deleted", deleted),
     ):
-        out.append(
-            Finding(
-                "index.seen-count-wrong",
-                path,
-                f"header says {h.seen_messages_count} seen, records have {seen}",
-                offset=_at("seen_messages_count"),
-                field="header.seen_messages_count",
-                expected=seen,
-                found=h.seen_messages_count,
+        stored = getattr(h, name)
+        if (
+            stored <= h.messages_count
+            and getattr(disk, name) <= disk.messages_count
+            and count != stored
+        ):
+            out.append(
+                Finding(
+                    f"index.{what}-count-wrong",
+                    path,
+                    f"header says {stored} {what}, records have {count}",
+                    offset=_at(name),
+                    field=f"header.{name}",
+                    expected=count,
+                    found=stored,
+                )
             )
-        )
-    if (
-        h.deleted_messages_count <= h.messages_count
-        and disk.deleted_messages_count <= disk.messages_count
-        and deleted != h.deleted_messages_count
-    ):
-        out.append(
-            Finding(
-                "index.deleted-count-wrong",
-                path,
-                f"header says {h.deleted_messages_count} deleted, records have {deleted}",
-                offset=_at("deleted_messages_count"),
-                field="header.deleted_messages_count",
-                expected=deleted,
-                found=h.deleted_messages_count,
-            )
-        )
     unseen = next((u for u, f in pairs if not f & MAIL_SEEN), None)
     if unseen is not None and unseen < h.first_unseen_uid_lowwater:
         out.append(

@@ -6,7 +6,7 @@ from collections import Counter
 
 from dovecot_index_tool.check.cache_checks import cache_in_order
 from dovecot_index_tool.check.data import IndexState
-from dovecot_index_tool.check.findings import Finding
+from dovecot_index_tool.check.findings import Finding, from_file_error
 from dovecot_index_tool.check.index_checks import log_is_usable, mailbox_byteorder
 from dovecot_index_tool.format import log as L
 from dovecot_index_tool.format.binary import layout
@@ -17,23 +17,11 @@ RANGE_TYPES = (L.EXPUNGE, L.FLAG_UPDATE, L.KEYWORD_RESET)
 
 def check_logs(index: IndexState) -> list[Finding]:
     files = index.files
-    out: list[Finding] = []
-    for err in files.errors:
-        if err.file and ".log" in err.file.rsplit("/", 1)[-1]:
-            check = (
-                "scanner.unreadable" if err.reason.startswith("cannot") else "log.file-too-small"
-            )
-            out.append(
-                Finding(
-                    check,
-                    err.file,
-                    err.reason,
-                    offset=err.offset,
-                    field=err.field,
-                    expected=err.expected,
-                    found=err.found,
-                )
-            )
+    out = [
+        from_file_error(err, "log.file-too-small")
+        for err in files.errors
+        if err.file and ".log" in err.file.rsplit("/", 1)[-1]
+    ]
     for log in files.logs:
         out += _one_log(log, index)
     out += _pair(index)

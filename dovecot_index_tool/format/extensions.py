@@ -98,6 +98,8 @@ def decode_list_header(data: bytes, bo: str) -> dict[str, object]:
         if nul < 0:
             broken = True
             break
+        if name_id in names:
+            broken = True  # ids must be unique and increasing
         names[name_id] = data[pos:nul].decode("utf-8", "replace")
         pos = nul + 1
     return {"refresh_flag": refresh, "names": names, "broken": broken}
