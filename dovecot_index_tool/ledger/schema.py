@@ -67,6 +67,62 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX findings_open ON findings(mailbox_id, resolved)",
         "CREATE INDEX findings_check ON findings(check_id, resolved)",
     ),
+    # 2: the repair queue
+    (
+        """CREATE TABLE jobs (
+            id {id},
+            path TEXT NOT NULL,
+            volume TEXT NOT NULL,
+            tenant TEXT,
+            user TEXT NOT NULL,
+            mailbox TEXT NOT NULL,
+            format TEXT NOT NULL,
+            action TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            checks TEXT NOT NULL,
+            vip INTEGER NOT NULL DEFAULT 0,
+            last_used {real},
+            bytes INTEGER NOT NULL DEFAULT 0,
+            messages INTEGER NOT NULL DEFAULT 0,
+            priority {real} NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            max_attempts INTEGER NOT NULL DEFAULT 5,
+            not_before {real} NOT NULL DEFAULT 0,
+            lease_owner TEXT,
+            lease_until {real},
+            last_error TEXT,
+            created {real} NOT NULL,
+            updated {real} NOT NULL,
+            started {real},
+            finished {real}
+        )""",
+        "CREATE UNIQUE INDEX jobs_one_active ON jobs(path) WHERE state IN ('queued', 'running')",
+        "CREATE INDEX jobs_claim ON jobs(state, volume, priority)",
+        """CREATE TABLE job_events (
+            id {id},
+            job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+            at {real} NOT NULL,
+            state TEXT NOT NULL,
+            worker TEXT,
+            detail TEXT
+        )""",
+        "CREATE INDEX job_events_job ON job_events(job_id, id)",
+        """CREATE TABLE volume_limits (
+            volume TEXT PRIMARY KEY,
+            max_running INTEGER NOT NULL DEFAULT 1,
+            paused INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE repair_times (
+            id {id},
+            action TEXT NOT NULL,
+            format TEXT NOT NULL,
+            bytes INTEGER NOT NULL,
+            messages INTEGER NOT NULL,
+            seconds {real} NOT NULL,
+            at {real} NOT NULL
+        )""",
+    ),
 )
 
 VERSION = len(MIGRATIONS)

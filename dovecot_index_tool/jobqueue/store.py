@@ -1,0 +1,551 @@
+"""The job queue in the ledger database.
+
+Every change of a job's state is written together with an event (time, worker,
+detail) in one transaction. Claims run under ``BEGIN IMMEDIATE`` in SQLite, so the
+per-volume limits hold however many workers claim at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from dovecot_index_tool.check.catalogue import Repair
+from dovecot_index_tool.jobqueue.costs import CostModel
+from dovecot_index_tool.jobqueue.priority import SEVERITY_RANK, VipList, priority
+from dovecot_index_tool.ledger.store import Ledger
+
+QUEUED, RUNNING, DONE, FAILED, DEAD, CANCELLED = (
+    "queued",
+    "running",
+    "done",
+    "failed",
+    "dead",
+    "cancelled",
+)
+ACTIVE = (QUEUED, RUNNING)
+DEFAULT_LIMIT = 1
+DEFAULT_LEASE = 300.0
+BACKOFF_BASE = 30.0
+BACKOFF_MAX = 3600.0
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    path: str
+    volume: str
+    tenant: str | None
+    user: str
+    mailbox: str
+    format: str
+    action: str
+    severity: str
+    checks: tuple[str, ...]
+    vip: bool
+    bytes: int
+    messages: int
+    priority: float
+    state: str
+    attempts: int
+    max_attempts: int
+    not_before: float
+    lease_owner: str | None
+    lease_until: float | None
+    last_error: str | None
+    created: float
+    updated: float
+
+    @classmethod
+    def from_row(cls, row) -> Job:
+        r = dict(row)
+        return cls(
+            r["id"],
+            r["path"],
+            r["volume"],
+            r["tenant"],
+            r["user"],
+            r["mailbox"],
+            r["format"],
+            r["action"],
+            r["severity"],
+            tuple(json.loads(r["checks"])),
+            bool(r["vip"]),
+            r["bytes"],
+            r["messages"],
+            r["priority"],
+            r["state"],
+            r["attempts"],
+            r["max_attempts"],
+            r["not_before"],
+            r["lease_owner"],
+            r["lease_until"],
+            r["last_error"],
+            r["created"],
+            r["updated"],
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What one affected mailbox needs, from its open findings."""
+
+    path: str
+    volume: str
+    tenant: str | None
+    user: str
+    mailbox: str
+    format: str
+    action: str
+    severity: str
+    checks: tuple[str, ...]
+    bytes: int
+    messages: int
+    last_used: float | None
+
+
+def widest(actions) -> str | None:
+    """The least destructive action that fixes everything: the widest one asked for."""
+    ranked = [Repair(a) for a in actions if a != Repair.NONE.value]
+    return max(ranked, key=lambda r: r.rank).value if ranked else None
+
+
+class JobQueue:
+    def __init__(self, ledger: Ledger, vip: VipList | None = None, max_attempts: int = 5) -> None:
+        self.ledger = ledger
+        self.conn: sqlite3.Connection = ledger.conn
+        self.vip = vip or VipList()
+        self.max_attempts = max_attempts
+
+    @contextmanager
+    def _immediate(self) -> Iterator[sqlite3.Connection]:
+        """One writer at a time, taken before reading, so decisions are race-free."""
+        self.conn.commit()
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.rollback()
+            raise
+        else:
+            self.conn.commit()
+
+    def _event(self, job_id: int, state: str, worker: str | None, detail: str, now: float) -> None:
+        self.conn.execute(
+            "INSERT INTO job_events (job_id, at, state, worker, detail) VALUES (?,?,?,?,?)",
+            (job_id, now, state, worker, detail),
+        )
+
+    # enqueue -------------------------------------------------------------
+    def candidates(
+        self,
+        volume: str | None = None,
+        tenant: str | None = None,
+        user: str | None = None,
+        check: str | None = None,
+        paths: list[str] | None = None,
+    ) -> list[Candidate]:
+        """Affected mailboxes from the ledger's open findings, with the filters given."""
+        sql = (
+            "SELECT m.path, m.volume, m.tenant, m.user, m.name, m.format, m.bytes, "
+            "m.messages, m.index_dir, f.check_id, f.severity, f.repair FROM mailboxes m "
+            "JOIN findings f ON f.mailbox_id = m.id WHERE f.resolved IS NULL "
+            "AND f.repair != 'none'"
+        )
+        args: list[object] = []
+        for column, value in (("m.volume", volume), ("m.tenant", tenant), ("m.user", user)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                args.append(value)
+        rows = [dict(r) for r in self.conn.execute(sql + " ORDER BY m.path", args)]
+        by_path: dict[str, list[dict]] = {}
+        for row in rows:
+            by_path.setdefault(row["path"], []).append(row)
+        out = []
+        for path, group in by_path.items():
+            if paths is not None and path not in paths:
+                continue
+            if check is not None and not any(r["check_id"] == check for r in group):
+                continue
+            out.append(_candidate(group))
+        return out
+
+    def enqueue(
+        self, candidates: list[Candidate], costs: CostModel | None = None, now: float | None = None
+    ) -> list[tuple[int, str]]:
+        """One job per mailbox; an active job is widened or raised, never duplicated."""
+        costs = costs or self.cost_model()
+        now = time.time() if now is None else now
+        results = []
+        for c in candidates:
+            vip = self.vip.matches(c.user, c.tenant)
+            prio = priority(
+                c.severity, vip, c.last_used, costs.seconds(c.action, c.messages, c.bytes), now
+            )
+            with self._immediate():
+                results.append(self._upsert(c, vip, prio, now))
+        return results
+
+    def _upsert(self, c: Candidate, vip: bool, prio: float, now: float) -> tuple[int, str]:
+        row = self.conn.execute(
+            "SELECT * FROM jobs WHERE path=? AND state IN ('queued','running')", (c.path,)
+        ).fetchone()
+        if row is None:
+            cur = self.conn.execute(
+                "INSERT INTO jobs (path, volume, tenant, user, mailbox, format, action, severity,"
+                " checks, vip, last_used, bytes, messages, priority, state, max_attempts,"
+                " created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    c.path,
+                    c.volume,
+                    c.tenant,
+                    c.user,
+                    c.mailbox,
+                    c.format,
+                    c.action,
+                    c.severity,
+                    json.dumps(list(c.checks)),
+                    int(vip),
+                    c.last_used,
+                    c.bytes,
+                    c.messages,
+                    prio,
+                    QUEUED,
+                    self.max_attempts,
+                    now,
+                    now,
+                ),
+            )
+            self._event(int(cur.lastrowid), QUEUED, None, f"enqueued: {c.action}", now)
+            return int(cur.lastrowid), "new"
+        job = Job.from_row(row)
+        action = widest([job.action, c.action])
+        severity = max(job.severity, c.severity, key=lambda s: SEVERITY_RANK.get(s, 0))
+        checks = sorted(set(job.checks) | set(c.checks))
+        prio = max(prio, job.priority)
+        if (action, severity, checks, prio) == (
+            job.action,
+            job.severity,
+            list(job.checks),
+            job.priority,
+        ):
+            return job.id, "unchanged"
+        self.conn.execute(
+            "UPDATE jobs SET action=?, severity=?, checks=?, priority=?, updated=? WHERE id=?",
+            (action, severity, json.dumps(checks), prio, now, job.id),
+        )
+        self._event(job.id, job.state, None, f"widened to {action}, priority {prio:.0f}", now)
+        return job.id, "updated"
+
+    # claims --------------------------------------------------------------
+    def claim(
+        self,
+        worker: str,
+        batch: int = 1,
+        volume: str | None = None,
+        lease: float = DEFAULT_LEASE,
+        now: float | None = None,
+    ) -> list[Job]:
+        """Up to ``batch`` queued jobs of one volume, within its limit, leased to ``worker``."""
+        now = time.time() if now is None else now
+        with self._immediate():
+            self._expire_leases(now)
+            for vol in self._volumes_by_urgency(volume, now):
+                free = self._free_slots(vol)
+                if free <= 0:
+                    continue
+                rows = self.conn.execute(
+                    "SELECT * FROM jobs WHERE state='queued' AND volume=? AND not_before<=? "
+                    "ORDER BY priority DESC, id LIMIT ?",
+                    (vol, now, min(batch, free)),
+                ).fetchall()
+                if rows:
+                    return [self._start(Job.from_row(r), worker, lease, now) for r in rows]
+        return []
+
+    def _volumes_by_urgency(self, volume: str | None, now: float) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT volume, MAX(priority) FROM jobs WHERE state='queued' AND not_before<=? "
+            "GROUP BY volume ORDER BY MAX(priority) DESC",
+            (now,),
+        ).fetchall()
+        return [r[0] for r in rows if volume is None or r[0] == volume]
+
+    def _free_slots(self, volume: str) -> int:
+        row = self.conn.execute(
+            "SELECT max_running, paused FROM volume_limits WHERE volume=?", (volume,)
+        ).fetchone()
+        limit, paused = (row[0], row[1]) if row else (DEFAULT_LIMIT, 0)
+        if paused:
+            return 0
+        running = self.conn.execute(
+            "SELECT COUNT(*) FROM jobs WHERE state='running' AND volume=?", (volume,)
+        ).fetchone()[0]
+        return limit - running
+
+    def _start(self, job: Job, worker: str, lease: float, now: float) -> Job:
+        self.conn.execute(
+            "UPDATE jobs SET state='running', attempts=attempts+1, lease_owner=?, lease_until=?,"
+            " started=?, updated=? WHERE id=?",
+            (worker, now + lease, now, now, job.id),
+        )
+        self._event(job.id, RUNNING, worker, f"claimed (attempt {job.attempts + 1})", now)
+        return Job.from_row(
+            self.conn.execute("SELECT * FROM jobs WHERE id=?", (job.id,)).fetchone()
+        )
+
+    def _expire_leases(self, now: float) -> None:
+        """A worker that died leaves its jobs running until their lease ends."""
+        for row in self.conn.execute(
+            "SELECT * FROM jobs WHERE state='running' AND lease_until < ?", (now,)
+        ).fetchall():
+            job = Job.from_row(row)
+            self._retry_or_bury(job, f"lease of {job.lease_owner} expired", now, backoff=False)
+
+    def heartbeat(
+        self,
+        worker: str,
+        job_ids: list[int],
+        lease: float = DEFAULT_LEASE,
+        now: float | None = None,
+    ) -> int:
+        now = time.time() if now is None else now
+        with self._immediate():
+            marks = ",".join("?" * len(job_ids)) or "NULL"
+            cur = self.conn.execute(
+                f"UPDATE jobs SET lease_until=?, updated=? WHERE state='running' AND "
+                f"lease_owner=? AND id IN ({marks})",
+                (now + lease, now, worker, *job_ids),
+            )
+            return cur.rowcount
+
+    # outcomes ------------------------------------------------------------
+    def finish(
+        self,
+        job: Job,
+        worker: str,
+        ok: bool,
+        detail: str = "",
+        seconds: float | None = None,
+        now: float | None = None,
+    ) -> str:
+        """Record a job's result; a failure is retried with backoff, or the job is dead."""
+        now = time.time() if now is None else now
+        with self._immediate():
+            row = self.conn.execute("SELECT * FROM jobs WHERE id=?", (job.id,)).fetchone()
+            current = Job.from_row(row)
+            if current.state != RUNNING or current.lease_owner != worker:
+                self._event(job.id, current.state, worker, f"late result ignored: {detail}", now)
+                return current.state
+            if ok:
+                self.conn.execute(
+                    "UPDATE jobs SET state='done', lease_owner=NULL, lease_until=NULL, "
+                    "finished=?, updated=? WHERE id=?",
+                    (now, now, job.id),
+                )
+                self._event(job.id, DONE, worker, detail or "repaired and verified", now)
+                if seconds is not None:
+                    self.conn.execute(
+                        "INSERT INTO repair_times (action, format, bytes, messages, seconds, at) "
+                        "VALUES (?,?,?,?,?,?)",
+                        (job.action, job.format, job.bytes, job.messages, seconds, now),
+                    )
+                return DONE
+            return self._retry_or_bury(current, detail or "failed", now, worker)
+
+    def _retry_or_bury(
+        self, job: Job, detail: str, now: float, worker: str | None = None, backoff: bool = True
+    ) -> str:
+        """Queue the job again (after a backoff when it failed) or, out of attempts, bury it."""
+        if job.attempts >= job.max_attempts:
+            self.conn.execute(
+                "UPDATE jobs SET state='dead', last_error=?, lease_owner=NULL, lease_until=NULL,"
+                " finished=?, updated=? WHERE id=?",
+                (detail, now, now, job.id),
+            )
+            self._event(job.id, DEAD, worker, f"dead after {job.attempts} attempts: {detail}", now)
+            return DEAD
+        delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** max(0, job.attempts - 1)) if backoff else 0
+        self.conn.execute(
+            "UPDATE jobs SET state='queued', last_error=?, lease_owner=NULL, lease_until=NULL, "
+            "not_before=?, updated=? WHERE id=?",
+            (detail, now + delay, now, job.id),
+        )
+        self._event(job.id, QUEUED, worker, f"retry in {delay:.0f}s: {detail}", now)
+        return QUEUED
+
+    # operator actions ----------------------------------------------------
+    def retry(self, job_id: int | None = None, dead: bool = False) -> list[int]:
+        now = time.time()
+        with self._immediate():
+            if job_id is not None:
+                rows = self.conn.execute(
+                    "SELECT id FROM jobs WHERE id=? AND state IN ('dead','failed','cancelled')",
+                    (job_id,),
+                ).fetchall()
+            else:
+                rows = (
+                    self.conn.execute("SELECT id FROM jobs WHERE state='dead'").fetchall()
+                    if dead
+                    else []
+                )
+            ids = [r[0] for r in rows]
+            for jid in ids:
+                self.conn.execute(
+                    "UPDATE jobs SET state='queued', attempts=0, not_before=0, updated=? "
+                    "WHERE id=?",
+                    (now, jid),
+                )
+                self._event(jid, QUEUED, None, "retried by the operator", now)
+        return ids
+
+    def cancel(self, job_id: int) -> bool:
+        now = time.time()
+        with self._immediate():
+            cur = self.conn.execute(
+                "UPDATE jobs SET state='cancelled', lease_owner=NULL, updated=? "
+                "WHERE id=? AND state IN ('queued','running')",
+                (now, job_id),
+            )
+            if cur.rowcount:
+                self._event(job_id, CANCELLED, None, "cancelled by the operator", now)
+            return bool(cur.rowcount)
+
+    def set_limit(
+        self, volume: str, max_running: int | None = None, paused: bool | None = None
+    ) -> None:
+        with self._immediate():
+            self.conn.execute(
+                "INSERT INTO volume_limits (volume, max_running, paused) VALUES (?, ?, ?) "
+                "ON CONFLICT(volume) DO NOTHING",
+                (volume, DEFAULT_LIMIT, 0),
+            )
+            if max_running is not None:
+                self.conn.execute(
+                    "UPDATE volume_limits SET max_running=? WHERE volume=?", (max_running, volume)
+                )
+            if paused is not None:
+                self.conn.execute(
+                    "UPDATE volume_limits SET paused=? WHERE volume=?", (int(paused), volume)
+                )
+
+    # views ---------------------------------------------------------------
+    def jobs(
+        self,
+        state: str | None = None,
+        volume: str | None = None,
+        tenant: str | None = None,
+        user: str | None = None,
+    ) -> list[Job]:
+        sql, args = "SELECT * FROM jobs WHERE 1=1", []
+        for column, value in (
+            ("state", state),
+            ("volume", volume),
+            ("tenant", tenant),
+            ("user", user),
+        ):
+            if value is not None:
+                sql += f" AND {column}=?"
+                args.append(value)
+        sql += (
+            " ORDER BY CASE state WHEN 'running' THEN 0 WHEN 'queued' THEN 1 ELSE 2 END, "
+            "priority DESC, id"
+        )
+        return [Job.from_row(r) for r in self.conn.execute(sql, args)]
+
+    def job(self, job_id: int) -> Job | None:
+        row = self.conn.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+        return Job.from_row(row) if row else None
+
+    def events(self, job_id: int) -> list[dict[str, object]]:
+        return [
+            dict(r)
+            for r in self.conn.execute(
+                "SELECT at, state, worker, detail FROM job_events WHERE job_id=? ORDER BY id",
+                (job_id,),
+            )
+        ]
+
+    def stats(self, now: float | None = None) -> dict[str, object]:
+        now = time.time() if now is None else now
+        per_state = {
+            r[0]: r[1] for r in self.conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+        }
+        per_volume: dict[str, dict[str, int]] = {}
+        for vol, state, count in self.conn.execute(
+            "SELECT volume, state, COUNT(*) FROM jobs GROUP BY volume, state"
+        ):
+            per_volume.setdefault(vol, {})[state] = count
+        oldest = self.conn.execute("SELECT MIN(created) FROM jobs WHERE state='queued'").fetchone()[
+            0
+        ]
+        done_hour = self.conn.execute(
+            "SELECT COUNT(*) FROM jobs WHERE state='done' AND finished >= ?", (now - 3600,)
+        ).fetchone()[0]
+        limits = {
+            r[0]: {"max_running": r[1], "paused": bool(r[2])}
+            for r in self.conn.execute("SELECT volume, max_running, paused FROM volume_limits")
+        }
+        return {
+            "per_state": per_state,
+            "per_volume": per_volume,
+            "limits": limits,
+            "oldest_queued": oldest,
+            "done_last_hour": done_hour,
+        }
+
+    def cost_model(self) -> CostModel:
+        samples: dict[str, list[tuple[int, int, float]]] = {}
+        for action, messages, size, seconds in self.conn.execute(
+            "SELECT action, messages, bytes, seconds FROM repair_times"
+        ):
+            samples.setdefault(action, []).append((messages, size, seconds))
+        return CostModel.calibrate(samples)
+
+    def limits(self) -> dict[str, int]:
+        return {
+            r[0]: r[1] for r in self.conn.execute("SELECT volume, max_running FROM volume_limits")
+        }
+
+
+def _candidate(group: list[dict]) -> Candidate:
+    first = group[0]
+    action = widest(r["repair"] for r in group) or Repair.INDEX_REBUILD.value
+    severity = max((r["severity"] for r in group), key=lambda s: SEVERITY_RANK.get(s, 0))
+    return Candidate(
+        first["path"],
+        first["volume"],
+        first["tenant"],
+        first["user"],
+        first["name"],
+        first["format"],
+        action,
+        severity,
+        tuple(sorted({r["check_id"] for r in group})),
+        first["bytes"] or 0,
+        first["messages"] or 0,
+        _last_used(first["index_dir"]),
+    )
+
+
+def _last_used(index_dir: str | None) -> float | None:
+    """When the mailbox was last written: the mtime of its transaction log."""
+    if not index_dir:
+        return None
+    logs = [f"{index_dir}.log"] if index_dir.endswith(".index") else []
+    logs.append(str(Path(index_dir) / "dovecot.index.log"))
+    for log in logs:
+        try:
+            return os.stat(log).st_mtime
+        except OSError:
+            continue
+    return None

@@ -1,0 +1,96 @@
+"""A repair worker: claim a batch, run each job's action under a heartbeat, record the
+result. The actions themselves are plugged in (``RepairAction``); a job whose worker
+dies is claimed again by another once its lease ends."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from dovecot_index_tool.jobqueue.store import DEFAULT_LEASE, Job, JobQueue
+
+
+class RepairFailed(Exception):
+    """The action could not repair (or verify) the mailbox; the job is retried."""
+
+
+class RepairAction(Protocol):
+    def __call__(self, job: Job) -> str:
+        """Repair ``job``'s mailbox and return what was done; raise to fail."""
+
+
+@dataclass
+class WorkSummary:
+    done: int = 0
+    failed: int = 0
+    claimed: int = 0
+    results: list[tuple[int, str]] = field(default_factory=list)
+
+
+def work(
+    open_queue: Callable[[], JobQueue],
+    action: RepairAction,
+    worker: str,
+    batch: int = 1,
+    volume: str | None = None,
+    lease: float = DEFAULT_LEASE,
+    forever: bool = False,
+    idle_sleep: float = 2.0,
+    stop: threading.Event | None = None,
+) -> WorkSummary:
+    """Run jobs until the queue has none for us (or, with ``forever``, until ``stop``)."""
+    queue = open_queue()
+    summary = WorkSummary()
+    stop = stop or threading.Event()
+    while not stop.is_set():
+        jobs = queue.claim(worker, batch=batch, volume=volume, lease=lease)
+        if not jobs:
+            if not forever:
+                break
+            stop.wait(idle_sleep)
+            continue
+        summary.claimed += len(jobs)
+        with _Heartbeat(open_queue, worker, [j.id for j in jobs], lease):
+            for job in jobs:
+                state = _run_one(queue, action, worker, job)
+                summary.results.append((job.id, state))
+                summary.done += state == "done"
+                summary.failed += state != "done"
+    return summary
+
+
+def _run_one(queue: JobQueue, action: RepairAction, worker: str, job: Job) -> str:
+    start = time.monotonic()
+    try:
+        detail = action(job)
+    except Exception as err:
+        return queue.finish(job, worker, False, f"{type(err).__name__}: {err}")
+    return queue.finish(job, worker, True, detail, seconds=time.monotonic() - start)
+
+
+class _Heartbeat:
+    """Extends the leases every third of their length while the batch runs."""
+
+    def __init__(
+        self, open_queue: Callable[[], JobQueue], worker: str, job_ids: list[int], lease: float
+    ) -> None:
+        self.open_queue, self.worker, self.job_ids, self.lease = open_queue, worker, job_ids, lease
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        queue = self.open_queue()  # its own connection: SQLite connections stay in a thread
+        while not self.stop.wait(self.lease / 3):
+            queue.heartbeat(self.worker, self.job_ids, self.lease)
+        queue.ledger.close()
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
