@@ -27,6 +27,21 @@ def setup_logging(level: str) -> None:
     multiprocessing_logging.install_mp_handler()
 
 
+def run() -> None:
+    """The console entry point: click's usage errors exit 16 (e2fsck's bit), Ctrl-C 32."""
+    try:
+        main(standalone_mode=False)
+    except click.UsageError as err:
+        err.show()
+        sys.exit(Exit.USAGE)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(Exit.OPERATIONAL_ERROR)
+    except (click.Abort, KeyboardInterrupt):
+        Console(stderr=True).print("cancelled")
+        sys.exit(Exit.CANCELLED)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dovecot-index-tool")
 def main() -> None:
@@ -180,7 +195,7 @@ def rules(as_json: bool, markdown: bool) -> None:
     default=300.0,
     show_default=True,
     metavar="SECONDS",
-    help="Give up on one mailbox after this.",
+    help="Give up on one mailbox after this (0: no limit).",
 )
 @click.option(
     "--format",
@@ -241,7 +256,7 @@ def scan(
     setup_logging(log_level)
     db = db_path or default_path()
     options = ScanOptions(
-        tuple(volumes),
+        tuple(Path(v).absolute() for v in volumes),
         layout,
         index_root,
         control_root,
@@ -255,7 +270,7 @@ def scan(
     progress = ScanProgress(enabled=not quiet and sys.stderr.isatty())
     try:
         with LedgerLock(db):
-            ledger = Ledger.open(db)
+            ledger = _open_ledger(Ledger, db)
             try:
                 result = Scanner(options, ledger, output, progress).run()
                 if enqueue:
@@ -267,7 +282,7 @@ def scan(
             finally:
                 progress.close()
                 ledger.close()
-    except LedgerBusy as err:
+    except (LedgerBusy, OSError) as err:
         Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False)
         sys.exit(Exit.OPERATIONAL_ERROR)
     output.finish(result)
@@ -277,6 +292,17 @@ def scan(
     if result.status == "interrupted":
         status |= Exit.CANCELLED
     sys.exit(status)
+
+
+def _open_ledger(ledger_class, db: Path):
+    """Open the ledger or stop with exit 8 before any work starts."""
+    import sqlite3
+
+    try:
+        return ledger_class.open(db)
+    except (sqlite3.Error, OSError, RuntimeError) as err:
+        Console(stderr=True).print(f"[bold red]error:[/] ledger {db}: {err}", highlight=False)
+        sys.exit(Exit.OPERATIONAL_ERROR)
 
 
 def _db_option(func):
@@ -299,7 +325,7 @@ def _open_queue(db_path: Path | None, vip: Path | None = None):
     from dovecot_index_tool.jobqueue.store import JobQueue
     from dovecot_index_tool.ledger.store import Ledger, default_path
 
-    return JobQueue(Ledger.open(db_path or default_path()), VipList.load(vip))
+    return JobQueue(_open_ledger(Ledger, db_path or default_path()), VipList.load(vip))
 
 
 @main.group()

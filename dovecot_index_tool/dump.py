@@ -114,7 +114,7 @@ def _record_doc(index: IndexFile, rec, cache: CacheFile | None) -> dict[str, obj
             continue
         value = decode_ext_record(ext.name, raw, index.byteorder, ext.record_align, index.keywords)
         exts[ext.name] = {"hex": raw.hex(), "value": value}
-        if ext.name == "cache":
+        if ext.name == "cache" and isinstance(value, int):
             cache_offset = value
     doc: dict[str, object] = {
         "seq": rec.seq,

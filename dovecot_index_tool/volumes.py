@@ -29,6 +29,7 @@ class UserHome:
     user: str
     home: Path
     key: str  # the placeholder values as a path, e.g. "example.org/alice": its dir elsewhere
+    error: str | None = None  # a directory of the tree that could not be listed
 
 
 def parse_layout(layout: str) -> tuple[str, ...]:
@@ -69,20 +70,29 @@ def _walk(volume: Path, base: Path, parts: tuple[str, ...], values: dict[str, st
         if (base / head).is_dir():
             yield from _walk(volume, base / head, rest, values)
         return
-    for name in _subdirs(base):
+    try:
+        names = _subdirs(base)
+    except OSError as err:
+        key = base.relative_to(volume).as_posix()
+        yield UserHome(
+            volume,
+            values.get("domain") or values.get("tenant"),
+            key,
+            base,
+            key,
+            error=f"cannot list {base}: {err.strerror or err}",
+        )
+        return
+    for name in names:
         yield from _walk(volume, base / name, rest, {**values, match.group(1): name})
 
 
 def _subdirs(path: Path) -> list[str]:
-    try:
-        with os.scandir(path) as entries:
-            return sorted(
-                e.name
-                for e in entries
-                if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
-            )
-    except OSError:
-        return []
+    """Subdirectories, sorted; symlinked user directories are followed (read-only)."""
+    with os.scandir(path) as entries:
+        return sorted(
+            e.name for e in entries if e.is_dir(follow_symlinks=True) and not e.name.startswith(".")
+        )
 
 
 def user_tree(root: Path | None, user: UserHome) -> Path | None:

@@ -83,7 +83,30 @@ def mailbox_findings(data: MailboxData, user: UserData | None) -> list[Finding]:
     elif data.format == "mdbox" and user is not None:
         out += check_mdbox_mailbox(data, user)
     out += [Finding("scanner.unreadable", e.file, e.reason) for e in data.read_errors]
-    return _unique(out)
+    return _unique(_without_cascades(out))
+
+
+# Damage that makes the records unreliable: Dovecot fscks (or rebuilds) the index before
+# anything else, so what follows from the bad records is not damage of its own.
+UNRELIABLE_RECORDS = {"index.records-truncated", "index.uids-unordered"}
+CASCADES = (
+    "log.replay-error",
+    "index.seen-count-wrong",
+    "index.deleted-count-wrong",
+    "index.unseen-lowwater-too-high",
+    "index.deleted-lowwater-too-high",
+    "maildir.message-lost-from-index",
+    "maildir.index-uid-not-in-uidlist",
+    "sdbox.mail-file-not-in-index",
+    "sdbox.mail-file-missing",
+    "mdbox.map-uid-lost",
+)
+
+
+def _without_cascades(findings: list[Finding]) -> list[Finding]:
+    if not any(f.check in UNRELIABLE_RECORDS for f in findings):
+        return findings
+    return [f for f in findings if f.check not in CASCADES]
 
 
 def _unique(findings: list[Finding]) -> list[Finding]:

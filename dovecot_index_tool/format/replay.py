@@ -564,18 +564,23 @@ class _Engine:
         for e in m.exts:
             e.record_offset = 0
         ordered = sorted(m.exts, key=lambda e: -e.record_align)
+        # damaged values must neither divide by zero nor blow records up: Dovecot's own limits
+        aligns = {id(e): min(8, max(1, e.record_align)) for e in m.exts}
+        for e in m.exts:
+            if e.record_size >= 32768:
+                e.record_size = 0
         offset, max_align = 5, 4
         while True:
             min_align = None
             chosen = None
             for e in ordered:
-                max_align = max(max_align, e.record_align)
+                max_align = max(max_align, aligns[id(e)])
                 if e.record_offset == 0 and e.record_size > 0:
-                    if offset % e.record_align == 0:
+                    if offset % aligns[id(e)] == 0:
                         chosen = e
                         break
                     min_align = (
-                        e.record_align if min_align is None else min(min_align, e.record_align)
+                        aligns[id(e)] if min_align is None else min(min_align, aligns[id(e)])
                     )
             if chosen is None:
                 if min_align is None:

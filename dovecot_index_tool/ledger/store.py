@@ -108,14 +108,14 @@ class Ledger:
         ).fetchone()
         return row[0] if row else None
 
-    def last_scanned_users(self, volume: str) -> dict[str, float]:
-        """Oldest scan time per user of a volume, to scan the least recent first."""
+    def last_scanned_users(self, volume: str) -> dict[tuple[str | None, str], float]:
+        """Oldest scan time per (tenant, user) of a volume, to scan the least recent first."""
         rows = self.conn.execute(
-            "SELECT user, MIN(COALESCE(last_scanned, 0)) FROM mailboxes WHERE volume=? "
-            "GROUP BY user",
+            "SELECT tenant, user, MIN(COALESCE(last_scanned, 0)) FROM mailboxes WHERE volume=? "
+            "GROUP BY tenant, user",
             (volume,),
         )
-        return {user: when for user, when in rows}
+        return {(tenant, user): when for tenant, user, when in rows}
 
     def record(self, run_id: int, box: MailboxRecord, findings: list[Finding], reread: bool) -> int:
         """Store one mailbox's scan; returns its id. Findings are merged, not replaced."""
@@ -170,17 +170,18 @@ class Ledger:
     def _merge_findings(
         self, mailbox_id: int, run_id: int, findings: list[Finding], now: float
     ) -> None:
-        open_rows = {
-            (r["check_id"], r["file"], r["field"]): r["id"]
-            for r in self.conn.execute(
-                "SELECT id, check_id, file, field FROM findings "
-                "WHERE mailbox_id=? AND resolved IS NULL",
-                (mailbox_id,),
-            )
-        }
+        """Match this scan's findings to the open ones by (check, file, field, offset);
+        unmatched open ones are resolved, unless the scan itself could not finish."""
+        open_rows: dict[tuple, list[int]] = {}
+        for r in self.conn.execute(
+            "SELECT id, check_id, file, field, offset FROM findings "
+            "WHERE mailbox_id=? AND resolved IS NULL ORDER BY id",
+            (mailbox_id,),
+        ):
+            key = (r["check_id"], r["file"], r["field"], r["offset"])
+            open_rows.setdefault(key, []).append(r["id"])
         for f in findings:
             d = f.to_dict()
-            key = (f.check, f.file, f.field)
             detail = (
                 d["severity"],
                 d["offset"],
@@ -189,11 +190,12 @@ class Ledger:
                 d["message"],
                 d["repair"],
             )
-            if key in open_rows:
+            ids = open_rows.get((f.check, f.file, f.field, f.offset))
+            if ids:
                 self.conn.execute(
                     "UPDATE findings SET severity=?, offset=?, expected=?, found=?, message=?, "
                     "repair=?, last_seen=?, last_run=? WHERE id=?",
-                    (*detail, now, run_id, open_rows.pop(key)),
+                    (*detail, now, run_id, ids.pop(0)),
                 )
             else:
                 self.conn.execute(
@@ -202,8 +204,23 @@ class Ledger:
                     "last_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (mailbox_id, f.check, f.file, f.field, *detail, now, now, run_id, run_id),
                 )
-        for finding_id in open_rows.values():
-            self.conn.execute("UPDATE findings SET resolved=? WHERE id=?", (now, finding_id))
+        if any(f.check.startswith("scanner.") for f in findings):
+            return  # a check that did not finish proves nothing is repaired
+        for ids in open_rows.values():
+            for finding_id in ids:
+                self.conn.execute("UPDATE findings SET resolved=? WHERE id=?", (now, finding_id))
+
+    def retire_unseen(self, run_id: int, volumes: list[str]) -> int:
+        """After a complete run: findings of mailboxes that no longer exist are resolved."""
+        marks = ",".join("?" * len(volumes))
+        cur = self.conn.execute(
+            "UPDATE findings SET resolved=? WHERE resolved IS NULL AND mailbox_id IN "
+            f"(SELECT id FROM mailboxes WHERE volume IN ({marks}) AND "
+            "(last_run IS NULL OR last_run != ?))",
+            (time.time(), *volumes, run_id),
+        )
+        self.conn.commit()
+        return cur.rowcount
 
     # questions -----------------------------------------------------------
     def open_findings(self, path: str) -> list[dict[str, object]]:

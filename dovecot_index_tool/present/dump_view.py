@@ -184,6 +184,18 @@ def _ranges(pairs: list[list[int]]) -> str:
 
 def _payload_lines(rec: dict[str, object]) -> list[str]:
     """One line per payload item, in the words ``doveadm dump -t log`` uses."""
+    if "error" in rec:
+        return [f"payload: {rec.get('payload_hex', '')}"]
+    try:
+        return _decoded_lines(rec)
+    except (KeyError, TypeError, ValueError):
+        return [f"{k} = {v}" for k, v in rec.items() if k not in LOG_RECORD_KEYS]
+
+
+LOG_RECORD_KEYS = {"offset", "type", "type_raw", "external", "sync", "size", "modseq"}
+
+
+def _decoded_lines(rec: dict[str, object]) -> list[str]:
     kind = rec["type"]
     if kind == "append":
         return [

@@ -8,6 +8,7 @@ submitting, lets running tasks finish, and keeps everything recorded so far.
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections import Counter
@@ -70,6 +71,7 @@ class _User:
     references: Counter = field(default_factory=Counter)
     all_reread: bool = True
     any_reread: bool = False
+    recorded: int = 0
     submitted: bool = False
 
 
@@ -88,7 +90,7 @@ class Scanner:
         self.ledger = ledger
         self.on_outcome = on_outcome
         self.progress = progress
-        self.inflight: dict[Future, _User] = {}
+        self.inflight: dict[Future, tuple[_User, bool]] = {}  # user, is a mailbox task
         self.deadline = (
             None if options.max_duration is None else time.monotonic() + options.max_duration
         )
@@ -123,25 +125,35 @@ class Scanner:
             except VolumeError as err:
                 self.result.volume_errors.append(str(err))
                 continue
+            found = 0
             for home in users:
                 if self._out_of_time():
                     self.result.status = "time budget reached"
                     return
-                self._feed_user(pool, volume, home)
+                found += self._feed_user(pool, volume, home)
+            if found == 0:
+                self.result.volume_errors.append(
+                    f"volume {volume} holds no mailbox under layout {self.options.layout!r}"
+                )
 
     def _ordered_users(self, volume: Path) -> list[UserHome]:
         """Users of a volume, least recently scanned first (never scanned before all)."""
         users = list(iter_users(volume, self.options.layout))
         seen = self.ledger.last_scanned_users(str(volume))
-        return sorted(users, key=lambda u: (seen.get(u.user, -1.0), u.key))
+        return sorted(users, key=lambda u: (seen.get((u.tenant, u.user), -1.0), u.key))
 
-    def _feed_user(self, pool: ProcessPoolExecutor, volume: Path, home: UserHome) -> None:
+    def _feed_user(self, pool: ProcessPoolExecutor, volume: Path, home: UserHome) -> int:
+        """Hand every mailbox of one user to the pool; returns how many there were."""
         opts = self.options
+        if home.error:
+            self._no_mail_root(volume, home)
+            return 0
         root = find_mail_root(
             home.home, user_tree(opts.index_root, home), user_tree(opts.control_root, home)
         )
         if root is None:
-            return
+            self._no_mail_root(volume, home)
+            return 0
         user = _User(home, str(volume), root.list_index_dir, root.map_index_dir, root.storage_dir)
         for location in iter_mailboxes(root):
             if opts.incremental and self._unchanged(location, user):
@@ -160,6 +172,26 @@ class Scanner:
             user.pending += 1
         user.complete = True
         self._maybe_user_task(pool, user)
+        return max(1, user.pending + user.recorded)
+
+    def _no_mail_root(self, volume: Path, home: UserHome) -> None:
+        """A user directory with no recognisable mail in it: could not check, never clean."""
+        user = _User(home, str(volume))
+        path = str(home.home)
+        why = "unreadable" if not os.access(path, os.R_OK | os.X_OK) else "no Dovecot mail root"
+        if home.error:
+            why = home.error
+        report = MailboxReport(
+            path,
+            "(user)",
+            "unknown",
+            (
+                Finding(
+                    "scanner.unreadable", path, f"{why} in {path} (wrong --layout or --index-root?)"
+                ),
+            ),
+        )
+        self._record(Outcome(str(volume), home.tenant, home.user, report, 0, None, True), user)
 
     def _unchanged(self, location, user: _User) -> bool:
         """--incremental: a mailbox whose files did not change is not handed to a worker."""
@@ -221,7 +253,7 @@ class Scanner:
         return True
 
     def _submit(self, pool: ProcessPoolExecutor, future: Future, user: _User) -> None:
-        self.inflight[future] = user
+        self.inflight[future] = (user, True)
         if self.progress is not None:
             self.progress.discovered(1)
         self._drain(pool, until=2 * self.options.jobs)
@@ -245,22 +277,22 @@ class Scanner:
             refs,
             self.options.mailbox_timeout,
         )
-        self.inflight[pool.submit(scan_user, task)] = user
+        self.inflight[pool.submit(scan_user, task)] = (user, False)
 
     # collecting ----------------------------------------------------------
     def _drain(self, pool: ProcessPoolExecutor, until: int, interrupted: bool = False) -> None:
         while len(self.inflight) > until:
             done, _ = wait(list(self.inflight), return_when=FIRST_COMPLETED)
             for future in done:
-                user = self.inflight.pop(future)
+                user, is_mailbox = self.inflight.pop(future)
                 if future.cancelled():
                     continue
-                for outcome in self._outcomes(future, user):
+                for outcome in self._outcomes(future, user, is_mailbox):
                     self._record(outcome, user)
                 if not interrupted:
                     self._maybe_user_task(pool, user)
 
-    def _outcomes(self, future: Future, user: _User) -> list[Outcome]:
+    def _outcomes(self, future: Future, user: _User, is_mailbox: bool) -> list[Outcome]:
         try:
             value = future.result()
         except Exception as err:
@@ -272,6 +304,7 @@ class Scanner:
                 (Finding("scanner.error", path, f"worker failed: {type(err).__name__}: {err}"),),
             )
             user.all_reread = False
+            user.pending -= int(is_mailbox)  # so the user's shared files are still checked
             return [Outcome(user.volume, user.home.tenant, user.home.user, report, 0, None, True)]
         if isinstance(value, list):
             return value
@@ -283,6 +316,7 @@ class Scanner:
         return [value]
 
     def _record(self, outcome: Outcome, user: _User) -> None:
+        user.recorded += 1
         report = outcome.report
         box = MailboxRecord(
             report.path,
@@ -330,6 +364,8 @@ class Scanner:
         r = self.result
         if r.volume_errors:
             r.unchecked += len(r.volume_errors)
+        if r.status == "complete" and not r.volume_errors:
+            self.ledger.retire_unseen(r.run_id, [str(v) for v in self.options.volumes])
         self.ledger.finish_run(
             r.run_id,
             r.status,

@@ -81,8 +81,10 @@ class Outcome:
 
 
 def worker_init() -> None:
-    """Workers leave Ctrl-C to the parent, which stops the pool cleanly."""
+    """Workers leave Ctrl-C and SIGTERM (sent to the whole group by systemd or timeout)
+    to the parent, which stops the pool cleanly."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _stats(location: MailboxLocation) -> list[tuple[str, int, int, int]]:
