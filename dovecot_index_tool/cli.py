@@ -74,6 +74,9 @@ def dump(path: str, as_json: bool, no_replay: bool, uid: int | None) -> None:
     except (FormatError, OSError) as err:
         Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False)
         sys.exit(Exit.OPERATIONAL_ERROR)
+    if uid is not None and doc.get("kind") == "index" and not doc.get("records"):
+        Console(stderr=True).print(f"[bold red]error:[/] no message with UID {uid} in {path}")
+        sys.exit(Exit.OPERATIONAL_ERROR)
     if as_json:
         write_json(doc, sys.stdout)
     else:

@@ -1,4 +1,8 @@
-"""A tqdm progress bar on stderr: mailboxes done of those discovered so far, and bytes."""
+"""A tqdm progress bar on stderr: users done of the users listed, with mailboxes and MB.
+
+Users are listed per volume before their mailboxes are read, so the total is known
+early and the ETA is meaningful; mailboxes and bytes are shown beside it.
+"""
 
 from __future__ import annotations
 
@@ -8,28 +12,30 @@ from tqdm import tqdm
 
 
 class ScanProgress:
-    """The total grows while discovery streams; the rate and ETA follow it."""
-
     def __init__(self, enabled: bool) -> None:
         self.bar = tqdm(
             total=0,
-            unit="mbox",
+            unit="user",
             desc="scan",
             file=sys.stderr,
             disable=not enabled,
             dynamic_ncols=True,
-            smoothing=0.1,
+            smoothing=0.05,
         )
+        self.mailboxes = 0
         self.bytes = 0
 
-    def discovered(self, count: int) -> None:
+    def users(self, count: int) -> None:
         self.bar.total += count
         self.bar.refresh()
 
+    def user_done(self) -> None:
+        self.bar.update(1)
+
     def done(self, count: int, size: int) -> None:
+        self.mailboxes += count
         self.bytes += size
-        self.bar.update(count)
-        self.bar.set_postfix_str(f"{self.bytes / 1e6:.1f} MB", refresh=False)
+        self.bar.set_postfix_str(f"{self.mailboxes} mailboxes, {self.bytes / 1e6:.1f} MB")
 
     def close(self) -> None:
         self.bar.close()

@@ -109,7 +109,10 @@ class RichOut:
         table = Table(title=f"scan run {result.run_id} ({result.status})")
         cols = ("volume", "mailboxes", "MB", "healthy", *SEVERITIES, "could not check")
         for col in cols:
-            table.add_column(col, justify="left" if col == "volume" else "right")
+            if col == "volume":
+                table.add_column(col, overflow="fold")
+            else:
+                table.add_column(col, justify="right")
         for name, v in self.volumes.items():
             table.add_row(
                 escape(name),
@@ -130,7 +133,7 @@ class RichOut:
     def _affected_table(self) -> None:
         table = Table(title=f"{len(self.affected)} affected")
         for col in ("volume", "user", "mailbox", "worst", "check", "file"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")
         for volume, user, mailbox, f in self.affected:
             table.add_row(
                 escape(volume),

@@ -126,6 +126,8 @@ class Scanner:
                 self.result.volume_errors.append(str(err))
                 continue
             found = 0
+            if self.progress is not None:
+                self.progress.users(len(users))
             for home in users:
                 if self._out_of_time():
                     self.result.status = "time budget reached"
@@ -192,6 +194,8 @@ class Scanner:
             ),
         )
         self._record(Outcome(str(volume), home.tenant, home.user, report, 0, None, True), user)
+        if self.progress is not None:
+            self.progress.user_done()
 
     def _unchanged(self, location, user: _User) -> bool:
         """--incremental: a mailbox whose files did not change is not handed to a worker."""
@@ -254,14 +258,14 @@ class Scanner:
 
     def _submit(self, pool: ProcessPoolExecutor, future: Future, user: _User) -> None:
         self.inflight[future] = (user, True)
-        if self.progress is not None:
-            self.progress.discovered(1)
         self._drain(pool, until=2 * self.options.jobs)
 
     def _maybe_user_task(self, pool: ProcessPoolExecutor, user: _User) -> None:
         if not user.complete or user.pending or user.submitted:
             return
         user.submitted = True
+        if self.progress is not None:
+            self.progress.user_done()
         if user.list_index_dir is None and user.map_index_dir is None:
             return
         if self.options.incremental and not user.any_reread and self._user_unchanged(user):
