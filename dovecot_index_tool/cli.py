@@ -176,9 +176,9 @@ def rules(as_json: bool, markdown: bool) -> None:
 @click.option(
     "--db",
     "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Ledger database (default: /var/lib/dovecot-index-tool/ledger.sqlite3 "
-    "for root, else ~/.local/state/dovecot-index-tool/ledger.sqlite3).",
+    type=str,
+    help="Ledger: a SQLite file (default: /var/lib/dovecot-index-tool/ledger.sqlite3 for "
+    "root, else ~/.local/state/dovecot-index-tool/ledger.sqlite3) or a postgresql:// URL.",
 )
 @click.option(
     "--incremental",
@@ -257,7 +257,7 @@ def scan(
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--layout") from None
     setup_logging(log_level)
-    db = db_path or default_path()
+    db = db_path or str(default_path())
     options = ScanOptions(
         tuple(Path(v).absolute() for v in volumes),
         layout,
@@ -297,13 +297,20 @@ def scan(
     sys.exit(status)
 
 
-def _open_ledger(ledger_class, db: Path):
+def _open_ledger(ledger_class, db: str):
     """Open the ledger or stop with exit 8 before any work starts."""
     import sqlite3
 
+    errors: tuple[type[BaseException], ...] = (sqlite3.Error, OSError, RuntimeError)
+    try:
+        import psycopg
+
+        errors += (psycopg.Error,)
+    except ImportError:
+        pass
     try:
         return ledger_class.open(db)
-    except (sqlite3.Error, OSError, RuntimeError) as err:
+    except errors as err:
         Console(stderr=True).print(f"[bold red]error:[/] ledger {db}: {err}", highlight=False)
         sys.exit(Exit.OPERATIONAL_ERROR)
 
@@ -312,7 +319,7 @@ def _db_option(func):
     return click.option(
         "--db",
         "db_path",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=str,
         help="Ledger database (default as for scan).",
     )(func)
 
@@ -328,7 +335,7 @@ def _open_queue(db_path: Path | None, vip: Path | None = None):
     from dovecot_index_tool.jobqueue.store import JobQueue
     from dovecot_index_tool.ledger.store import Ledger, default_path
 
-    return JobQueue(_open_ledger(Ledger, db_path or default_path()), VipList.load(vip))
+    return JobQueue(_open_ledger(Ledger, db_path or str(default_path())), VipList.load(vip))
 
 
 @main.group()

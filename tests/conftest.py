@@ -56,3 +56,30 @@ def fresh_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("fresh") / "store"
     subprocess.run([str(MAKE_FIXTURES), str(out)], check=True, capture_output=True, timeout=600)
     return out
+
+
+POSTGRES_ENV = "DIT_TEST_POSTGRES"
+
+
+def postgres_url() -> str:
+    """The PostgreSQL test database (``.ci/run`` starts one); in CI its absence fails."""
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        if IN_CI:
+            pytest.fail(f"{POSTGRES_ENV} is not set, but CI=true requires the PostgreSQL tests")
+        pytest.skip(f"no PostgreSQL test database ({POSTGRES_ENV}=postgresql://...)")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty ledger on each backend: a SQLite file, or a wiped PostgreSQL schema."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ledger.sqlite3")
+    url = postgres_url()
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA IF EXISTS public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+    return url

@@ -47,7 +47,7 @@ def candidate(
     )
 
 
-def open_queue(db: Path, vip: VipList | None = None) -> JobQueue:
+def open_queue(db: str, vip: VipList | None = None) -> JobQueue:
     return JobQueue(Ledger.open(db), vip)
 
 
@@ -57,8 +57,8 @@ def test_least_destructive_action_that_fixes_everything_is_chosen() -> None:
     assert widest(["none"]) is None
 
 
-def test_enqueue_is_idempotent_and_only_widens(tmp_path: Path) -> None:
-    q = open_queue(tmp_path / "db")
+def test_enqueue_is_idempotent_and_only_widens(ledger_target: str) -> None:
+    q = open_queue(ledger_target)
     first = q.enqueue([candidate(1, action="cache-purge")])
     again = q.enqueue([candidate(1, action="cache-purge")])
     wider = q.enqueue([candidate(1, action="force-resync", severity="fatal")])
@@ -74,13 +74,13 @@ def test_enqueue_is_idempotent_and_only_widens(tmp_path: Path) -> None:
 
 
 def _enqueue_same(db: str) -> None:
-    JobQueue(Ledger.open(Path(db))).enqueue([candidate(7)])
+    JobQueue(Ledger.open(db)).enqueue([candidate(7)])
 
 
-def test_concurrent_enqueues_of_one_mailbox_make_one_job(tmp_path: Path) -> None:
-    db = tmp_path / "db"
+def test_concurrent_enqueues_of_one_mailbox_make_one_job(ledger_target: str) -> None:
+    db = ledger_target
     Ledger.open(db).close()
-    procs = [multiprocessing.Process(target=_enqueue_same, args=(str(db),)) for _ in range(8)]
+    procs = [multiprocessing.Process(target=_enqueue_same, args=(db,)) for _ in range(8)]
     for p in procs:
         p.start()
     for p in procs:
@@ -88,8 +88,8 @@ def test_concurrent_enqueues_of_one_mailbox_make_one_job(tmp_path: Path) -> None
     assert len(open_queue(db).jobs()) == 1
 
 
-def test_priority_severity_then_vip_then_cheaper(tmp_path: Path) -> None:
-    q = open_queue(tmp_path / "db", VipList(frozenset({"boss"})))
+def test_priority_severity_then_vip_then_cheaper(ledger_target: str) -> None:
+    q = open_queue(ledger_target, VipList(frozenset({"boss"})))
     q.enqueue(
         [
             candidate(1, severity="error", messages=50000),
@@ -141,19 +141,20 @@ class Recorder:
 
 
 def _worker(db: str, record: str, name: str) -> None:
-    work(lambda: JobQueue(Ledger.open(Path(db))), Recorder(Path(record)), name, batch=2)
+    work(lambda: JobQueue(Ledger.open(db)), Recorder(Path(record)), name, batch=2)
 
 
-def test_eight_workers_never_run_a_job_twice_nor_exceed_volume_limits(tmp_path: Path) -> None:
-    db, record = tmp_path / "db", tmp_path / "record.json"
+def test_eight_workers_never_run_a_job_twice_nor_exceed_volume_limits(
+    ledger_target: str, tmp_path: Path
+) -> None:
+    db, record = ledger_target, tmp_path / "record.json"
     q = open_queue(db)
     q.enqueue([candidate(n, volume=f"vol{n % 3}") for n in range(60)])
     q.set_limit("vol0", 1)
     q.set_limit("vol1", 2)
     q.set_limit("vol2", 3)
     procs = [
-        multiprocessing.Process(target=_worker, args=(str(db), str(record), f"w{i}"))
-        for i in range(8)
+        multiprocessing.Process(target=_worker, args=(db, str(record), f"w{i}")) for i in range(8)
     ]
     for p in procs:
         p.start()
@@ -167,17 +168,17 @@ def test_eight_workers_never_run_a_job_twice_nor_exceed_volume_limits(tmp_path: 
 
 def _stuck_worker(db: str, record: str) -> None:
     work(
-        lambda: JobQueue(Ledger.open(Path(db))),
+        lambda: JobQueue(Ledger.open(db)),
         Recorder(Path(record), seconds=60),
         "stuck",
         lease=1.0,
     )
 
 
-def test_killed_worker_loses_no_job(tmp_path: Path) -> None:
-    db, record = tmp_path / "db", tmp_path / "record.json"
+def test_killed_worker_loses_no_job(ledger_target: str, tmp_path: Path) -> None:
+    db, record = ledger_target, tmp_path / "record.json"
     open_queue(db).enqueue([candidate(1)])
-    proc = multiprocessing.Process(target=_stuck_worker, args=(str(db), str(record)))
+    proc = multiprocessing.Process(target=_stuck_worker, args=(db, str(record)))
     proc.start()
     deadline = time.time() + 20
     while time.time() < deadline and not open_queue(db).jobs(state="running"):
@@ -194,8 +195,8 @@ def test_killed_worker_loses_no_job(tmp_path: Path) -> None:
     assert states == ["queued", "running", "queued", "running", "done"]
 
 
-def test_failures_back_off_then_die_and_a_dead_job_can_be_retried(tmp_path: Path) -> None:
-    db = tmp_path / "db"
+def test_failures_back_off_then_die_and_a_dead_job_can_be_retried(ledger_target: str) -> None:
+    db = ledger_target
     q = JobQueue(Ledger.open(db), max_attempts=2)
     q.enqueue([candidate(1)])
 
@@ -214,8 +215,8 @@ def test_failures_back_off_then_die_and_a_dead_job_can_be_retried(tmp_path: Path
     assert summary.failed == 1 and q.job(job.id).state == "queued"
 
 
-def test_pause_resume_and_cancel(tmp_path: Path) -> None:
-    q = open_queue(tmp_path / "db")
+def test_pause_resume_and_cancel(ledger_target: str) -> None:
+    q = open_queue(ledger_target)
     q.enqueue([candidate(1), candidate(2)])
     q.set_limit("vol1", paused=True)
     assert q.claim("w") == []
@@ -224,8 +225,10 @@ def test_pause_resume_and_cancel(tmp_path: Path) -> None:
     assert len(q.claim("w", batch=5)) == 1
 
 
-def test_plan_compares_policies_and_priority_serves_urgent_and_vips_first(tmp_path: Path) -> None:
-    q = open_queue(tmp_path / "db", VipList(frozenset({"boss"})))
+def test_plan_compares_policies_and_priority_serves_urgent_and_vips_first(
+    ledger_target: str,
+) -> None:
+    q = open_queue(ledger_target, VipList(frozenset({"boss"})))
     jobs = [candidate(n, volume="big", messages=200000) for n in range(5)]
     jobs += [candidate(10 + n, volume="small", messages=10) for n in range(5)]
     jobs.append(candidate(99, volume="big", severity="fatal", user="boss", messages=10))
@@ -248,7 +251,7 @@ def test_cost_model_calibrates_on_measured_repairs() -> None:
     assert model.seconds("index-rebuild", 100, 10**6) == pytest.approx(20.0)
 
 
-def test_scan_enqueue_turns_findings_into_jobs(tmp_path: Path) -> None:
+def test_scan_enqueue_turns_findings_into_jobs(ledger_target: str, tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from dovecot_index_tool.cli import main
@@ -259,8 +262,8 @@ def test_scan_enqueue_turns_findings_into_jobs(tmp_path: Path) -> None:
     data = bytearray(index.read_bytes())
     data[40] += 1
     index.write_bytes(bytes(data))
-    db = tmp_path / "db"
-    result = CliRunner().invoke(main, ["scan", "--db", str(db), "-q", "--enqueue", str(vol)])
+    db = ledger_target
+    result = CliRunner().invoke(main, ["scan", "--db", db, "-q", "--enqueue", str(vol)])
     assert result.exit_code == 4, result.output
     result = CliRunner().invoke(main, ["queue", "list", "--db", str(db), "--format", "json"])
     jobs = json.loads(result.output)["jobs"]

@@ -149,11 +149,9 @@ def test_ledger_knows_who_is_affected_since_when_and_resolves(volumes) -> None:
     ledger = Ledger.open(volumes["db"])
     assert ledger.affected(tenant="example.com")[0]["since"] == first_seen
     assert ledger.affected(tenant="example.org") == []
-    resolved = ledger.conn.execute(
-        "SELECT COUNT(*) FROM findings WHERE resolved IS NOT NULL"
-    ).fetchone()[0]
+    resolved = ledger.db.one("SELECT COUNT(*) AS n FROM findings WHERE resolved IS NOT NULL")["n"]
     assert resolved >= 1
-    assert ledger.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 2
+    assert len(ledger.runs()) == 2
     ledger.close()
 
 
@@ -195,9 +193,7 @@ def test_time_budget_stops_and_next_run_starts_with_the_least_recent(volumes) ->
     assert lines[-1]["status"] == "time budget reached"
     scan(volumes)
     ledger = Ledger.open(volumes["db"])
-    assert ledger.conn.execute("SELECT status FROM runs ORDER BY id").fetchall()[0][0] == (
-        "time budget reached"
-    )
+    assert ledger.runs()[0]["status"] == "time budget reached"
     ledger.close()
 
 

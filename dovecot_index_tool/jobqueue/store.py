@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +67,7 @@ class Job:
             r["path"],
             r["volume"],
             r["tenant"],
-            r["user"],
+            r["user_name"],
             r["mailbox"],
             r["format"],
             r["action"],
@@ -122,25 +119,12 @@ def widest(actions) -> str | None:
 class JobQueue:
     def __init__(self, ledger: Ledger, vip: VipList | None = None, max_attempts: int = 5) -> None:
         self.ledger = ledger
-        self.conn: sqlite3.Connection = ledger.conn
+        self.db = ledger.db
         self.vip = vip or VipList()
         self.max_attempts = max_attempts
 
-    @contextmanager
-    def _immediate(self) -> Iterator[sqlite3.Connection]:
-        """One writer at a time, taken before reading, so decisions are race-free."""
-        self.conn.commit()
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-        except BaseException:
-            self.conn.rollback()
-            raise
-        else:
-            self.conn.commit()
-
     def _event(self, job_id: int, state: str, worker: str | None, detail: str, now: float) -> None:
-        self.conn.execute(
+        self.db.insert(
             "INSERT INTO job_events (job_id, at, state, worker, detail) VALUES (?,?,?,?,?)",
             (job_id, now, state, worker, detail),
         )
@@ -156,17 +140,17 @@ class JobQueue:
     ) -> list[Candidate]:
         """Affected mailboxes from the ledger's open findings, with the filters given."""
         sql = (
-            "SELECT m.path, m.volume, m.tenant, m.user, m.name, m.format, m.bytes, "
+            "SELECT m.path, m.volume, m.tenant, m.user_name, m.name, m.format, m.bytes, "
             "m.messages, m.index_dir, f.check_id, f.severity, f.repair FROM mailboxes m "
             "JOIN findings f ON f.mailbox_id = m.id WHERE f.resolved IS NULL "
             "AND f.repair != 'none'"
         )
         args: list[object] = []
-        for column, value in (("m.volume", volume), ("m.tenant", tenant), ("m.user", user)):
+        for column, value in (("m.volume", volume), ("m.tenant", tenant), ("m.user_name", user)):
             if value is not None:
                 sql += f" AND {column} = ?"
                 args.append(value)
-        rows = [dict(r) for r in self.conn.execute(sql + " ORDER BY m.path", args)]
+        rows = self.db.all(sql + " ORDER BY m.path", args)
         by_path: dict[str, list[dict]] = {}
         for row in rows:
             by_path.setdefault(row["path"], []).append(row)
@@ -191,17 +175,18 @@ class JobQueue:
             prio = priority(
                 c.severity, vip, c.last_used, costs.seconds(c.action, c.messages, c.bytes), now
             )
-            with self._immediate():
+            with self.db.exclusive():
                 results.append(self._upsert(c, vip, prio, now))
         return results
 
     def _upsert(self, c: Candidate, vip: bool, prio: float, now: float) -> tuple[int, str]:
-        row = self.conn.execute(
+        row = self.db.one(
             "SELECT * FROM jobs WHERE path=? AND state IN ('queued','running')", (c.path,)
-        ).fetchone()
+        )
         if row is None:
-            cur = self.conn.execute(
-                "INSERT INTO jobs (path, volume, tenant, user, mailbox, format, action, severity,"
+            job_id = self.db.insert(
+                "INSERT INTO jobs (path, volume, tenant, user_name, mailbox, format, action, "
+                "severity,"
                 " checks, vip, last_used, bytes, messages, priority, state, max_attempts,"
                 " created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
@@ -225,8 +210,8 @@ class JobQueue:
                     now,
                 ),
             )
-            self._event(int(cur.lastrowid), QUEUED, None, f"enqueued: {c.action}", now)
-            return int(cur.lastrowid), "new"
+            self._event(job_id, QUEUED, None, f"enqueued: {c.action}", now)
+            return job_id, "new"
         job = Job.from_row(row)
         action = widest([job.action, c.action])
         severity = max(job.severity, c.severity, key=lambda s: SEVERITY_RANK.get(s, 0))
@@ -239,7 +224,7 @@ class JobQueue:
             job.priority,
         ):
             return job.id, "unchanged"
-        self.conn.execute(
+        self.db.execute(
             "UPDATE jobs SET action=?, severity=?, checks=?, priority=?, updated=? WHERE id=?",
             (action, severity, json.dumps(checks), prio, now, job.id),
         )
@@ -257,57 +242,57 @@ class JobQueue:
     ) -> list[Job]:
         """Up to ``batch`` queued jobs of one volume, within its limit, leased to ``worker``."""
         now = time.time() if now is None else now
-        with self._immediate():
+        with self.db.exclusive():
             self._expire_leases(now)
             for vol in self._volumes_by_urgency(volume, now):
                 free = self._free_slots(vol)
                 if free <= 0:
                     continue
-                rows = self.conn.execute(
+                rows = self.db.all(
                     "SELECT * FROM jobs WHERE state='queued' AND volume=? AND not_before<=? "
-                    "ORDER BY priority DESC, id LIMIT ?",
+                    "ORDER BY priority DESC, id LIMIT ?" + self._skip_locked(),
                     (vol, now, min(batch, free)),
-                ).fetchall()
+                )
                 if rows:
                     return [self._start(Job.from_row(r), worker, lease, now) for r in rows]
         return []
 
+    def _skip_locked(self) -> str:
+        """PostgreSQL: rows another host is claiming are passed over, never waited for."""
+        return " FOR UPDATE SKIP LOCKED" if self.db.dialect == "postgresql" else ""
+
     def _volumes_by_urgency(self, volume: str | None, now: float) -> list[str]:
-        rows = self.conn.execute(
-            "SELECT volume, MAX(priority) FROM jobs WHERE state='queued' AND not_before<=? "
-            "GROUP BY volume ORDER BY MAX(priority) DESC",
+        rows = self.db.all(
+            "SELECT volume, MAX(priority) AS best FROM jobs WHERE state='queued' "
+            "AND not_before<=? GROUP BY volume ORDER BY MAX(priority) DESC",
             (now,),
-        ).fetchall()
-        return [r[0] for r in rows if volume is None or r[0] == volume]
+        )
+        return [r["volume"] for r in rows if volume is None or r["volume"] == volume]
 
     def _free_slots(self, volume: str) -> int:
-        row = self.conn.execute(
-            "SELECT max_running, paused FROM volume_limits WHERE volume=?", (volume,)
-        ).fetchone()
-        limit, paused = (row[0], row[1]) if row else (DEFAULT_LIMIT, 0)
+        row = self.db.one("SELECT max_running, paused FROM volume_limits WHERE volume=?", (volume,))
+        limit, paused = (row["max_running"], row["paused"]) if row else (DEFAULT_LIMIT, 0)
         if paused:
             return 0
-        running = self.conn.execute(
-            "SELECT COUNT(*) FROM jobs WHERE state='running' AND volume=?", (volume,)
-        ).fetchone()[0]
+        running = self.db.one(
+            "SELECT COUNT(*) AS n FROM jobs WHERE state='running' AND volume=?", (volume,)
+        )["n"]
         return limit - running
 
     def _start(self, job: Job, worker: str, lease: float, now: float) -> Job:
-        self.conn.execute(
+        self.db.execute(
             "UPDATE jobs SET state='running', attempts=attempts+1, lease_owner=?, lease_until=?,"
             " started=?, updated=? WHERE id=?",
             (worker, now + lease, now, now, job.id),
         )
         self._event(job.id, RUNNING, worker, f"claimed (attempt {job.attempts + 1})", now)
-        return Job.from_row(
-            self.conn.execute("SELECT * FROM jobs WHERE id=?", (job.id,)).fetchone()
-        )
+        return Job.from_row(self.db.one("SELECT * FROM jobs WHERE id=?", (job.id,)))
 
     def _expire_leases(self, now: float) -> None:
         """A worker that died leaves its jobs running until their lease ends."""
-        for row in self.conn.execute(
+        for row in self.db.all(
             "SELECT * FROM jobs WHERE state='running' AND lease_until < ?", (now,)
-        ).fetchall():
+        ):
             job = Job.from_row(row)
             self._retry_or_bury(job, f"lease of {job.lease_owner} expired", now, backoff=False)
 
@@ -319,9 +304,9 @@ class JobQueue:
         now: float | None = None,
     ) -> int:
         now = time.time() if now is None else now
-        with self._immediate():
+        with self.db.exclusive():
             marks = ",".join("?" * len(job_ids)) or "NULL"
-            cur = self.conn.execute(
+            cur = self.db.execute(
                 f"UPDATE jobs SET lease_until=?, updated=? WHERE state='running' AND "
                 f"lease_owner=? AND id IN ({marks})",
                 (now + lease, now, worker, *job_ids),
@@ -340,21 +325,21 @@ class JobQueue:
     ) -> str:
         """Record a job's result; a failure is retried with backoff, or the job is dead."""
         now = time.time() if now is None else now
-        with self._immediate():
-            row = self.conn.execute("SELECT * FROM jobs WHERE id=?", (job.id,)).fetchone()
+        with self.db.exclusive():
+            row = self.db.one("SELECT * FROM jobs WHERE id=?", (job.id,))
             current = Job.from_row(row)
             if current.state != RUNNING or current.lease_owner != worker:
                 self._event(job.id, current.state, worker, f"late result ignored: {detail}", now)
                 return current.state
             if ok:
-                self.conn.execute(
+                self.db.execute(
                     "UPDATE jobs SET state='done', lease_owner=NULL, lease_until=NULL, "
                     "finished=?, updated=? WHERE id=?",
                     (now, now, job.id),
                 )
                 self._event(job.id, DONE, worker, detail or "repaired and verified", now)
                 if seconds is not None:
-                    self.conn.execute(
+                    self.db.insert(
                         "INSERT INTO repair_times (action, format, bytes, messages, seconds, at) "
                         "VALUES (?,?,?,?,?,?)",
                         (job.action, job.format, job.bytes, job.messages, seconds, now),
@@ -367,7 +352,7 @@ class JobQueue:
     ) -> str:
         """Queue the job again (after a backoff when it failed) or, out of attempts, bury it."""
         if job.attempts >= job.max_attempts:
-            self.conn.execute(
+            self.db.execute(
                 "UPDATE jobs SET state='dead', last_error=?, lease_owner=NULL, lease_until=NULL,"
                 " finished=?, updated=? WHERE id=?",
                 (detail, now, now, job.id),
@@ -375,7 +360,7 @@ class JobQueue:
             self._event(job.id, DEAD, worker, f"dead after {job.attempts} attempts: {detail}", now)
             return DEAD
         delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** max(0, job.attempts - 1)) if backoff else 0
-        self.conn.execute(
+        self.db.execute(
             "UPDATE jobs SET state='queued', last_error=?, lease_owner=NULL, lease_until=NULL, "
             "not_before=?, updated=? WHERE id=?",
             (detail, now + delay, now, job.id),
@@ -386,21 +371,17 @@ class JobQueue:
     # operator actions ----------------------------------------------------
     def retry(self, job_id: int | None = None, dead: bool = False) -> list[int]:
         now = time.time()
-        with self._immediate():
+        with self.db.exclusive():
             if job_id is not None:
-                rows = self.conn.execute(
+                rows = self.db.all(
                     "SELECT id FROM jobs WHERE id=? AND state IN ('dead','failed','cancelled')",
                     (job_id,),
-                ).fetchall()
-            else:
-                rows = (
-                    self.conn.execute("SELECT id FROM jobs WHERE state='dead'").fetchall()
-                    if dead
-                    else []
                 )
-            ids = [r[0] for r in rows]
+            else:
+                rows = self.db.all("SELECT id FROM jobs WHERE state='dead'") if dead else []
+            ids = [r["id"] for r in rows]
             for jid in ids:
-                self.conn.execute(
+                self.db.execute(
                     "UPDATE jobs SET state='queued', attempts=0, not_before=0, updated=? "
                     "WHERE id=?",
                     (now, jid),
@@ -410,8 +391,8 @@ class JobQueue:
 
     def cancel(self, job_id: int) -> bool:
         now = time.time()
-        with self._immediate():
-            cur = self.conn.execute(
+        with self.db.exclusive():
+            cur = self.db.execute(
                 "UPDATE jobs SET state='cancelled', lease_owner=NULL, updated=? "
                 "WHERE id=? AND state IN ('queued','running')",
                 (now, job_id),
@@ -423,18 +404,18 @@ class JobQueue:
     def set_limit(
         self, volume: str, max_running: int | None = None, paused: bool | None = None
     ) -> None:
-        with self._immediate():
-            self.conn.execute(
+        with self.db.exclusive():
+            self.db.execute(
                 "INSERT INTO volume_limits (volume, max_running, paused) VALUES (?, ?, ?) "
                 "ON CONFLICT(volume) DO NOTHING",
                 (volume, DEFAULT_LIMIT, 0),
             )
             if max_running is not None:
-                self.conn.execute(
+                self.db.execute(
                     "UPDATE volume_limits SET max_running=? WHERE volume=?", (max_running, volume)
                 )
             if paused is not None:
-                self.conn.execute(
+                self.db.execute(
                     "UPDATE volume_limits SET paused=? WHERE volume=?", (int(paused), volume)
                 )
 
@@ -451,7 +432,7 @@ class JobQueue:
             ("state", state),
             ("volume", volume),
             ("tenant", tenant),
-            ("user", user),
+            ("user_name", user),
         ):
             if value is not None:
                 sql += f" AND {column}=?"
@@ -460,40 +441,33 @@ class JobQueue:
             " ORDER BY CASE state WHEN 'running' THEN 0 WHEN 'queued' THEN 1 ELSE 2 END, "
             "priority DESC, id"
         )
-        return [Job.from_row(r) for r in self.conn.execute(sql, args)]
+        return [Job.from_row(r) for r in self.db.all(sql, args)]
 
     def job(self, job_id: int) -> Job | None:
-        row = self.conn.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+        row = self.db.one("SELECT * FROM jobs WHERE id=?", (job_id,))
         return Job.from_row(row) if row else None
 
     def events(self, job_id: int) -> list[dict[str, object]]:
-        return [
-            dict(r)
-            for r in self.conn.execute(
-                "SELECT at, state, worker, detail FROM job_events WHERE job_id=? ORDER BY id",
-                (job_id,),
-            )
-        ]
+        return self.db.all(
+            "SELECT at, state, worker, detail FROM job_events WHERE job_id=? ORDER BY id",
+            (job_id,),
+        )
 
     def stats(self, now: float | None = None) -> dict[str, object]:
         now = time.time() if now is None else now
-        per_state = {
-            r[0]: r[1] for r in self.conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")
-        }
+        rows = self.db.all("SELECT volume, state, COUNT(*) AS n FROM jobs GROUP BY volume, state")
+        per_state: dict[str, int] = {}
         per_volume: dict[str, dict[str, int]] = {}
-        for vol, state, count in self.conn.execute(
-            "SELECT volume, state, COUNT(*) FROM jobs GROUP BY volume, state"
-        ):
-            per_volume.setdefault(vol, {})[state] = count
-        oldest = self.conn.execute("SELECT MIN(created) FROM jobs WHERE state='queued'").fetchone()[
-            0
-        ]
-        done_hour = self.conn.execute(
-            "SELECT COUNT(*) FROM jobs WHERE state='done' AND finished >= ?", (now - 3600,)
-        ).fetchone()[0]
+        for r in rows:
+            per_state[r["state"]] = per_state.get(r["state"], 0) + r["n"]
+            per_volume.setdefault(r["volume"], {})[r["state"]] = r["n"]
+        oldest = self.db.one("SELECT MIN(created) AS t FROM jobs WHERE state='queued'")["t"]
+        done_hour = self.db.one(
+            "SELECT COUNT(*) AS n FROM jobs WHERE state='done' AND finished >= ?", (now - 3600,)
+        )["n"]
         limits = {
-            r[0]: {"max_running": r[1], "paused": bool(r[2])}
-            for r in self.conn.execute("SELECT volume, max_running, paused FROM volume_limits")
+            r["volume"]: {"max_running": r["max_running"], "paused": bool(r["paused"])}
+            for r in self.db.all("SELECT volume, max_running, paused FROM volume_limits")
         }
         return {
             "per_state": per_state,
@@ -505,16 +479,13 @@ class JobQueue:
 
     def cost_model(self) -> CostModel:
         samples: dict[str, list[tuple[int, int, float]]] = {}
-        for action, messages, size, seconds in self.conn.execute(
-            "SELECT action, messages, bytes, seconds FROM repair_times"
-        ):
-            samples.setdefault(action, []).append((messages, size, seconds))
+        for r in self.db.all("SELECT action, messages, bytes, seconds FROM repair_times"):
+            samples.setdefault(r["action"], []).append((r["messages"], r["bytes"], r["seconds"]))
         return CostModel.calibrate(samples)
 
     def limits(self) -> dict[str, int]:
-        return {
-            r[0]: r[1] for r in self.conn.execute("SELECT volume, max_running FROM volume_limits")
-        }
+        rows = self.db.all("SELECT volume, max_running FROM volume_limits")
+        return {r["volume"]: r["max_running"] for r in rows}
 
 
 def _candidate(group: list[dict]) -> Candidate:
@@ -525,7 +496,7 @@ def _candidate(group: list[dict]) -> Candidate:
         first["path"],
         first["volume"],
         first["tenant"],
-        first["user"],
+        first["user_name"],
         first["name"],
         first["format"],
         action,

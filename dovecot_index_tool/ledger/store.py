@@ -1,21 +1,21 @@
 """Recording scans in the ledger and asking it who is affected since when.
 
-A finding is identified within its mailbox by (check, file, field). A later scan
-that still sees it updates ``last_seen``; one that no longer sees it marks it
-``resolved``; nothing is deleted.
+A finding is identified within its mailbox by (check, file, field, offset). A later
+scan that still sees it updates ``last_seen``; one that no longer sees it marks it
+``resolved``; nothing is deleted. The same code runs on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from dovecot_index_tool.check.findings import Finding
+from dovecot_index_tool.ledger.db import Database
 from dovecot_index_tool.ledger.schema import migrate
 
 SEVERITY_ORDER = ("info", "warning", "error", "fatal")
@@ -53,39 +53,37 @@ def worst_of(severities: Iterable[str]) -> str | None:
 
 
 class Ledger:
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
-        self.conn = conn
-        self.path = path
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
     @classmethod
-    def open(cls, path: Path) -> Ledger:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, timeout=30)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        migrate(conn)
-        return cls(conn, path)
+    def open(cls, target: str | Path) -> Ledger:
+        """A SQLite file path, or a ``postgresql://`` URL."""
+        db = Database.open(target)
+        migrate(db)
+        return cls(db)
+
+    @property
+    def path(self) -> str:
+        return self.db.target
 
     def close(self) -> None:
-        self.conn.commit()
-        self.conn.close()
+        self.db.close()
 
     def commit(self) -> None:
-        self.conn.commit()
+        self.db.commit()
 
     # runs --------------------------------------------------------------
     def start_run(self, volumes: list[str], options: dict[str, object]) -> int:
-        cur = self.conn.execute(
+        run_id = self.db.insert(
             "INSERT INTO runs (started, volumes, options) VALUES (?, ?, ?)",
             (time.time(), json.dumps(volumes), json.dumps(options, default=str)),
         )
-        self.conn.commit()
-        return int(cur.lastrowid)
+        self.db.commit()
+        return run_id
 
     def finish_run(self, run_id: int, status: str, counts: dict[str, int]) -> None:
-        self.conn.execute(
+        self.db.execute(
             "UPDATE runs SET finished=?, status=?, mailboxes=?, reread=?, affected=?, "
             "unchecked=?, bytes=? WHERE id=?",
             (
@@ -99,23 +97,24 @@ class Ledger:
                 run_id,
             ),
         )
-        self.conn.commit()
+        self.db.commit()
+
+    def runs(self) -> list[dict]:
+        return self.db.all("SELECT * FROM runs ORDER BY id")
 
     # mailboxes -----------------------------------------------------------
     def fingerprint(self, path: str) -> str | None:
-        row = self.conn.execute(
-            "SELECT fingerprint FROM mailboxes WHERE path=?", (path,)
-        ).fetchone()
-        return row[0] if row else None
+        row = self.db.one("SELECT fingerprint FROM mailboxes WHERE path=?", (path,))
+        return row["fingerprint"] if row else None
 
     def last_scanned_users(self, volume: str) -> dict[tuple[str | None, str], float]:
         """Oldest scan time per (tenant, user) of a volume, to scan the least recent first."""
-        rows = self.conn.execute(
-            "SELECT tenant, user, MIN(COALESCE(last_scanned, 0)) FROM mailboxes WHERE volume=? "
-            "GROUP BY tenant, user",
+        rows = self.db.all(
+            "SELECT tenant, user_name, MIN(COALESCE(last_scanned, 0)) AS oldest "
+            "FROM mailboxes WHERE volume=? GROUP BY tenant, user_name",
             (volume,),
         )
-        return {(tenant, user): when for tenant, user, when in rows}
+        return {(r["tenant"], r["user_name"]): r["oldest"] for r in rows}
 
     def record(self, run_id: int, box: MailboxRecord, findings: list[Finding], reread: bool) -> int:
         """Store one mailbox's scan; returns its id. Findings are merged, not replaced."""
@@ -124,16 +123,13 @@ class Ledger:
         if reread:
             self._merge_findings(mailbox_id, run_id, findings, now)
             worst = worst_of(f.severity.value for f in findings)
-            clean = worst in (None, "info")
-            self.conn.execute(
-                "UPDATE mailboxes SET worst=?, last_clean=CASE WHEN ? THEN ? ELSE last_clean END "
-                "WHERE id=?",
-                (worst, clean, now, mailbox_id),
-            )
+            self.db.execute("UPDATE mailboxes SET worst=? WHERE id=?", (worst, mailbox_id))
+            if worst in (None, "info"):
+                self.db.execute("UPDATE mailboxes SET last_clean=? WHERE id=?", (now, mailbox_id))
         return mailbox_id
 
     def _upsert_mailbox(self, run_id: int, box: MailboxRecord, now: float, reread: bool) -> int:
-        row = self.conn.execute("SELECT id FROM mailboxes WHERE path=?", (box.path,)).fetchone()
+        row = self.db.one("SELECT id FROM mailboxes WHERE path=?", (box.path,))
         values = (
             box.volume,
             box.tenant,
@@ -148,23 +144,22 @@ class Ledger:
             box.fingerprint,
         )
         if row is None:
-            cur = self.conn.execute(
-                "INSERT INTO mailboxes (volume, tenant, user, name, format, index_dir, mail_dir,"
-                " control_dir, messages, bytes, fingerprint, path, last_scanned, last_run) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            return self.db.insert(
+                "INSERT INTO mailboxes (volume, tenant, user_name, name, format, index_dir, "
+                "mail_dir, control_dir, messages, bytes, fingerprint, path, last_scanned, "
+                "last_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (*values, box.path, now, run_id),
             )
-            return int(cur.lastrowid)
-        mailbox_id = row[0]
+        mailbox_id = row["id"]
         if reread:
-            self.conn.execute(
-                "UPDATE mailboxes SET volume=?, tenant=?, user=?, name=?, format=?, index_dir=?,"
-                " mail_dir=?, control_dir=?, messages=?, bytes=?, fingerprint=?, last_scanned=?,"
-                " last_run=? WHERE id=?",
+            self.db.execute(
+                "UPDATE mailboxes SET volume=?, tenant=?, user_name=?, name=?, format=?, "
+                "index_dir=?, mail_dir=?, control_dir=?, messages=?, bytes=?, fingerprint=?, "
+                "last_scanned=?, last_run=? WHERE id=?",
                 (*values, now, run_id, mailbox_id),
             )
         else:
-            self.conn.execute("UPDATE mailboxes SET last_run=? WHERE id=?", (run_id, mailbox_id))
+            self.db.execute("UPDATE mailboxes SET last_run=? WHERE id=?", (run_id, mailbox_id))
         return mailbox_id
 
     def _merge_findings(
@@ -173,12 +168,12 @@ class Ledger:
         """Match this scan's findings to the open ones by (check, file, field, offset);
         unmatched open ones are resolved, unless the scan itself could not finish."""
         open_rows: dict[tuple, list[int]] = {}
-        for r in self.conn.execute(
-            "SELECT id, check_id, file, field, offset FROM findings "
+        for r in self.db.all(
+            "SELECT id, check_id, file, field, byte_offset FROM findings "
             "WHERE mailbox_id=? AND resolved IS NULL ORDER BY id",
             (mailbox_id,),
         ):
-            key = (r["check_id"], r["file"], r["field"], r["offset"])
+            key = (r["check_id"], r["file"], r["field"], r["byte_offset"])
             open_rows.setdefault(key, []).append(r["id"])
         for f in findings:
             d = f.to_dict()
@@ -192,44 +187,43 @@ class Ledger:
             )
             ids = open_rows.get((f.check, f.file, f.field, f.offset))
             if ids:
-                self.conn.execute(
-                    "UPDATE findings SET severity=?, offset=?, expected=?, found=?, message=?, "
-                    "repair=?, last_seen=?, last_run=? WHERE id=?",
+                self.db.execute(
+                    "UPDATE findings SET severity=?, byte_offset=?, expected=?, found=?, "
+                    "message=?, repair=?, last_seen=?, last_run=? WHERE id=?",
                     (*detail, now, run_id, ids.pop(0)),
                 )
             else:
-                self.conn.execute(
-                    "INSERT INTO findings (mailbox_id, check_id, file, field, severity, offset, "
-                    "expected, found, message, repair, first_seen, last_seen, first_run, "
-                    "last_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                self.db.insert(
+                    "INSERT INTO findings (mailbox_id, check_id, file, field, severity, "
+                    "byte_offset, expected, found, message, repair, first_seen, last_seen, "
+                    "first_run, last_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (mailbox_id, f.check, f.file, f.field, *detail, now, now, run_id, run_id),
                 )
         if any(f.check.startswith("scanner.") for f in findings):
             return  # a check that did not finish proves nothing is repaired
         for ids in open_rows.values():
             for finding_id in ids:
-                self.conn.execute("UPDATE findings SET resolved=? WHERE id=?", (now, finding_id))
+                self.db.execute("UPDATE findings SET resolved=? WHERE id=?", (now, finding_id))
 
     def retire_unseen(self, run_id: int, volumes: list[str]) -> int:
         """After a complete run: findings of mailboxes that no longer exist are resolved."""
         marks = ",".join("?" * len(volumes))
-        cur = self.conn.execute(
+        cur = self.db.execute(
             "UPDATE findings SET resolved=? WHERE resolved IS NULL AND mailbox_id IN "
             f"(SELECT id FROM mailboxes WHERE volume IN ({marks}) AND "
             "(last_run IS NULL OR last_run != ?))",
             (time.time(), *volumes, run_id),
         )
-        self.conn.commit()
+        self.db.commit()
         return cur.rowcount
 
     # questions -----------------------------------------------------------
     def open_findings(self, path: str) -> list[dict[str, object]]:
-        rows = self.conn.execute(
+        return self.db.all(
             "SELECT f.* FROM findings f JOIN mailboxes m ON m.id = f.mailbox_id "
             "WHERE m.path=? AND f.resolved IS NULL ORDER BY f.id",
             (path,),
         )
-        return [dict(r) for r in rows]
 
     def affected(
         self, tenant: str | None = None, volume: str | None = None, min_severity: str = "warning"
@@ -238,9 +232,9 @@ class Ledger:
         levels = SEVERITY_ORDER[SEVERITY_ORDER.index(min_severity) :]
         marks = ",".join("?" * len(levels))
         sql = (
-            "SELECT m.volume, m.tenant, m.user, m.name, m.path, m.format, "
+            "SELECT m.volume, m.tenant, m.user_name AS user, m.name, m.path, m.format, "
             "MIN(f.first_seen) AS since, MAX(f.last_seen) AS last_seen, "
-            "GROUP_CONCAT(DISTINCT f.check_id) AS checks, COUNT(*) AS findings "
+            f"{self.db.concat('f.check_id')} AS checks, COUNT(*) AS findings "
             f"FROM mailboxes m JOIN findings f ON f.mailbox_id = m.id "
             f"WHERE f.resolved IS NULL AND f.severity IN ({marks})"
         )
@@ -251,8 +245,8 @@ class Ledger:
         if volume is not None:
             sql += " AND m.volume = ?"
             args.append(volume)
-        sql += " GROUP BY m.id ORDER BY since"
-        return [dict(r) for r in self.conn.execute(sql, args)]
+        sql += " GROUP BY m.id, m.volume, m.tenant, m.user_name, m.name, m.path, m.format"
+        return self.db.all(sql + " ORDER BY since", args)
 
 
 def _text(value: object) -> str | None:

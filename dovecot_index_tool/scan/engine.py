@@ -389,7 +389,7 @@ def _stored(row: dict[str, object]) -> dict[str, object]:
         "check": row["check_id"],
         "severity": row["severity"],
         "file": row["file"],
-        "offset": row["offset"],
+        "offset": row["byte_offset"],
         "field": row["field"],
         "expected": row["expected"],
         "found": row["found"],
