@@ -107,6 +107,37 @@ class Ledger:
         row = self.db.one("SELECT fingerprint FROM mailboxes WHERE path=?", (path,))
         return row["fingerprint"] if row else None
 
+    def user_fingerprints(self, volume: str, tenant: str | None, user: str) -> dict[str, str]:
+        """Every stored fingerprint of one user, in one query (for --incremental)."""
+        rows = self.db.all(
+            "SELECT path, fingerprint FROM mailboxes WHERE volume=? AND user_name=? AND "
+            "(tenant=? OR (tenant IS NULL AND ? IS NULL))",
+            (volume, user, tenant, tenant),
+        )
+        return {r["path"]: r["fingerprint"] for r in rows if r["fingerprint"]}
+
+    def touch(self, run_id: int, paths: list[str]) -> None:
+        """Unchanged mailboxes were seen by this run (without being read again)."""
+        for i in range(0, len(paths), 500):
+            chunk = paths[i : i + 500]
+            self.db.execute(
+                f"UPDATE mailboxes SET last_run=? WHERE path IN ({','.join('?' * len(chunk))})",
+                (run_id, *chunk),
+            )
+
+    def open_findings_of(self, paths: list[str]) -> dict[str, list[dict]]:
+        out: dict[str, list[dict]] = {p: [] for p in paths}
+        for i in range(0, len(paths), 500):
+            chunk = paths[i : i + 500]
+            for row in self.db.all(
+                "SELECT m.path AS mailbox_path, f.* FROM findings f JOIN mailboxes m "
+                f"ON m.id = f.mailbox_id WHERE f.resolved IS NULL AND m.path IN "
+                f"({','.join('?' * len(chunk))}) ORDER BY f.id",
+                chunk,
+            ):
+                out[row["mailbox_path"]].append(row)
+        return out
+
     def last_scanned_users(self, volume: str) -> dict[tuple[str | None, str], float]:
         """Oldest scan time per (tenant, user) of a volume, to scan the least recent first."""
         rows = self.db.all(

@@ -72,6 +72,8 @@ class _User:
     all_reread: bool = True
     any_reread: bool = False
     recorded: int = 0
+    known: dict[str, str] = field(default_factory=dict)  # stored fingerprints (--incremental)
+    unchanged: list[Outcome] = field(default_factory=list)
     submitted: bool = False
 
 
@@ -157,6 +159,8 @@ class Scanner:
             self._no_mail_root(volume, home)
             return 0
         user = _User(home, str(volume), root.list_index_dir, root.map_index_dir, root.storage_dir)
+        if opts.incremental:
+            user.known = self.ledger.user_fingerprints(str(volume), home.tenant, home.user)
         for location in iter_mailboxes(root):
             if opts.incremental and self._unchanged(location, user):
                 continue
@@ -172,6 +176,7 @@ class Scanner:
             )
             self._submit(pool, pool.submit(scan_mailbox, task), user)
             user.pending += 1
+        self._record_unchanged(user)
         user.complete = True
         self._maybe_user_task(pool, user)
         return max(1, user.pending + user.recorded)
@@ -199,29 +204,30 @@ class Scanner:
 
     def _unchanged(self, location, user: _User) -> bool:
         """--incremental: a mailbox whose files did not change is not handed to a worker."""
-        previous = self.ledger.fingerprint(str(location.index_dir))
+        previous = user.known.get(str(location.index_dir))
         if previous is None:
             return False
         digest, size = fingerprint(location)
         if digest != previous:
             return False
         report = MailboxReport(str(location.index_dir), location.name, location.format)
-        mail_dir = str(location.mail_dir) if location.mail_dir else None
-        control_dir = str(location.control_dir) if location.control_dir else None
-        outcome = Outcome(
-            user.volume,
-            user.home.tenant,
-            user.home.user,
-            report,
-            size,
-            digest,
-            False,
-            mail_dir=mail_dir,
-            control_dir=control_dir,
+        user.unchanged.append(
+            Outcome(user.volume, user.home.tenant, user.home.user, report, size, digest, False)
         )
         user.all_reread = False
-        self._record(outcome, user)
         return True
+
+    def _record_unchanged(self, user: _User) -> None:
+        """Unchanged mailboxes of a user: one update and one query, not one per mailbox."""
+        if not user.unchanged:
+            return
+        paths = [o.report.path for o in user.unchanged]
+        self.ledger.touch(self.result.run_id, paths)
+        stored = self.ledger.open_findings_of(paths)
+        for outcome in user.unchanged:
+            user.recorded += 1
+            self._report(outcome, [_stored(row) for row in stored[outcome.report.path]])
+        user.unchanged = []
 
     def _user_unchanged(self, user: _User) -> bool:
         """--incremental: the list index and map are skipped when nothing of the user changed."""
@@ -245,15 +251,15 @@ class Scanner:
         digests = []
         for prefix, extra, kind in shared:
             digest, size = prefix_fingerprint(str(prefix), extra)
-            if self.ledger.fingerprint(str(prefix)) != digest:
+            if user.known.get(str(prefix)) != digest:
                 return False
             digests.append((prefix, digest, size, kind))
         for prefix, digest, size, kind in digests:
             report = MailboxReport(str(prefix), *kind)
-            self._record(
-                Outcome(user.volume, user.home.tenant, user.home.user, report, size, digest, False),
-                user,
+            user.unchanged.append(
+                Outcome(user.volume, user.home.tenant, user.home.user, report, size, digest, False)
             )
+        self._record_unchanged(user)
         return True
 
     def _submit(self, pool: ProcessPoolExecutor, future: Future, user: _User) -> None:
@@ -341,6 +347,10 @@ class Scanner:
             findings = [f.to_dict() for f in report.findings]
         else:
             findings = [_stored(row) for row in self.ledger.open_findings(report.path)]
+        self._report(outcome, findings)
+
+    def _report(self, outcome: Outcome, findings: list[dict[str, object]]) -> None:
+        """Count, output and show progress for one recorded mailbox."""
         self._count(outcome, findings)
         self.on_outcome(outcome, findings)
         if self.progress is not None:
