@@ -248,3 +248,43 @@ def test_a_crashing_check_becomes_a_finding_and_the_scan_goes_on(volumes, monkey
     boxes = [m for m in lines if m["type"] == "mailbox" and not m["mailbox"].startswith("(")]
     assert boxes and all(any(f["check"] == "scanner.error" for f in m["findings"]) for m in boxes)
     assert code & 8
+
+
+@pytest.mark.dovecot
+def test_fresh_multi_volume_store_every_damage_found_and_no_healthy_one(
+    fresh_store: Path, tmp_path: Path
+) -> None:
+    """A store made now by Dovecot (never seen by the tests): plain volumes and a split
+    one; one mailbox damaged in each format; exactly those are reported."""
+    vols = tmp_path / "vols"
+    for name in ("maildir", "maildir-fs", "sdbox", "mdbox", "maildir-split"):
+        shutil.copytree(fresh_store / name, vols / name)
+    damaged = {
+        ("alice", "INBOX"): vols / "maildir/alice/Maildir/dovecot.index",
+        ("dave", "One"): vols / "maildir-fs/dave/Maildir/One/dovecot.index",
+        ("bob", "INBOX"): vols / "sdbox/bob/sdbox/mailboxes/INBOX/dbox-Mails/dovecot.index",
+        ("carol", "One"): vols / "mdbox/carol/mdbox/mailboxes/One/dbox-Mails/dovecot.index",
+        ("erin", "INBOX"): vols / "maildir-split/index/erin/.INBOX/dovecot.index",
+    }
+    for path in damaged.values():
+        bump(path, 40)  # seen_messages_count: Dovecot trusts it, users see a wrong count
+    db = str(tmp_path / "db")
+    lines = []
+    for args in (
+        [str(vols / n) for n in ("maildir", "maildir-fs", "sdbox", "mdbox")],
+        [
+            "--layout",
+            "home/{user}",
+            "--index-root",
+            str(vols / "maildir-split/index"),
+            "--control-root",
+            str(vols / "maildir-split/control"),
+            str(vols / "maildir-split"),
+        ],
+    ):
+        result = CliRunner().invoke(main, ["scan", "--db", db, "-q", "--format", "ndjson", *args])
+        assert result.exit_code == 4, result.output
+        lines += [json.loads(x) for x in result.output.splitlines() if x.startswith("{")]
+    boxes = [m for m in lines if m["type"] == "mailbox" and not m["mailbox"].startswith("(")]
+    assert len(boxes) == 5 * 4  # four mailboxes per user, all found
+    assert affected_names(lines) == set(damaged)
