@@ -301,13 +301,13 @@ def _open_ledger(ledger_class, db: str):
     """Open the ledger or stop with exit 8 before any work starts."""
     import sqlite3
 
+    from dovecot_index_tool.ledger.db import is_url
+
     errors: tuple[type[BaseException], ...] = (sqlite3.Error, OSError, RuntimeError)
-    try:
-        import psycopg
+    if is_url(db):
+        import psycopg  # only for PostgreSQL ledgers: it costs memory in every process
 
         errors += (psycopg.Error,)
-    except ImportError:
-        pass
     try:
         return ledger_class.open(db)
     except errors as err:

@@ -121,6 +121,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             at {real} NOT NULL
         )""",
     ),
+    # 3: one user's mailboxes at once (--incremental)
+    ("CREATE INDEX mailboxes_user ON mailboxes(volume, user_name)",),
 )
 
 VERSION = len(MIGRATIONS)

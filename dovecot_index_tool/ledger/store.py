@@ -110,11 +110,12 @@ class Ledger:
     def user_fingerprints(self, volume: str, tenant: str | None, user: str) -> dict[str, str]:
         """Every stored fingerprint of one user, in one query (for --incremental)."""
         rows = self.db.all(
-            "SELECT path, fingerprint FROM mailboxes WHERE volume=? AND user_name=? AND "
-            "(tenant=? OR (tenant IS NULL AND ? IS NULL))",
-            (volume, user, tenant, tenant),
+            "SELECT path, tenant, fingerprint FROM mailboxes WHERE volume=? AND user_name=?",
+            (volume, user),
         )
-        return {r["path"]: r["fingerprint"] for r in rows if r["fingerprint"]}
+        return {
+            r["path"]: r["fingerprint"] for r in rows if r["fingerprint"] and r["tenant"] == tenant
+        }
 
     def touch(self, run_id: int, paths: list[str]) -> None:
         """Unchanged mailboxes were seen by this run (without being read again)."""
