@@ -400,36 +400,27 @@ def _map_entries(path: str, entries: list, user: UserData) -> list[Finding]:
 
 
 def _refcounts(path: str, entries: list, references: Counter) -> list[Finding]:
-    low = [(e, references[e[0].uid]) for e in entries if references[e[0].uid] > e[4]]
-    high = [(e, references[e[0].uid]) for e in entries if references[e[0].uid] < e[4]]
-    out = _capped(
-        "mdbox.refcount-too-low",
-        path,
-        low,
-        lambda x: Finding(
-            "mdbox.refcount-too-low",
+    """Each map entry's refcount against the mailbox records that point to it."""
+    out: list[Finding] = []
+    for check, wrong in (
+        ("mdbox.refcount-too-low", lambda refs, count: refs > count),
+        ("mdbox.refcount-too-high", lambda refs, count: refs < count),
+    ):
+        bad = [(e, references[e[0].uid]) for e in entries if wrong(references[e[0].uid], e[4])]
+        out += _capped(
+            check,
             path,
-            f"map_uid {x[0][0].uid} refcount {x[0][4]} but {x[1]} references",
-            offset=x[0][0].offset,
-            field=f"records[{x[0][0].seq}].ref",
-            expected=x[1],
-            found=x[0][4],
-        ),
-    )
-    out += _capped(
-        "mdbox.refcount-too-high",
-        path,
-        high,
-        lambda x: Finding(
-            "mdbox.refcount-too-high",
-            path,
-            f"map_uid {x[0][0].uid} refcount {x[0][4]} but {x[1]} references",
-            offset=x[0][0].offset,
-            field=f"records[{x[0][0].seq}].ref",
-            expected=x[1],
-            found=x[0][4],
-        ),
-    )
+            bad,
+            lambda x, check=check: Finding(
+                check,
+                path,
+                f"map_uid {x[0][0].uid} refcount {x[0][4]} but {x[1]} references",
+                offset=x[0][0].offset,
+                field=f"records[{x[0][0].seq}].ref",
+                expected=x[1],
+                found=x[0][4],
+            ),
+        )
     return out
 
 

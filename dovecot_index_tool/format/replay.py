@@ -621,13 +621,19 @@ class _Engine:
                     )
         m.write_ext_header(ext)
 
-    def _ext_hdr_update(self, record: L.LogRecord) -> None:
+    def _current_ext(self, missing_intro: str) -> _Ext | None:
+        """The extension the last intro selected; None when its updates are to be ignored."""
         if self.cur_ext == NO_EXT:
-            raise _Corrupted("Extension header update without intro prefix")
+            raise _Corrupted(missing_intro)
         if self.cur_ignore:
+            return None
+        return self.map.exts[self.cur_ext]
+
+    def _ext_hdr_update(self, record: L.LogRecord) -> None:
+        ext = self._current_ext("Extension header update without intro prefix")
+        if ext is None:
             return
         m = self.map
-        ext = m.exts[self.cur_ext]
         for u in record.items:
             if u.offset + u.size > ext.hdr_size:
                 raise _Corrupted("Extension header update points outside header size")
@@ -638,12 +644,10 @@ class _Engine:
                 self._modseq_init(*self._position())
 
     def _ext_rec_update(self, record: L.LogRecord) -> None:
-        if self.cur_ext == NO_EXT:
-            raise _Corrupted("Extension record updated without intro prefix")
-        if self.cur_ignore:
+        ext = self._current_ext("Extension record updated without intro prefix")
+        if ext is None:
             return
         m = self.map
-        ext = m.exts[self.cur_ext]
         size = min(self.cur_rec_size, ext.record_size)
         for u in record.items:
             if u.uid == 0 or u.uid >= m.get("next_uid"):
@@ -658,12 +662,10 @@ class _Engine:
                 rec[start + size : start + ext.record_size] = bytes(ext.record_size - size)
 
     def _ext_atomic_inc(self, record: L.LogRecord) -> None:
-        if self.cur_ext == NO_EXT:
-            raise _Corrupted("Extension record updated without intro prefix")
-        if self.cur_ignore:
+        ext = self._current_ext("Extension record updated without intro prefix")
+        if ext is None:
             return
         m = self.map
-        ext = m.exts[self.cur_ext]
         size = self.cur_rec_size
         codes = {1: "B", 2: "H", 4: "I", 8: "Q"}
         for u in record.items:
