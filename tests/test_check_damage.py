@@ -567,6 +567,12 @@ def mdbox_file_header_broken(s: Store, box: str | None) -> Path:
     return path
 
 
+def mailbox_dir_unlisted(s: Store, box: str | None) -> Path:
+    """A mailbox directory restored from a backup that the list index no longer knows."""
+    shutil.copytree(s.root / ".One", s.root / ".Restored")
+    return s.root / "dovecot.list.index"
+
+
 def mdbox_map_deleted(s: Store, box: str | None) -> Path:
     for name in ("dovecot.map.index", "dovecot.map.index.log", "dovecot.map.index.log.2"):
         path = s.map_index().parent / name
@@ -750,6 +756,7 @@ CASES = (
     Case("sdbox.mail-file-missing", "sdbox", "INBOX", sdbox_file_deleted),
     Case("sdbox.mail-file-not-in-index", "sdbox", "One", sdbox_file_unknown),
     Case("dbox.file-invalid", "sdbox", "INBOX", sdbox_file_header_broken),
+    Case("list.mailbox-missing", "maildir", None, mailbox_dir_unlisted),
     Case("sdbox.mailbox-guid-missing", "sdbox", "INBOX", sdbox_guid_zeroed),
     Case("mdbox.map-missing", "mdbox", None, mdbox_map_deleted),
     Case(

@@ -667,6 +667,13 @@ _RULES = (
         "deletes the list index and rebuilds it",
         RESYNC,
     ),
+    Rule(
+        "list.mailbox-missing",
+        W,
+        "a mailbox on disk is missing from the list index",
+        "LIST does not show it until the list index is refreshed or rebuilt",
+        RESYNC,
+    ),
     # -- the scanner itself ----------------------------------------------------------------
     Rule(
         "scanner.unreadable",

@@ -140,7 +140,9 @@ def check_mailbox(
     return MailboxReport(path, location.name, location.format, tuple(findings), state_count[0])
 
 
-def check_user_files(user: UserData, references: Counter | None) -> list[MailboxReport]:
+def check_user_files(
+    user: UserData, references: Counter | None, mailboxes: set[str] | None = None
+) -> list[MailboxReport]:
     """The list index and the mdbox map, which belong to a user rather than a mailbox."""
     reports = []
     if user.list_index is not None:
@@ -151,7 +153,7 @@ def check_user_files(user: UserData, references: Counter | None) -> list[Mailbox
                 check_index(user.list_index)
                 + check_logs(user.list_index)
                 + check_consistency(user.list_index)
-                + check_list_index(user)
+                + check_list_index(user, mailboxes)
             ),
         )
         reports.append(MailboxReport(path, "(mailbox list index)", "list-index", tuple(found)))
@@ -186,7 +188,9 @@ def check_locations(
     """
     user = load_user(list_index_dir, map_index_dir, storage_dir)
     references = References()
+    names: set[str] = set()
     for location in locations:
+        names.add(location.name)
         yield check_mailbox(location, user, references)
     counts = references.counts if complete and references.complete else None
-    yield from check_user_files(user, counts)
+    yield from check_user_files(user, counts, names if complete else None)

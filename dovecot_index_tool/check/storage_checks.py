@@ -425,7 +425,9 @@ def _refcounts(path: str, entries: list, references: Counter) -> list[Finding]:
 
 
 # list index -----------------------------------------------------------------------------
-def check_list_index(user: UserData) -> list[Finding]:
+def check_list_index(user: UserData, mailboxes: set[str] | None = None) -> list[Finding]:
+    """The name tree and records; with ``mailboxes`` (all of the user's, found on disk),
+    also the mailboxes the list index does not know."""
     state = effective_state(user.list_index) if user.list_index is not None else None
     if state is None:
         return []
@@ -444,7 +446,48 @@ def check_list_index(user: UserData) -> list[Finding]:
                 field="list.names",
             )
         ]
-    return _list_records(state, path, ext, names["names"])
+    out = _list_records(state, path, ext, names["names"])
+    if mailboxes is not None and not out:
+        out += _unlisted(state, path, ext, names["names"], mailboxes)
+    return out
+
+
+NONEXISTENT, NOSELECT = 0x04, 0x10
+
+
+def _unlisted(
+    state: IndexFile, path: str, ext, names: dict[int, str], mailboxes: set[str]
+) -> list[Finding]:
+    """Mailboxes on disk that the list index does not list: LIST does not show them."""
+    rec_layout = layout(state.byteorder, "II")
+    nodes = {}
+    for rec in state.records:
+        raw = ext.record_value(rec.data)
+        if raw is not None and len(raw) >= 8:
+            name_id, parent = rec_layout.unpack_from(raw, 0)
+            nodes[rec.uid] = (parent, names.get(name_id, ""), rec.flags)
+    listed = set()
+    for uid, (_, _, flags) in nodes.items():
+        if flags & (NONEXISTENT | NOSELECT):
+            continue
+        parts, node, hops = [], uid, 0
+        while node and node in nodes and hops < len(nodes):
+            parts.append(nodes[node][1])
+            node, hops = nodes[node][0], hops + 1
+        listed.add("/".join(reversed(parts)))
+    missing = sorted(mailboxes - listed)
+    return _capped(
+        "list.mailbox-missing",
+        path,
+        missing,
+        lambda name: Finding(
+            "list.mailbox-missing",
+            path,
+            f"mailbox {name!r} is on disk but not in the list index",
+            field="list",
+            expected=name,
+        ),
+    )
 
 
 def _ids_increasing(names: dict[int, str]) -> bool:

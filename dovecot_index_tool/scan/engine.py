@@ -73,6 +73,7 @@ class _User:
     any_reread: bool = False
     recorded: int = 0
     known: dict[str, str] = field(default_factory=dict)  # stored fingerprints (--incremental)
+    names: set[str] = field(default_factory=set)
     unchanged: list[Outcome] = field(default_factory=list)
     submitted: bool = False
 
@@ -162,6 +163,7 @@ class Scanner:
         if opts.incremental:
             user.known = self.ledger.user_fingerprints(str(volume), home.tenant, home.user)
         for location in iter_mailboxes(root):
+            user.names.add(location.name)
             if opts.incremental and self._unchanged(location, user):
                 continue
             task = MailboxTask(
@@ -286,6 +288,7 @@ class Scanner:
             user.storage_dir,
             refs,
             self.options.mailbox_timeout,
+            frozenset(user.names),
         )
         self.inflight[pool.submit(scan_user, task)] = (user, False)
 

@@ -62,6 +62,7 @@ class UserTask:
     storage_dir: Path | None
     references: Counter | None
     timeout: float = 0.0
+    mailboxes: frozenset[str] | None = None  # every mailbox name found, for the list index
 
 
 @dataclass(frozen=True)
@@ -235,7 +236,8 @@ def scan_user(task: UserTask) -> list[Outcome]:
 
     def run() -> list[MailboxReport]:
         user = load_user(task.list_index_dir, task.map_index_dir, task.storage_dir)
-        return check_user_files(user, task.references)
+        names = set(task.mailboxes) if task.mailboxes is not None else None
+        return check_user_files(user, task.references, names)
 
     try:
         reports = _with_timeout(task.timeout, run)
