@@ -19,6 +19,7 @@ Three rules hold everywhere, because the tool may run on a live production serve
 
 from __future__ import annotations
 
+import errno
 import heapq
 import itertools
 import os
@@ -105,11 +106,31 @@ class MailRoot:
 # --- what is on disk (lstat / scandir only, symlinks never followed) --------------------
 
 
+_DENIED = (errno.EACCES, errno.EPERM, errno.EIO)
+_unreadable: list[tuple[str, str]] = []  # (path, reason) met since take_unreadable()
+
+
+def take_unreadable() -> list[tuple[str, str]]:
+    """Directories that could not be looked into since the last call: the caller reports
+    them, because a mailbox behind them could not be checked (never clean)."""
+    found = list(dict(_unreadable).items())  # one entry per directory
+    _unreadable.clear()
+    return found
+
+
+def _note(path: Path, err: OSError) -> None:
+    if err.errno in _DENIED:
+        _unreadable.append((str(path), err.strerror or str(err)))
+
+
 def _mode(path: Path) -> int:
-    """The lstat mode, 0 when the path is missing or unreadable (no error: we only look)."""
+    """The lstat mode, 0 when the path is missing or unreadable (the latter is noted)."""
     try:
         return os.lstat(path).st_mode
-    except (OSError, ValueError):
+    except OSError as err:
+        _note(path.parent, err)
+        return 0
+    except ValueError:
         return 0
 
 
@@ -130,7 +151,8 @@ def _entries(path: Path) -> Iterator[os.DirEntry[str]]:
     try:
         with os.scandir(path) as entries:
             yield from entries
-    except OSError:
+    except OSError as err:
+        _note(path, err)
         return
 
 

@@ -288,3 +288,49 @@ def test_fresh_multi_volume_store_every_damage_found_and_no_healthy_one(
     boxes = [m for m in lines if m["type"] == "mailbox" and not m["mailbox"].startswith("(")]
     assert len(boxes) == 5 * 4  # four mailboxes per user, all found
     assert affected_names(lines) == set(damaged)
+
+
+def test_mailbox_that_cannot_be_looked_into_is_never_clean(tmp_path: Path) -> None:
+    """Without root's override of permissions, an unreadable mailbox is reported (exit 8)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to drop the permission override")
+    base = Path(tempfile.mkdtemp(prefix="unreadable-"))
+    try:
+        base.chmod(0o755)
+        copy_user("sdbox/bob", base / "vol/bob")
+        (base / "vol/bob/sdbox/mailboxes/INBOX").chmod(0)
+        drop = [
+            "setpriv",
+            "--bounding-set",
+            "-dac_override,-dac_read_search",
+            "--inh-caps=-dac_override,-dac_read_search",
+        ]
+        done = subprocess.run(
+            [
+                *drop,
+                sys.executable,
+                "-m",
+                "dovecot_index_tool",
+                "scan",
+                "--db",
+                str(base / "db"),
+                "-q",
+                "--format",
+                "ndjson",
+                str(base / "vol"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        lines = [json.loads(x) for x in done.stdout.splitlines() if x.startswith("{")]
+        checks = {f["check"] for m in lines if m["type"] == "mailbox" for f in m["findings"]}
+        assert "scanner.unreadable" in checks, done.stdout + done.stderr
+        assert done.returncode & 8
+    finally:
+        (base / "vol/bob/sdbox/mailboxes/INBOX").chmod(0o755)
+        shutil.rmtree(base, ignore_errors=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from dovecot_index_tool.check.findings import Finding
 from dovecot_index_tool.check.runner import MailboxReport, check_locations
-from dovecot_index_tool.discovery import iter_mailboxes, locate
+from dovecot_index_tool.discovery import iter_mailboxes, locate, take_unreadable
 
 
 class NothingToCheck(LookupError):
@@ -16,7 +17,22 @@ class NothingToCheck(LookupError):
 def check_path(
     path: Path, index_root: Path | None = None, control_root: Path | None = None
 ) -> Iterator[MailboxReport]:
-    """Reports for every mailbox under ``path`` and for its user's shared files."""
+    """Reports for every mailbox under ``path`` and for its user's shared files, then for
+    every directory that could not be looked into (what is behind it was not checked)."""
+    take_unreadable()
+    yield from _reports(path, index_root, control_root)
+    for where, reason in take_unreadable():
+        yield MailboxReport(
+            where,
+            "(unreadable)",
+            "unknown",
+            (Finding("scanner.unreadable", where, f"cannot look into {where}: {reason}"),),
+        )
+
+
+def _reports(
+    path: Path, index_root: Path | None, control_root: Path | None
+) -> Iterator[MailboxReport]:
     root, mailboxes = locate(path, index_root, control_root)
     if root is None and not mailboxes:
         raise NothingToCheck(f"no Dovecot mailbox found at {path}")
@@ -26,7 +42,8 @@ def check_path(
     else:
         complete = False
     if root is None:
-        return check_locations(mailboxes, None, None, None, complete=False)
-    return check_locations(
+        yield from check_locations(mailboxes, None, None, None, complete=False)
+        return
+    yield from check_locations(
         mailboxes, root.list_index_dir, root.map_index_dir, root.storage_dir, complete
     )

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from dovecot_index_tool.check.findings import Finding
 from dovecot_index_tool.check.runner import MailboxReport
-from dovecot_index_tool.discovery import find_mail_root, iter_mailboxes
+from dovecot_index_tool.discovery import find_mail_root, iter_mailboxes, take_unreadable
 from dovecot_index_tool.ledger.store import Ledger, MailboxRecord
 from dovecot_index_tool.scan.worker import (
     MailboxTask,
@@ -153,6 +153,7 @@ class Scanner:
         if home.error:
             self._no_mail_root(volume, home)
             return 0
+        take_unreadable()  # start this user's account of unreadable directories afresh
         root = find_mail_root(
             home.home, user_tree(opts.index_root, home), user_tree(opts.control_root, home)
         )
@@ -179,9 +180,23 @@ class Scanner:
             self._submit(pool, pool.submit(scan_mailbox, task), user)
             user.pending += 1
         self._record_unchanged(user)
+        self._report_unreadable(volume, user)
         user.complete = True
         self._maybe_user_task(pool, user)
         return max(1, user.pending + user.recorded)
+
+    def _report_unreadable(self, volume: Path, user: _User) -> None:
+        """Directories discovery could not look into: what is behind them was not checked."""
+        for path, reason in take_unreadable():
+            report = MailboxReport(
+                path,
+                "(unreadable)",
+                "unknown",
+                (Finding("scanner.unreadable", path, f"cannot look into {path}: {reason}"),),
+            )
+            self._record(
+                Outcome(str(volume), user.home.tenant, user.home.user, report, 0, None, True), user
+            )
 
     def _no_mail_root(self, volume: Path, home: UserHome) -> None:
         """A user directory with no recognisable mail in it: could not check, never clean."""
