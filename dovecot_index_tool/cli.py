@@ -210,6 +210,12 @@ def rules(as_json: bool, markdown: bool) -> None:
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--enqueue", is_flag=True, help="Queue a repair job for every affected mailbox.")
+@click.option(
+    "--prometheus",
+    "prometheus_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write a node_exporter textfile (atomically) with the scan's figures.",
+)
 @VIP
 @click.option(
     "--log-level",
@@ -231,6 +237,7 @@ def scan(
     fmt: str,
     quiet: bool,
     enqueue: bool,
+    prometheus_file: Path | None,
     vip: Path | None,
     log_level: str,
 ) -> None:
@@ -289,7 +296,11 @@ def scan(
         Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False)
         sys.exit(Exit.OPERATIONAL_ERROR)
     output.finish(result)
-    status = status_for(result.findings)
+    if prometheus_file is not None:
+        from dovecot_index_tool.present.prometheus import write_textfile
+
+        write_textfile(prometheus_file, result)
+    status = status_for(list(result.findings))
     if result.volume_errors:
         status |= Exit.OPERATIONAL_ERROR
     if result.status == "interrupted":

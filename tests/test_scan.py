@@ -62,7 +62,7 @@ def scan(
         "--format",
         "ndjson",
         *extra,
-        *(str(v[n]) for n in vols),
+        *(str(v.get(n, v["db"].parent / n)) for n in vols),
     ]
     result = CliRunner().invoke(main, args)
     if result.exception and not isinstance(result.exception, SystemExit):
@@ -334,3 +334,26 @@ def test_mailbox_that_cannot_be_looked_into_is_never_clean(tmp_path: Path) -> No
     finally:
         (base / "vol/bob/sdbox/mailboxes/INBOX").chmod(0o755)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_prometheus_textfile_is_written_atomically_and_parses(volumes, tmp_path: Path) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    prom = tmp_path / "dovecot_index_tool.prom"
+    code, _ = scan(volumes, "--prometheus", str(prom))
+    assert code == 4
+    families = {f.name: f for f in text_string_to_metric_families(prom.read_text())}
+    affected = {
+        (s.labels["volume"], s.labels["severity"]): s.value
+        for s in families["dovecot_index_tool_scan_affected_mailboxes"].samples
+    }
+    assert affected[(str(volumes["vol1"]), "error")] == 1
+    assert affected[(str(volumes["vol2"]), "error")] == 1
+    success = families["dovecot_index_tool_scan_last_success_timestamp_seconds"].samples[0].value
+    assert success > 1.6e9
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".dovecot_index_tool")]
+    scan(volumes, "--prometheus", str(prom), vols=("vol1", "vol2", "missing"))
+    again = {f.name: f for f in text_string_to_metric_families(prom.read_text())}
+    kept = again["dovecot_index_tool_scan_last_success_timestamp_seconds"].samples[0].value
+    assert kept == success  # a failed run keeps the last success time
+    assert again["dovecot_index_tool_scan_volume_errors"].samples[0].value == 1

@@ -36,8 +36,8 @@ def mailbox_doc(outcome: Outcome, findings: list[dict[str, object]]) -> dict[str
 
 def summary_doc(result: ScanResult) -> dict[str, object]:
     by_severity: dict[str, int] = defaultdict(int)
-    for _, severity in result.findings:
-        by_severity[severity] += 1
+    for (_, severity), count in result.findings.items():
+        by_severity[severity] += count
     return {
         "type": "summary",
         "run": result.run_id,

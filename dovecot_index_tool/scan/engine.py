@@ -54,9 +54,12 @@ class ScanResult:
     mailboxes: int = 0
     reread: int = 0
     bytes: int = 0
-    findings: list[tuple[str, str]] = field(default_factory=list)  # (check, severity)
+    findings: Counter = field(default_factory=Counter)  # (check, severity) -> mailboxes
     affected: int = 0
     unchecked: int = 0
+    volumes: dict[str, Counter] = field(default_factory=dict)  # per volume, for monitoring
+    started: float = field(default_factory=time.time)
+    finished: float | None = None
 
 
 @dataclass
@@ -382,18 +385,27 @@ class Scanner:
         r.mailboxes += 1
         r.reread += int(outcome.reread)
         r.bytes += outcome.bytes
-        pairs = [(str(f["check"]), str(f["severity"])) for f in findings]
-        r.findings += pairs
+        pairs = {(str(f["check"]), str(f["severity"])) for f in findings}
+        r.findings.update(pairs)
+        volume = r.volumes.setdefault(outcome.volume, Counter())
+        volume["mailboxes"] += 1
+        volume["bytes"] += outcome.bytes
         if any(check.startswith("scanner.") and sev != "info" for check, sev in pairs):
             r.unchecked += 1
+            volume["could_not_check"] += 1
         elif any(sev != "info" for _, sev in pairs):
             r.affected += 1
+            worst = max((s for _, s in pairs), key=("info", "warning", "error", "fatal").index)
+            volume[worst] += 1
+        else:
+            volume["healthy"] += 1
 
     def _out_of_time(self) -> bool:
         return self.deadline is not None and time.monotonic() > self.deadline
 
     def _finish(self) -> None:
         r = self.result
+        r.finished = time.time()
         if r.volume_errors:
             r.unchecked += len(r.volume_errors)
         if r.status == "complete" and not r.volume_errors:
