@@ -288,7 +288,14 @@ def scan(
                     from dovecot_index_tool.jobqueue.store import JobQueue
 
                     q = JobQueue(ledger, VipList.load(vip))
-                    q.enqueue(q.candidates(paths=None))
+                    volumes_scanned = [str(v) for v in options.volumes]
+                    results = [
+                        r for v in volumes_scanned for r in q.enqueue(q.candidates(volume=v))
+                    ]
+                    new = sum(1 for _, state in results if state == "new")
+                    Console(stderr=True).print(
+                        f"queue: {new} new jobs, {len(results) - new} already queued or widened"
+                    )
             finally:
                 progress.close()
                 ledger.close()
@@ -341,10 +348,15 @@ def _format_option(func):
     )(func)
 
 
-def _open_queue(db_path: Path | None, vip: Path | None = None):
+def _open_queue(db_path: str | None, vip: Path | None = None):
     from dovecot_index_tool.jobqueue.priority import VipList
     from dovecot_index_tool.jobqueue.store import JobQueue
+    from dovecot_index_tool.ledger.db import is_url
     from dovecot_index_tool.ledger.store import Ledger, default_path
+
+    target = db_path or str(default_path())
+    if not is_url(target) and not Path(target).exists():
+        raise click.ClickException(f"no ledger at {target}: scan first, or check --db")
 
     return JobQueue(_open_ledger(Ledger, db_path or str(default_path())), VipList.load(vip))
 
@@ -422,7 +434,7 @@ def queue_show(job_id, db_path, fmt) -> None:
     q = _open_queue(db_path)
     job = q.job(job_id)
     if job is None:
-        raise click.BadParameter(f"no job {job_id}", param_hint="JOB_ID")
+        raise click.ClickException(f"no job {job_id}")
     events, findings = q.events(job_id), q.ledger.open_findings(job.path)
     if fmt == "json":
         write_json({"job": job.to_dict(), "events": events, "findings": findings}, sys.stdout)
@@ -465,6 +477,10 @@ def queue_retry(job_id, dead, db_path) -> None:
         raise click.UsageError("give a JOB_ID or --dead")
     ids = _open_queue(db_path).retry(job_id, dead)
     click.echo(f"{len(ids)} jobs queued again")
+    if job_id is not None and not ids:
+        raise click.ClickException(
+            f"job {job_id} is not dead, failed or cancelled, or its mailbox has an active job"
+        )
 
 
 @queue.command("cancel")
@@ -473,7 +489,7 @@ def queue_retry(job_id, dead, db_path) -> None:
 def queue_cancel(job_id, db_path) -> None:
     """Cancel a queued or running job."""
     if not _open_queue(db_path).cancel(job_id):
-        raise click.BadParameter(f"job {job_id} is not queued or running", param_hint="JOB_ID")
+        raise click.ClickException(f"job {job_id} is not queued or running")
 
 
 @queue.command("plan")

@@ -270,3 +270,36 @@ def test_scan_enqueue_turns_findings_into_jobs(ledger_target: str, tmp_path: Pat
     assert [(j["user"], j["mailbox"], j["action"]) for j in jobs] == [
         ("bob", "INBOX", "index-rebuild")
     ]
+
+
+def test_retry_never_makes_a_second_active_job_for_a_mailbox(ledger_target: str) -> None:
+    q = open_queue(ledger_target)
+    ((old, _),) = q.enqueue([candidate(1)])
+    assert q.cancel(old)
+    q.enqueue([candidate(1)])  # a new job for the same mailbox
+    assert q.retry(old) == []
+    assert len(q.jobs(state="queued")) == 1
+
+
+def test_success_after_an_expired_lease_counts_unless_another_worker_took_over(
+    ledger_target: str,
+) -> None:
+    q = open_queue(ledger_target)
+    q.enqueue([candidate(1), candidate(2, volume="vol2")])
+    now = time.time()
+    (first,) = q.claim("slow", volume="vol1", lease=1, now=now)
+    (second,) = q.claim("slow", volume="vol2", lease=1, now=now)
+    q.claim("x", volume="elsewhere", now=now + 5)  # only expires the leases
+    (rescued,) = q.claim("rescuer", volume="vol2", now=now + 5)
+    assert q.finish(first, "slow", True, "ok", now=now + 6) == "done"  # nobody else ran it
+    assert q.finish(second, "slow", True, "ok", now=now + 6) == "running"  # the rescuer has it
+    assert q.finish(rescued, "rescuer", True, "ok", now=now + 7) == "done"
+
+
+def test_a_job_widened_while_it_ran_is_queued_again(ledger_target: str) -> None:
+    q = open_queue(ledger_target)
+    q.enqueue([candidate(1, action="cache-purge")])
+    (job,) = q.claim("w")
+    q.enqueue([candidate(1, action="force-resync")])
+    assert q.finish(job, "w", True, "purged") == "queued"
+    assert q.jobs()[0].action == "force-resync"

@@ -217,16 +217,19 @@ class JobQueue:
         severity = max(job.severity, c.severity, key=lambda s: SEVERITY_RANK.get(s, 0))
         checks = sorted(set(job.checks) | set(c.checks))
         prio = max(prio, job.priority)
-        if (action, severity, checks, prio) == (
+        vip = vip or job.vip
+        if (action, severity, checks, prio, vip) == (
             job.action,
             job.severity,
             list(job.checks),
             job.priority,
+            job.vip,
         ):
             return job.id, "unchanged"
         self.db.execute(
-            "UPDATE jobs SET action=?, severity=?, checks=?, priority=?, updated=? WHERE id=?",
-            (action, severity, json.dumps(checks), prio, now, job.id),
+            "UPDATE jobs SET action=?, severity=?, checks=?, priority=?, vip=?, updated=? "
+            "WHERE id=?",
+            (action, severity, json.dumps(checks), prio, int(vip), now, job.id),
         )
         self._event(job.id, job.state, None, f"widened to {action}, priority {prio:.0f}", now)
         return job.id, "updated"
@@ -328,9 +331,21 @@ class JobQueue:
         with self.db.exclusive():
             row = self.db.one("SELECT * FROM jobs WHERE id=?", (job.id,))
             current = Job.from_row(row)
-            if current.state != RUNNING or current.lease_owner != worker:
+            ours = current.state == RUNNING and current.lease_owner == worker
+            # a lease that ran out while the repair still ran: a success nobody else is
+            # working on still counts (the job must not be repaired twice)
+            late_but_free = ok and current.state in (QUEUED, DEAD) and not current.lease_owner
+            if not (ours or late_but_free):
                 self._event(job.id, current.state, worker, f"late result ignored: {detail}", now)
                 return current.state
+            if ok and Repair(current.action).rank > Repair(job.action).rank:
+                return self._retry_or_bury(
+                    current,
+                    f"widened to {current.action} while {job.action} ran",
+                    now,
+                    worker,
+                    backoff=False,
+                )
             if ok:
                 self.db.execute(
                     "UPDATE jobs SET state='done', lease_owner=NULL, lease_until=NULL, "
@@ -379,7 +394,7 @@ class JobQueue:
                 )
             else:
                 rows = self.db.all("SELECT id FROM jobs WHERE state='dead'") if dead else []
-            ids = [r["id"] for r in rows]
+            ids = [r["id"] for r in rows if not self._has_active(r["id"])]
             for jid in ids:
                 self.db.execute(
                     "UPDATE jobs SET state='queued', attempts=0, not_before=0, updated=? "
@@ -388,6 +403,15 @@ class JobQueue:
                 )
                 self._event(jid, QUEUED, None, "retried by the operator", now)
         return ids
+
+    def _has_active(self, job_id: int) -> bool:
+        """Another queued or running job for the same mailbox (one active job per mailbox)."""
+        row = self.db.one(
+            "SELECT COUNT(*) AS n FROM jobs o JOIN jobs j ON o.path = j.path AND o.id != j.id "
+            "WHERE j.id=? AND o.state IN ('queued','running')",
+            (job_id,),
+        )
+        return bool(row["n"])
 
     def cancel(self, job_id: int) -> bool:
         now = time.time()

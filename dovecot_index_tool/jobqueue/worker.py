@@ -63,6 +63,9 @@ def work(
 
 
 def _run_one(queue: JobQueue, action: RepairAction, worker: str, job: Job) -> str:
+    current = queue.job(job.id)
+    if current is None or current.state != "running" or current.lease_owner != worker:
+        return current.state if current else "gone"  # its lease ran out while we waited
     start = time.monotonic()
     try:
         detail = action(job)
@@ -84,7 +87,10 @@ class _Heartbeat:
     def _beat(self) -> None:
         queue = self.open_queue()  # its own connection: SQLite connections stay in a thread
         while not self.stop.wait(self.lease / 3):
-            queue.heartbeat(self.worker, self.job_ids, self.lease)
+            try:
+                queue.heartbeat(self.worker, self.job_ids, self.lease)
+            except Exception:
+                continue
         queue.ledger.close()
 
     def __enter__(self) -> _Heartbeat:
