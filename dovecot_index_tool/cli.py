@@ -538,3 +538,51 @@ def queue_plan(db_path, fmt, policy) -> None:
         )
     else:
         render_plan(results, Console(highlight=False), detail)
+
+
+@main.command()
+@_db_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv", "html"]),
+    default="table",
+    show_default=True,
+)
+@click.option("--tenant")
+@click.option("--volume")
+@click.option("--user")
+@click.option(
+    "--since",
+    metavar="DATE",
+    help="Only mailboxes seen damaged since DATE (YYYY-MM-DD or YYYY-MM-DDTHH:MM).",
+)
+@click.option(
+    "--state", type=click.Choice(["affected", "queued", "repairing", "repaired", "failed"])
+)
+def report(db_path, fmt, tenant, volume, user, since, state) -> None:
+    """Who is affected and when they will be back: one row per damaged mailbox, its
+    state (affected, queued, repairing, repaired, failed), worst severity, first seen,
+    and the time back estimated from the queue plan."""
+    from datetime import datetime
+
+    from dovecot_index_tool.present import report_view
+    from dovecot_index_tool.report import build_report
+
+    since_ts = None
+    if since:
+        try:
+            since_ts = datetime.fromisoformat(since).timestamp()
+        except ValueError:
+            raise click.BadParameter(
+                "use YYYY-MM-DD or YYYY-MM-DDTHH:MM", param_hint="--since"
+            ) from None
+    rows = build_report(_open_queue(db_path), tenant, volume, user, since_ts, state)
+    if fmt == "json":
+        report_view.write_json(rows, sys.stdout)
+    elif fmt == "csv":
+        report_view.write_csv(rows, sys.stdout)
+    elif fmt == "html":
+        report_view.write_html(rows, sys.stdout)
+    else:
+        report_view.render_table(rows, Console(highlight=False))
