@@ -19,12 +19,17 @@ def setup_logging(level: str) -> None:
 
     import multiprocessing_logging
 
+    logging.getLogger().setLevel(level.upper())
+    if _LOGGING_INSTALLED:
+        return  # once per process: each install would wrap the handlers again
     logging.basicConfig(
-        level=level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(processName)s %(levelname)s %(message)s",
+        stream=sys.stderr, format="%(asctime)s %(processName)s %(levelname)s %(message)s"
     )
     multiprocessing_logging.install_mp_handler()
+    _LOGGING_INSTALLED.append(True)
+
+
+_LOGGING_INSTALLED: list[bool] = []
 
 
 def run() -> None:
@@ -545,7 +550,7 @@ def queue_plan(db_path, fmt, policy) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "json", "csv", "html"]),
+    type=click.Choice(["table", "json", "csv", "html", "atom", "status"]),
     default="table",
     show_default=True,
 )
@@ -577,7 +582,18 @@ def report(db_path, fmt, tenant, volume, user, since, state) -> None:
             raise click.BadParameter(
                 "use YYYY-MM-DD or YYYY-MM-DDTHH:MM", param_hint="--since"
             ) from None
-    rows = build_report(_open_queue(db_path), tenant, volume, user, since_ts, state)
+    queue = _open_queue(db_path)
+    if fmt in ("atom", "status"):
+        from dovecot_index_tool.status import atom_feed, tenant_status
+
+        if fmt == "atom":
+            sys.stdout.write(atom_feed(queue, tenant).decode("utf-8") + "\n")
+        else:
+            from dovecot_index_tool.present.json_out import write_json as dump_json
+
+            dump_json(tenant_status(queue, tenant), sys.stdout)
+        return
+    rows = build_report(queue, tenant, volume, user, since_ts, state)
     if fmt == "json":
         report_view.write_json(rows, sys.stdout)
     elif fmt == "csv":
@@ -586,3 +602,34 @@ def report(db_path, fmt, tenant, volume, user, since, state) -> None:
         report_view.write_html(rows, sys.stdout)
     else:
         report_view.render_table(rows, Console(highlight=False))
+
+
+@main.command("serve")
+@_db_option
+@click.option(
+    "--tokens",
+    "tokens_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="'TOKEN TENANT' per line; TENANT * = all.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8025, show_default=True)
+def serve_command(db_path, tokens_file, host, port) -> None:
+    """Serve the report page (/), the status JSON (/status.json) and the Atom feed
+    (/feed.atom) read-only over HTTP; each token sees only its tenant's mailboxes."""
+    from dovecot_index_tool.serve import load_tokens, serve
+
+    _open_queue(db_path)  # fail now, not at the first request
+    try:
+        tokens = load_tokens(tokens_file)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--tokens") from None
+    Console(stderr=True).print(f"serving on http://{host}:{port}/")
+    serve(db_path or str(_default_db()), tokens, host, port)
+
+
+def _default_db():
+    from dovecot_index_tool.ledger.store import default_path
+
+    return default_path()

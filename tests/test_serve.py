@@ -1,0 +1,96 @@
+"""``serve`` over real HTTP: tokens, tenant isolation, the status JSON and the Atom feed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import feedparser
+import pytest
+from click.testing import CliRunner
+from waitress import create_server
+
+from conftest import FIXTURES
+from dovecot_index_tool.cli import main
+from dovecot_index_tool.serve import create_app
+
+OPERATOR, ORG, NET = (
+    "operator-token-0123456789",
+    "org-token-0123456789abc",
+    "net-token-0123456789abc",
+)
+
+
+def damage(index: Path) -> None:
+    data = bytearray(index.read_bytes())
+    data[40] += 1
+    index.write_bytes(bytes(data))
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    base = tmp_path_factory.mktemp("serve")
+    vol, db = base / "vol", str(base / "db")
+    for tenant, user in (("example.org", "alice"), ("example.net", "nick")):
+        shutil.copytree(FIXTURES / "sdbox/bob", vol / tenant / user)
+        damage(vol / tenant / user / "sdbox/mailboxes/INBOX/dbox-Mails/dovecot.index")
+    CliRunner().invoke(main, ["scan", "--db", db, "-q", "--layout", "{domain}/{user}", str(vol)])
+    tokens = {OPERATOR: "*", ORG: "example.org", NET: "example.net"}
+    srv = create_server(create_app(db, tokens), host="127.0.0.1", port=0, threads=2)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.effective_port}"
+    srv.close()
+
+
+def get(url: str, token: str | None = None) -> tuple[int, bytes]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+def test_no_token_or_a_wrong_one_is_refused(server: str) -> None:
+    assert get(f"{server}/status.json")[0] == 401
+    assert get(f"{server}/status.json", "wrong-token-0123456789")[0] == 401
+
+
+def test_a_tenant_token_never_shows_another_tenants_mailboxes(server: str) -> None:
+    for token, mine, other in ((ORG, "alice", "nick"), (NET, "nick", "alice")):
+        status = json.loads(get(f"{server}/status.json", token)[1])
+        assert {m["user"] for m in status["mailboxes"]} == {mine}
+        assert status["overall"] == "degraded"
+        for path in (
+            "/",
+            "/feed.atom",
+            "/status.json?tenant=example.org",
+            "/status.json?tenant=example.net",
+        ):
+            body = get(f"{server}{path}", token)[1].decode()
+            assert other not in body
+
+
+def test_the_operator_sees_every_tenant_or_one(server: str) -> None:
+    status = json.loads(get(f"{server}/status.json", OPERATOR)[1])
+    assert {m["user"] for m in status["mailboxes"]} == {"alice", "nick"}
+    one = json.loads(get(f"{server}/status.json?tenant=example.net", OPERATOR)[1])
+    assert {m["user"] for m in one["mailboxes"]} == {"nick"}
+
+
+def test_the_atom_feed_parses_with_a_real_feed_parser(server: str) -> None:
+    status, body = get(f"{server}/feed.atom", ORG)
+    assert status == 200
+    feed = feedparser.parse(body)
+    assert not feed.bozo, feed.bozo_exception
+    assert feed.entries and all("alice" in e.title for e in feed.entries)
+
+
+def test_the_page_is_html_with_the_tenants_counts(server: str) -> None:
+    status, body = get(f"{server}/", ORG)
+    assert status == 200 and b'id="per-tenant"' in body and b"alice" in body
