@@ -214,6 +214,12 @@ def rules(as_json: bool, markdown: bool) -> None:
     help="Output on stdout.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--silent-if-healthy",
+    is_flag=True,
+    help="Print nothing when everything was checked and nothing is above info "
+    "(for cron, which mails whatever a job prints).",
+)
 @click.option("--enqueue", is_flag=True, help="Queue a repair job for every affected mailbox.")
 @click.option(
     "--prometheus",
@@ -241,6 +247,7 @@ def scan(
     mailbox_timeout: float,
     fmt: str,
     quiet: bool,
+    silent_if_healthy: bool,
     enqueue: bool,
     prometheus_file: Path | None,
     vip: Path | None,
@@ -307,7 +314,9 @@ def scan(
     except (LedgerBusy, OSError) as err:
         Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False)
         sys.exit(Exit.OPERATIONAL_ERROR)
-    output.finish(result)
+    healthy = not result.affected and not result.unchecked and not result.volume_errors
+    if not (silent_if_healthy and healthy and result.status == "complete"):
+        output.finish(result)
     if prometheus_file is not None:
         from dovecot_index_tool.present.prometheus import write_textfile
 

@@ -357,3 +357,25 @@ def test_prometheus_textfile_is_written_atomically_and_parses(volumes, tmp_path:
     kept = again["dovecot_index_tool_scan_last_success_timestamp_seconds"].samples[0].value
     assert kept == success  # a failed run keeps the last success time
     assert again["dovecot_index_tool_scan_volume_errors"].samples[0].value == 1
+
+
+def test_silent_if_healthy_prints_only_when_something_needs_a_look(volumes) -> None:
+    healthy = CliRunner().invoke(
+        main,
+        ["scan", "--db", str(volumes["db"]), "-q", "--silent-if-healthy", str(FIXTURES / "sdbox")],
+    )
+    assert healthy.exit_code == 0 and healthy.output == ""
+    damaged = CliRunner().invoke(
+        main,
+        [
+            "scan",
+            "--db",
+            str(volumes["db"]),
+            "-q",
+            "--silent-if-healthy",
+            "--layout",
+            "{domain}/{user}",
+            str(volumes["vol1"]),
+        ],
+    )
+    assert damaged.exit_code == 4 and "affected" in damaged.output
