@@ -535,33 +535,33 @@ def _counters(state: IndexFile, path: str, disk: IndexHeader) -> list[Finding]:
                     found=stored,
                 )
             )
-    unseen = next((u for u, f in pairs if not f & MAIL_SEEN), None)
-    if unseen is not None and unseen < h.first_unseen_uid_lowwater:
-        out.append(
-            Finding(
-                "index.unseen-lowwater-too-high",
-                path,
-                f"uid {unseen} is unseen but the low-water mark is {h.first_unseen_uid_lowwater}",
-                offset=_at("first_unseen_uid_lowwater"),
-                field="header.first_unseen_uid_lowwater",
-                expected=f"<= {unseen}",
-                found=h.first_unseen_uid_lowwater,
+    for name, what, label, first in (
+        (
+            "first_unseen_uid_lowwater",
+            "unseen",
+            "unseen",
+            next((u for u, f in pairs if not f & MAIL_SEEN), None),
+        ),
+        (
+            "first_deleted_uid_lowwater",
+            "deleted",
+            "\\Deleted",
+            next((u for u, f in pairs if f & MAIL_DELETED), None),
+        ),
+    ):
+        mark = getattr(h, name)
+        if first is not None and first < mark:
+            out.append(
+                Finding(
+                    f"index.{what}-lowwater-too-high",
+                    path,
+                    f"uid {first} is {label} but the low-water mark is {mark}",
+                    offset=_at(name),
+                    field=f"header.{name}",
+                    expected=f"<= {first}",
+                    found=mark,
+                )
             )
-        )
-    first_deleted = next((u for u, f in pairs if f & MAIL_DELETED), None)
-    if first_deleted is not None and first_deleted < h.first_deleted_uid_lowwater:
-        out.append(
-            Finding(
-                "index.deleted-lowwater-too-high",
-                path,
-                f"uid {first_deleted} is \\Deleted but the low-water mark is "
-                f"{h.first_deleted_uid_lowwater}",
-                offset=_at("first_deleted_uid_lowwater"),
-                field="header.first_deleted_uid_lowwater",
-                expected=f"<= {first_deleted}",
-                found=h.first_deleted_uid_lowwater,
-            )
-        )
     dirty = next((u for u, f in pairs if f & MAIL_DIRTY), None)
     if dirty is not None and not h.flags & HDR_FLAG_HAVE_DIRTY:
         out.append(
