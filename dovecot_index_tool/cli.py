@@ -261,6 +261,11 @@ def scan(
     damage seen on a stable read is reported. A missing, unreadable or empty
     volume is an error, never clean (an unmounted mount point looks empty).
     Results go to the ledger (runs, mailboxes, findings with first and last seen).
+
+    What a scan cannot see: message bodies are not read (a cached size or MIME
+    structure that contradicts the message is not found); ALT= storage, LAYOUT=index
+    and non-default DIRNAME/MAILBOXDIR are not followed; mdbox refcounts are only
+    compared for users whose mailboxes were all read again in this run.
     """
     import os
 
