@@ -1,0 +1,1 @@
+"""Repairing mailboxes: the backup taken before any change and the way back to it."""
