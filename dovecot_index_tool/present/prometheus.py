@@ -4,11 +4,10 @@ it is read back from the previous file when this run did not succeed."""
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
+from dovecot_index_tool.atomic import replace_atomically
 from dovecot_index_tool.scan.engine import ScanResult
 
 PREFIX = "dovecot_index_tool_scan"
@@ -92,16 +91,6 @@ def render(result: ScanResult, previous_success: float | None) -> str:
 
 
 def write_textfile(path: Path, result: ScanResult) -> None:
-    """Write atomically in the target's directory (rename is atomic within a filesystem)."""
+    """Write so that node_exporter never reads half a file."""
     text = render(result, _previous_success(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    replace_atomically(path, text.encode(), 0o644)

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from dovecot_index_tool.atomic import replace_atomically
 from dovecot_index_tool.files import read_file
 
 MANIFEST = "manifest.json"
@@ -167,20 +168,12 @@ def _restore_one(backup: Backup, saved: SavedFile) -> bool:
     data = (Path(backup.directory) / saved.stored).read_bytes()
     if _unchanged(target, saved, data):
         return False
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, saved.mode)
+    def keep_owner_and_times(temporary: str) -> None:
         if os.geteuid() == 0:
             os.chown(temporary, saved.uid, saved.gid)
         os.utime(temporary, ns=(saved.mtime_ns, saved.mtime_ns))
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+
+    replace_atomically(target, data, saved.mode, keep_owner_and_times)
     return True
 
 
