@@ -66,20 +66,18 @@ class LiveWriter:
         self.errors: list[str] = []
         self._stop = threading.Event()
 
-    def doveadm(self, user: str, *args: str) -> None:
+    def command(self, user: str, *args: str) -> tuple[list[str], dict[str, str]]:
+        """The doveadm command line and environment that act on ``user``'s mailboxes."""
         _, fmt, root = USERS[user]
         home = self.volume / user
         opts = [x for t in TUNING for x in ("-o", t)]
-        cmd = [
-            "doveadm",
-            "-c",
-            str(self.conf),
-            "-o",
-            f"mail_location={fmt}:{home}/{root}",
-            *opts,
-            *args,
-        ]
+        location = ["-o", f"mail_location={fmt}:{home}/{root}"]
+        cmd = ["doveadm", "-c", str(self.conf), *location, *opts, *args]
         env = {"USER": user, "HOME": str(home), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
+        return cmd, env
+
+    def doveadm(self, user: str, *args: str) -> None:
+        cmd, env = self.command(user, *args)
         done = subprocess.run(cmd, env=env, capture_output=True, timeout=60, check=False)
         if done.returncode != 0:
             self.errors.append(done.stderr.decode(errors="replace"))
@@ -99,19 +97,7 @@ class LiveWriter:
             time.sleep(0.05)
 
     def _save(self, user: str, message: bytes) -> None:
-        _, fmt, root = USERS[user]
-        home = self.volume / user
-        cmd = [
-            "doveadm",
-            "-c",
-            str(self.conf),
-            "-o",
-            f"mail_location={fmt}:{home}/{root}",
-            "save",
-            "-m",
-            "INBOX",
-        ]
-        env = {"USER": user, "HOME": str(home), "PATH": "/usr/bin:/bin:/usr/sbin:/sbin"}
+        cmd, env = self.command(user, "save", "-m", "INBOX")
         subprocess.run(cmd, env=env, input=message, capture_output=True, timeout=60, check=False)
         self.operations += 1
 
