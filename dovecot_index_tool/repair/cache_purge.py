@@ -1,0 +1,112 @@
+"""Cache purge, the least destructive repair: move ``dovecot.index.cache`` aside.
+
+What it can lose: nothing a user sees. The cache holds only copies of what is in
+the messages (headers, sizes, body structure); Dovecot builds it again as clients
+ask, at the cost of reading those messages once more.
+
+The sequence: record what the mailbox holds and what is wrong with it, back the
+cache up, take Dovecot's index lock, make sure the cache is still the file that
+was backed up (a mailbox that changed since must be rescanned, not repaired on
+old evidence), remove it, and release the lock. Then verify: a rescan must show
+no cache finding and nothing new, and every message on disk must still be there
+with its flags. When verification fails the backup is put back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from dovecot_index_tool.check.catalogue import Repair
+from dovecot_index_tool.check.runner import check_locations
+from dovecot_index_tool.discovery import MailboxLocation
+from dovecot_index_tool.repair.inventory import Inventory, lost_since, take_inventory
+from dovecot_index_tool.repair.locking import DEFAULT_TIMEOUT, dovecot_lock
+from dovecot_index_tool.repair.quarantine import Backup, restore_backup, take_backup
+
+CACHE = "dovecot.index.cache"
+LOG = "dovecot.index.log"
+INVENTORY_FORMATS = {"maildir", "sdbox"}
+
+
+class MailboxChanged(RuntimeError):
+    """The file to repair is no longer what was backed up: rescan before repairing."""
+
+
+@dataclass(frozen=True)
+class RepairOutcome:
+    mailbox: str
+    action: str
+    verified: bool
+    backup: str | None
+    changed: tuple[str, ...] = ()
+    lost: tuple[str, ...] = ()
+    remaining: tuple[str, ...] = ()
+    reason: str = ""
+
+
+def purge_cache(
+    location: MailboxLocation,
+    backup_root: str | os.PathLike[str],
+    finding_ids: tuple[str, ...] = (),
+    job_id: int | None = None,
+    lock_timeout: float = DEFAULT_TIMEOUT,
+) -> RepairOutcome:
+    """Remove the mailbox's cache file under Dovecot's lock, verify, or put it back."""
+    cache = location.index_dir / CACHE
+    if not cache.exists():
+        return RepairOutcome(location.name, Repair.CACHE_PURGE, True, None, reason="no cache file")
+    before_ids = _finding_ids(location)
+    before = _inventory(location)
+    backup = take_backup(location.index_dir, [cache], backup_root, finding_ids, job_id)
+    with dovecot_lock(location.index_dir / LOG, lock_timeout):
+        _refuse_if_changed(cache, backup)
+        cache.unlink()
+    problems, remaining, lost = _verify(location, before_ids, before)
+    if problems:
+        restore_backup(backup)
+        return RepairOutcome(
+            location.name, Repair.CACHE_PURGE, False, backup.directory, (str(cache),),
+            lost, remaining, "; ".join(problems) + "; the cache file was put back",
+        )
+    return RepairOutcome(
+        location.name, Repair.CACHE_PURGE, True, backup.directory, (str(cache),), (), remaining
+    )
+
+
+def _refuse_if_changed(path: Path, backup: Backup) -> None:
+    saved = next(f for f in backup.files if f.path == str(path))
+    try:
+        current = hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        current = None
+    if current != saved.sha256:
+        raise MailboxChanged(f"{path} changed since it was backed up; rescan the mailbox")
+
+
+def _verify(
+    location: MailboxLocation, before_ids: set[str], before: Inventory | None
+) -> tuple[list[str], tuple[str, ...], tuple[str, ...]]:
+    after_ids = _finding_ids(location)
+    problems = []
+    if cache_left := sorted(i for i in after_ids if i.startswith("cache.")):
+        problems.append("cache findings remain: " + ", ".join(cache_left))
+    if new := sorted(after_ids - before_ids):
+        problems.append("new findings after the repair: " + ", ".join(new))
+    lost = tuple(lost_since(before, _inventory(location))) if before else ()
+    if lost:
+        problems.append(f"{len(lost)} message(s) or flags lost")
+    return problems, tuple(sorted(after_ids)), lost
+
+
+def _finding_ids(location: MailboxLocation) -> set[str]:
+    reports = check_locations([location], None, None, None, complete=False)
+    return {f.check for report in reports for f in report.findings}
+
+
+def _inventory(location: MailboxLocation) -> Inventory | None:
+    if location.format not in INVENTORY_FORMATS or location.mail_dir is None:
+        return None
+    return take_inventory(location.mail_dir, location.format)
