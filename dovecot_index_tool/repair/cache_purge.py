@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from dovecot_index_tool.check.catalogue import Repair
@@ -24,27 +23,17 @@ from dovecot_index_tool.check.runner import check_locations
 from dovecot_index_tool.discovery import MailboxLocation
 from dovecot_index_tool.repair.inventory import Inventory, lost_since, take_inventory
 from dovecot_index_tool.repair.locking import DEFAULT_TIMEOUT, dovecot_lock
+from dovecot_index_tool.repair.outcome import RepairOutcome
 from dovecot_index_tool.repair.quarantine import Backup, restore_backup, take_backup
 
 CACHE = "dovecot.index.cache"
 LOG = "dovecot.index.log"
 INVENTORY_FORMATS = {"maildir", "sdbox"}
+ACTION = Repair.CACHE_PURGE.value
 
 
 class MailboxChanged(RuntimeError):
     """The file to repair is no longer what was backed up: rescan before repairing."""
-
-
-@dataclass(frozen=True)
-class RepairOutcome:
-    mailbox: str
-    action: str
-    verified: bool
-    backup: str | None
-    changed: tuple[str, ...] = ()
-    lost: tuple[str, ...] = ()
-    remaining: tuple[str, ...] = ()
-    reason: str = ""
 
 
 def purge_cache(
@@ -57,7 +46,7 @@ def purge_cache(
     """Remove the mailbox's cache file under Dovecot's lock, verify, or put it back."""
     cache = location.index_dir / CACHE
     if not cache.exists():
-        return RepairOutcome(location.name, Repair.CACHE_PURGE, True, None, reason="no cache file")
+        return RepairOutcome(location.name, ACTION, True, None, reason="no cache file")
     before_ids = _finding_ids(location)
     before = _inventory(location)
     backup = take_backup(location.index_dir, [cache], backup_root, finding_ids, job_id)
@@ -68,11 +57,11 @@ def purge_cache(
     if problems:
         restore_backup(backup)
         return RepairOutcome(
-            location.name, Repair.CACHE_PURGE, False, backup.directory, (str(cache),),
+            location.name, ACTION, False, backup.directory, (str(cache),),
             lost, remaining, "; ".join(problems) + "; the cache file was put back",
         )
     return RepairOutcome(
-        location.name, Repair.CACHE_PURGE, True, backup.directory, (str(cache),), (), remaining
+        location.name, ACTION, True, backup.directory, (str(cache),), (), remaining
     )
 
 

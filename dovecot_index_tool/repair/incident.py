@@ -1,0 +1,96 @@
+"""``repair PATH``: check the mailboxes under PATH now and repair what can be repaired.
+
+Each damaged mailbox gets the least destructive action that covers all of its
+findings (the highest ``Repair`` rank among them). Only actions this package can
+carry out and verify are performed; a mailbox that needs more is reported and
+left exactly as it was, never half-repaired.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from dovecot_index_tool.check.catalogue import Repair, Severity
+from dovecot_index_tool.check.runner import check_locations
+from dovecot_index_tool.check.target import NothingToCheck
+from dovecot_index_tool.discovery import MailboxLocation, iter_mailboxes, locate
+from dovecot_index_tool.exitcodes import UNCHECKED
+from dovecot_index_tool.repair.cache_purge import purge_cache
+from dovecot_index_tool.repair.locking import DEFAULT_TIMEOUT
+from dovecot_index_tool.repair.outcome import RepairOutcome
+
+PERFORMED = {Repair.CACHE_PURGE}
+
+
+@dataclass(frozen=True)
+class PlannedRepair:
+    location: MailboxLocation
+    action: Repair
+    findings: tuple[str, ...]
+
+    @property
+    def performed(self) -> bool:
+        return self.action in PERFORMED
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "mailbox": self.location.name,
+            "format": self.location.format,
+            "index_dir": str(self.location.index_dir),
+            "action": self.action.value,
+            "findings": list(self.findings),
+            "performed": self.performed,
+        }
+
+
+def plan_path(
+    path: Path, index_root: Path | None = None, control_root: Path | None = None
+) -> Iterator[PlannedRepair]:
+    """The repair each damaged mailbox under ``path`` needs, checked now."""
+    root, mailboxes = locate(path, index_root, control_root)
+    if root is None and not mailboxes:
+        raise NothingToCheck(f"no Dovecot mailbox found at {path}")
+    for location in mailboxes or iter_mailboxes(root):
+        planned = plan_mailbox(location)
+        if planned is not None:
+            yield planned
+
+
+def plan_mailbox(location: MailboxLocation) -> PlannedRepair | None:
+    """None when nothing about the mailbox calls for a repair."""
+    reports = check_locations([location], None, None, None, complete=False)
+    findings = [
+        f
+        for report in reports
+        for f in report.findings
+        if f.severity is not Severity.INFO and f.check not in UNCHECKED
+    ]
+    action = max((f.repair for f in findings), key=lambda r: r.rank, default=Repair.NONE)
+    if action is Repair.NONE:
+        return None
+    return PlannedRepair(location, action, tuple(sorted({f.check for f in findings})))
+
+
+def carry_out(
+    plans: Iterable[PlannedRepair],
+    backup_root: str | os.PathLike[str],
+    lock_timeout: float = DEFAULT_TIMEOUT,
+) -> Iterator[RepairOutcome]:
+    """Perform each plan this package can verify; report the others as skipped."""
+    for plan in plans:
+        if plan.action is Repair.CACHE_PURGE:
+            yield purge_cache(plan.location, backup_root, plan.findings, lock_timeout=lock_timeout)
+        else:
+            yield RepairOutcome(
+                plan.location.name,
+                plan.action.value,
+                False,
+                None,
+                remaining=plan.findings,
+                reason=f"needs {plan.action.value}, which this version does not perform; "
+                "left as it was",
+                skipped=True,
+            )

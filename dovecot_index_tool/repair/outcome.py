@@ -1,0 +1,37 @@
+"""What became of one mailbox's repair: repaired and verified, failed and put back, or
+skipped because it needs an action that was not performed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RepairOutcome:
+    mailbox: str
+    action: str
+    verified: bool
+    backup: str | None
+    changed: tuple[str, ...] = ()
+    lost: tuple[str, ...] = ()
+    remaining: tuple[str, ...] = ()
+    reason: str = ""
+    skipped: bool = False
+
+    @property
+    def state(self) -> str:
+        if self.skipped:
+            return "skipped"
+        return "repaired" if self.verified else "failed"
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "mailbox": self.mailbox,
+            "action": str(self.action),
+            "state": self.state,
+            "backup": self.backup,
+            "changed": list(self.changed),
+            "lost": list(self.lost),
+            "remaining": list(self.remaining),
+            "reason": self.reason,
+        }
