@@ -9,7 +9,14 @@ import click
 from rich.console import Console
 
 from dovecot_index_tool import __version__
-from dovecot_index_tool.exitcodes import CHECK_EXIT_HELP, EXIT_HELP, Exit, status_for
+from dovecot_index_tool.exitcodes import (
+    CHECK_EXIT_HELP,
+    EXIT_HELP,
+    REPAIR_EXIT_HELP,
+    Exit,
+    repair_status,
+    status_for,
+)
 from dovecot_index_tool.format.errors import FormatError
 
 
@@ -134,6 +141,100 @@ def check(
     else:
         render_summary(reports, console)
     sys.exit(status_for([(f.check, f.severity.value) for r in reports for f in r.findings]))
+
+
+@main.command(epilog=REPAIR_EXIT_HELP)
+@click.argument("path", type=DIR)
+@click.option(
+    "--index-root", type=DIR, help="This user's INDEX= directory, if not beside the mail."
+)
+@click.option("--control-root", type=DIR, help="This user's CONTROL= directory (uidlists).")
+@click.option("--plan", "plan_only", is_flag=True, help="Print what would be done; change nothing.")
+@click.option(
+    "--backup-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="/var/backups/dovecot-index-tool",
+    show_default=True,
+    envvar="DIT_BACKUP_DIR",
+    help="Where every file is copied before it is changed (env DIT_BACKUP_DIR).",
+)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for Dovecot's lock on a mailbox.",
+)
+@click.option(
+    "-y", "--yes", is_flag=True, envvar="DIT_REPAIR_YES", help="Do not ask (env DIT_REPAIR_YES=1)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def repair(
+    path: Path,
+    index_root: Path | None,
+    control_root: Path | None,
+    plan_only: bool,
+    backup_dir: Path,
+    lock_timeout: float,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    """Repair the damaged mailboxes under PATH now, for an incident.
+
+    Each mailbox is checked, gets the least destructive repair that covers its
+    findings, and is verified afterwards by a rescan and by comparing the messages
+    and flags on disk; a repair that does not verify is undone from its backup.
+    Performed: cache-purge (moves the damaged dovecot.index.cache into the backup;
+    Dovecot rebuilds it, nothing a user sees is lost). Mailboxes that need more
+    are reported and left as they were. Dovecot's own lock on the mailbox is held
+    while a file is removed.
+    """
+    from dovecot_index_tool.check.target import NothingToCheck
+    from dovecot_index_tool.present import repair_view
+    from dovecot_index_tool.present.json_out import write_json
+    from dovecot_index_tool.repair.incident import carry_out, plan_path
+
+    console = Console(highlight=False)
+    try:
+        plans = list(plan_path(path, index_root, control_root))
+    except NothingToCheck as err:
+        Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False)
+        sys.exit(Exit.OPERATIONAL_ERROR)
+    if plan_only:
+        _show_plans(plans, console, as_json)
+        sys.exit(repair_status(["planned"] * len(plans)))
+    performable = sum(p.performed for p in plans)
+    if performable and not yes:
+        for plan in plans:
+            repair_view.render_plan(plan, Console(stderr=True, highlight=False))
+        answer = click.prompt(
+            f"Type {performable} to repair {performable} mailbox(es)", err=True, default=""
+        )
+        if answer.strip() != str(performable):
+            raise click.Abort()
+    outcomes = []
+    for outcome in carry_out(plans, backup_dir, lock_timeout):
+        outcomes.append(outcome)
+        if not as_json:
+            repair_view.render_outcome(outcome, console)
+    states = [o.state for o in outcomes]
+    if as_json:
+        write_json({"outcomes": [o.to_dict() for o in outcomes]}, sys.stdout)
+    else:
+        repair_view.render_summary(states, console)
+    sys.exit(repair_status(states))
+
+
+def _show_plans(plans, console: Console, as_json: bool) -> None:
+    from dovecot_index_tool.present import repair_view
+    from dovecot_index_tool.present.json_out import write_json
+
+    if as_json:
+        write_json({"plans": [p.to_dict() for p in plans]}, sys.stdout)
+        return
+    for plan in plans:
+        repair_view.render_plan(plan, console)
+    repair_view.render_summary(["planned"] * len(plans), console)
 
 
 @main.command()

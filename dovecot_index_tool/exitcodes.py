@@ -46,3 +46,26 @@ def status_for(findings: list[tuple[str, str]]) -> Exit:
         elif severity != "info":
             status |= Exit.PROBLEMS_LEFT
     return status
+
+
+REPAIR_EXIT_HELP = """\b
+Exit status (bits add up, as with e2fsck):
+  0   nothing needed repairing
+  1   damage was repaired and verified
+  4   damage was left: it needs an action not performed, or (with --plan) nothing was done
+  8   a repair failed verification and was put back, or something could not be checked
+  16  usage error
+  32  cancelled by the user"""
+
+
+def repair_status(states: list[str]) -> Exit:
+    """The exit status for repair outcomes ("repaired", "skipped", "failed", "planned")."""
+    status = Exit.OK
+    for state in states:
+        if state == "repaired":
+            status |= Exit.PROBLEMS_CORRECTED
+        elif state == "failed":
+            status |= Exit.PROBLEMS_LEFT | Exit.OPERATIONAL_ERROR
+        else:
+            status |= Exit.PROBLEMS_LEFT
+    return status

@@ -1,0 +1,43 @@
+"""Rich rendering of repair plans and outcomes: a line per mailbox, then a summary."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rich.console import Console
+from rich.markup import escape
+
+from dovecot_index_tool.repair.incident import PlannedRepair
+from dovecot_index_tool.repair.outcome import RepairOutcome
+
+STYLE = {"repaired": "green", "failed": "bold red", "skipped": "yellow", "planned": "cyan"}
+
+
+def render_plan(plan: PlannedRepair, console: Console) -> None:
+    note = "" if plan.performed else "  [yellow](not performed by this version)[/]"
+    console.print(
+        f"[cyan]plan    [/] [bold]{escape(plan.location.name)}[/] ({plan.location.format}) "
+        f"{escape(str(plan.location.index_dir))}: {plan.action.value}{note}"
+    )
+    console.print(f"          findings: {', '.join(plan.findings)}")
+
+
+def render_outcome(outcome: RepairOutcome, console: Console) -> None:
+    state = outcome.state
+    console.print(
+        f"[{STYLE[state]}]{state:<8}[/] [bold]{escape(outcome.mailbox)}[/]: {outcome.action}"
+        + (f"  {escape(outcome.reason)}" if outcome.reason else "")
+    )
+    if outcome.backup:
+        console.print(f"          backup: {escape(outcome.backup)}")
+    for lost in outcome.lost:
+        console.print(f"          [red]would lose[/] {escape(lost)}")
+
+
+def render_summary(states: list[str], console: Console) -> None:
+    if not states:
+        console.print("[green]nothing to repair[/]")
+        return
+    counts = Counter(states)
+    parts = [f"[{STYLE[s]}]{counts[s]} {s}[/]" for s in STYLE if counts[s]]
+    console.print(f"{len(states)} mailbox(es): " + ", ".join(parts))

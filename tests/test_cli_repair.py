@@ -1,0 +1,86 @@
+"""``repair PATH`` as an engineer runs it in an incident: plan, confirm, repair, verify."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import FIXTURES
+from damage import copy_store, header_offset, patch_u32, truncate
+from dovecot_index_tool.cli import main
+
+
+def run(*args: str, stdin: str | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), input=stdin)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def store(tmp_path):
+    return copy_store(FIXTURES, "maildir", tmp_path / "store")
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_plan_names_the_action_and_changes_nothing(store, tmp_path):
+    truncate(store.cache("INBOX"), 16)
+    before = _files(store.home)
+
+    code, out = run("repair", "--plan", "--json", str(store.home))
+
+    plans = json.loads(out)["plans"]
+    assert [(p["mailbox"], p["action"]) for p in plans] == [("INBOX", "cache-purge")]
+    assert code == 4
+    assert _files(store.home) == before
+
+
+def test_damaged_cache_is_repaired_after_confirmation(store, tmp_path):
+    truncate(store.cache("INBOX"), 16)
+    backups = tmp_path / "backups"
+
+    code, out = run("repair", "--backup-dir", str(backups), str(store.home), stdin="1\n")
+
+    assert code == 1, out
+    assert "1 repaired" in out
+    assert not store.cache("INBOX").exists()
+    assert len(list(backups.iterdir())) == 1
+    assert run("check", str(store.home))[0] == 0
+
+
+def test_wrong_confirmation_cancels_without_touching_anything(store, tmp_path):
+    truncate(store.cache("INBOX"), 16)
+    before = _files(store.home)
+
+    code, _ = run("repair", "--backup-dir", str(tmp_path / "b"), str(store.home), stdin="yes\n")
+
+    assert code != 0
+    assert _files(store.home) == before
+    assert not (tmp_path / "b").exists()
+
+
+def test_mailbox_needing_more_than_a_cache_purge_is_left_as_it_was(store, tmp_path):
+    patch_u32(store.index("INBOX"), header_offset("next_uid"), 1)
+    before = _files(store.home)
+
+    code, out = run(
+        "repair", "--yes", "--json", "--backup-dir", str(tmp_path / "b"), str(store.home)
+    )
+
+    outcomes = json.loads(out)["outcomes"]
+    assert [o["state"] for o in outcomes] == ["skipped"]
+    assert outcomes[0]["action"] != "cache-purge"
+    assert code == 4
+    assert _files(store.home) == before
+
+
+def test_healthy_user_needs_nothing_and_exits_0(store, tmp_path):
+    code, out = run("repair", "--yes", "--backup-dir", str(tmp_path / "b"), str(store.home))
+    assert code == 0
+    assert "nothing to repair" in out
