@@ -104,12 +104,26 @@ VIP = click.option(
 )
 
 
+def _mailbox_path(func):
+    """PATH and the INDEX= / CONTROL= trees that go with it (``check``, ``repair``)."""
+    for option in reversed((
+        click.argument("path", type=DIR),
+        click.option(
+            "--index-root", type=DIR, help="This user's INDEX= directory, if not beside the mail."
+        ),
+        click.option("--control-root", type=DIR, help="This user's CONTROL= directory (uidlists)."),
+    )):
+        func = option(func)
+    return func
+
+
+def _nothing_there(err: Exception) -> None:
+    Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False)
+    sys.exit(Exit.OPERATIONAL_ERROR)
+
+
 @main.command(epilog=CHECK_EXIT_HELP)
-@click.argument("path", type=DIR)
-@click.option(
-    "--index-root", type=DIR, help="This user's INDEX= directory, if not beside the mail."
-)
-@click.option("--control-root", type=DIR, help="This user's CONTROL= directory (uidlists).")
+@_mailbox_path
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.option("-v", "--verbose", is_flag=True, help="Also show info findings (normal states).")
 def check(
@@ -134,8 +148,7 @@ def check(
             if not as_json:
                 render_report(report, console, verbose)
     except NothingToCheck as err:
-        Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False)
-        sys.exit(Exit.OPERATIONAL_ERROR)
+        _nothing_there(err)
     if as_json:
         write_json({"mailboxes": [r.to_dict() for r in reports]}, sys.stdout)
     else:
@@ -144,11 +157,7 @@ def check(
 
 
 @main.command(epilog=REPAIR_EXIT_HELP)
-@click.argument("path", type=DIR)
-@click.option(
-    "--index-root", type=DIR, help="This user's INDEX= directory, if not beside the mail."
-)
-@click.option("--control-root", type=DIR, help="This user's CONTROL= directory (uidlists).")
+@_mailbox_path
 @click.option("--plan", "plan_only", is_flag=True, help="Print what would be done; change nothing.")
 @click.option(
     "--backup-dir",
@@ -198,8 +207,7 @@ def repair(
     try:
         plans = list(plan_path(path, index_root, control_root))
     except NothingToCheck as err:
-        Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False)
-        sys.exit(Exit.OPERATIONAL_ERROR)
+        _nothing_there(err)
     if plan_only:
         _show_plans(plans, console, as_json)
         sys.exit(repair_status(["planned"] * len(plans)))
