@@ -104,10 +104,19 @@ VIP = click.option(
 )
 
 
-def _mailbox_path(func):
+def _db_option(func):
+    return click.option(
+        "--db",
+        "db_path",
+        type=str,
+        help="Ledger database (default as for scan).",
+    )(func)
+
+
+def _mailbox_path(func, required: bool = True):
     """PATH and the INDEX= / CONTROL= trees that go with it (``check``, ``repair``)."""
     for option in reversed((
-        click.argument("path", type=DIR),
+        click.argument("path", type=DIR, required=required),
         click.option(
             "--index-root", type=DIR, help="This user's INDEX= directory, if not beside the mail."
         ),
@@ -157,7 +166,7 @@ def check(
 
 
 @main.command(epilog=REPAIR_EXIT_HELP)
-@_mailbox_path
+@lambda func: _mailbox_path(func, required=False)
 @click.option("--plan", "plan_only", is_flag=True, help="Print what would be done; change nothing.")
 @click.option(
     "--backup-dir",
@@ -178,8 +187,15 @@ def check(
     "-y", "--yes", is_flag=True, envvar="DIT_REPAIR_YES", help="Do not ask (env DIT_REPAIR_YES=1)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@_db_option
+@click.option("--volume", help="Without PATH: only this volume's jobs.")
+@click.option(
+    "--batch", type=click.IntRange(min=1), default=1, show_default=True,
+    help="Without PATH: jobs claimed at a time.",
+)
+@click.option("--forever", is_flag=True, help="Without PATH: keep serving the queue.")
 def repair(
-    path: Path,
+    path: Path | None,
     index_root: Path | None,
     control_root: Path | None,
     plan_only: bool,
@@ -187,8 +203,13 @@ def repair(
     lock_timeout: float,
     yes: bool,
     as_json: bool,
+    db_path: str | None,
+    volume: str | None,
+    batch: int,
+    forever: bool,
 ) -> None:
-    """Repair the damaged mailboxes under PATH now, for an incident.
+    """Repair the damaged mailboxes under PATH now, for an incident, or, without
+    PATH, work through the repair queue until it is empty.
 
     Each mailbox is checked, gets the least destructive repair that covers its
     findings, and is verified afterwards by a rescan and by comparing the messages
@@ -196,7 +217,8 @@ def repair(
     Performed: cache-purge (moves the damaged dovecot.index.cache into the backup;
     Dovecot rebuilds it, nothing a user sees is lost). Mailboxes that need more
     are reported and left as they were. Dovecot's own lock on the mailbox is held
-    while a file is removed.
+    while a file is removed. Queued jobs are checked again before they are run;
+    a job that cannot be repaired fails with the reason and is retried later.
     """
     from dovecot_index_tool.check.target import NothingToCheck
     from dovecot_index_tool.present import repair_view
@@ -204,6 +226,9 @@ def repair(
     from dovecot_index_tool.repair.incident import carry_out, plan_path
 
     console = Console(highlight=False)
+    if path is None:
+        _repair_queue(db_path, volume, backup_dir, lock_timeout, plan_only, yes, as_json, batch,
+                      forever)
     try:
         plans = list(plan_path(path, index_root, control_root))
     except NothingToCheck as err:
@@ -215,11 +240,7 @@ def repair(
     if performable and not yes:
         for plan in plans:
             repair_view.render_plan(plan, Console(stderr=True, highlight=False))
-        answer = click.prompt(
-            f"Type {performable} to repair {performable} mailbox(es)", err=True, default=""
-        )
-        if answer.strip() != str(performable):
-            raise click.Abort()
+        _confirm(performable, "mailbox(es)")
     outcomes = []
     for outcome in carry_out(plans, backup_dir, lock_timeout):
         outcomes.append(outcome)
@@ -230,6 +251,55 @@ def repair(
         write_json({"outcomes": [o.to_dict() for o in outcomes]}, sys.stdout)
     else:
         repair_view.render_summary(states, console)
+    sys.exit(repair_status(states))
+
+
+def _confirm(count: int, what: str) -> None:
+    """Ask once, e2fsck-style but stricter: the number typed must match."""
+    answer = click.prompt(f"Type {count} to repair {count} {what}", err=True, default="")
+    if answer.strip() != str(count):
+        raise click.Abort()
+
+
+def _repair_queue(db_path, volume, backup_dir, lock_timeout, plan_only, yes, as_json, batch,
+                  forever) -> None:
+    """``repair`` without PATH: a queue worker (exits when done unless ``forever``)."""
+    import os
+    import socket
+
+    from dovecot_index_tool.jobqueue.worker import work
+    from dovecot_index_tool.present import repair_view
+    from dovecot_index_tool.present.json_out import write_json
+    from dovecot_index_tool.repair.job_action import JobRepair
+
+    queued = _open_queue(db_path).jobs(state="queued", volume=volume)
+    if plan_only:
+        if as_json:
+            write_json({"jobs": [j.to_dict() for j in queued]}, sys.stdout)
+        else:
+            for job in queued:
+                repair_view.render_job(job, Console(highlight=False))
+        sys.exit(repair_status(["planned"] * len(queued)))
+    if queued and not yes and not forever:
+        for job in queued:
+            repair_view.render_job(job, Console(stderr=True, highlight=False))
+        _confirm(len(queued), "queued job(s)")
+    summary = work(
+        lambda: _open_queue(db_path),
+        JobRepair(backup_dir, lock_timeout),
+        f"{socket.gethostname()}:{os.getpid()}",
+        batch=batch,
+        volume=volume,
+        forever=forever,
+    )
+    states = ["repaired" if state == "done" else "skipped" for _, state in summary.results]
+    if as_json:
+        results = [{"job": job_id, "state": state} for job_id, state in summary.results]
+        write_json({"results": results}, sys.stdout)
+    else:
+        for job_id, state in summary.results:
+            Console(highlight=False).print(f"job {job_id}: {state}")
+        repair_view.render_summary(states, Console(highlight=False))
     sys.exit(repair_status(states))
 
 
@@ -459,15 +529,6 @@ def _open_ledger(ledger_class, db: str):
     except errors as err:
         Console(stderr=True).print(f"[bold red]error:[/] ledger {db}: {err}", highlight=False)
         sys.exit(Exit.OPERATIONAL_ERROR)
-
-
-def _db_option(func):
-    return click.option(
-        "--db",
-        "db_path",
-        type=str,
-        help="Ledger database (default as for scan).",
-    )(func)
 
 
 def _format_option(func):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -62,3 +63,24 @@ def test_job_needing_an_action_not_performed_fails_and_leaves_the_mailbox(ledger
     assert index.read_bytes() == bytes(data)
     job = JobQueue(Ledger.open(ledger_target)).job(results[0][0])
     assert "does not perform" in (job.last_error or "")
+
+
+def test_repair_without_path_works_through_the_queue(ledger_target, tmp_path):
+    volume = _volume(tmp_path)
+    cache = volume / INBOX / "dovecot.index.cache"
+    truncate(cache, 16)
+    _scan_and_enqueue(ledger_target, volume)
+    runner = CliRunner()
+
+    planned = runner.invoke(main, ["repair", "--plan", "--json", "--db", ledger_target])
+    assert [j["action"] for j in json.loads(planned.output)["jobs"]] == ["cache-purge"]
+    assert cache.exists()
+
+    backups = str(tmp_path / "backups")
+    result = runner.invoke(
+        main, ["repair", "--json", "--db", ledger_target, "--backup-dir", backups], input="1\n"
+    )
+
+    assert result.exit_code == 1, result.output
+    assert [r["state"] for r in json.loads(result.stdout)["results"]] == ["done"]
+    assert not cache.exists()

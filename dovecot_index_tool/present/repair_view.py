@@ -7,7 +7,8 @@ from collections import Counter
 from rich.console import Console
 from rich.markup import escape
 
-from dovecot_index_tool.repair.incident import PlannedRepair
+from dovecot_index_tool.jobqueue.store import Job
+from dovecot_index_tool.repair.incident import PERFORMED, PlannedRepair
 from dovecot_index_tool.repair.outcome import RepairOutcome
 
 STYLE = {"repaired": "green", "failed": "bold red", "skipped": "yellow", "planned": "cyan"}
@@ -20,6 +21,15 @@ def render_plan(plan: PlannedRepair, console: Console) -> None:
         f"{escape(str(plan.location.index_dir))}: {plan.action.value}{note}"
     )
     console.print(f"          findings: {', '.join(plan.findings)}")
+
+
+def render_job(job: Job, console: Console) -> None:
+    performed = job.action in {a.value for a in PERFORMED}
+    note = "" if performed else "  [yellow](not performed by this version)[/]"
+    console.print(
+        f"[cyan]job {job.id:<5}[/] [bold]{escape(job.user)}[/] {escape(job.mailbox)} "
+        f"({job.format}) {escape(job.path)}: {job.action}{note}"
+    )
 
 
 def render_outcome(outcome: RepairOutcome, console: Console) -> None:
