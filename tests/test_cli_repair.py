@@ -84,3 +84,19 @@ def test_healthy_user_needs_nothing_and_exits_0(store, tmp_path):
     code, out = run("repair", "--yes", "--backup-dir", str(tmp_path / "b"), str(store.home))
     assert code == 0
     assert "nothing to repair" in out
+
+
+def test_unusable_backup_dir_fails_the_repair_and_leaves_the_mailbox(store, tmp_path):
+    truncate(store.cache("INBOX"), 16)
+    before = _files(store.home)
+    a_file = tmp_path / "backups"
+    a_file.write_text("a file where the backup directory should go")
+    backups = a_file / "dovecot-index-tool"
+
+    code, out = run("repair", "--yes", "--json", "--backup-dir", str(backups), str(store.home))
+
+    outcomes = json.loads(out)["outcomes"]
+    assert [o["state"] for o in outcomes] == ["failed"]
+    assert "left as it was" in outcomes[0]["reason"]
+    assert code == 12
+    assert _files(store.home) == before

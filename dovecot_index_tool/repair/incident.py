@@ -18,9 +18,10 @@ from dovecot_index_tool.check.runner import check_locations
 from dovecot_index_tool.check.target import NothingToCheck
 from dovecot_index_tool.discovery import MailboxLocation, iter_mailboxes, locate
 from dovecot_index_tool.exitcodes import UNCHECKED
-from dovecot_index_tool.repair.cache_purge import purge_cache
+from dovecot_index_tool.repair.cache_purge import MailboxChanged, purge_cache
 from dovecot_index_tool.repair.locking import DEFAULT_TIMEOUT
 from dovecot_index_tool.repair.outcome import RepairOutcome
+from dovecot_index_tool.repair.quarantine import BackupError
 
 PERFORMED = {Repair.CACHE_PURGE}
 
@@ -82,7 +83,7 @@ def carry_out(
     """Perform each plan this package can verify; report the others as skipped."""
     for plan in plans:
         if plan.action is Repair.CACHE_PURGE:
-            yield purge_cache(plan.location, backup_root, plan.findings, lock_timeout=lock_timeout)
+            yield _guarded(plan, purge_cache, backup_root, plan.findings, lock_timeout=lock_timeout)
         else:
             yield RepairOutcome(
                 plan.location.name,
@@ -94,3 +95,19 @@ def carry_out(
                 "left as it was",
                 skipped=True,
             )
+
+
+def _guarded(plan: PlannedRepair, action, *args, **kwargs) -> RepairOutcome:
+    """An action that could not start (no backup, lock held, file changed) leaves the
+    mailbox as it was; that is a failed repair of this mailbox, not of the run."""
+    try:
+        return action(plan.location, *args, **kwargs)
+    except (OSError, BackupError, MailboxChanged) as err:
+        return RepairOutcome(
+            plan.location.name,
+            plan.action.value,
+            False,
+            None,
+            remaining=plan.findings,
+            reason=f"not started, left as it was: {err}",
+        )
