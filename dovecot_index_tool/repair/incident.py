@@ -85,16 +85,8 @@ def carry_out(
         if plan.action is Repair.CACHE_PURGE:
             yield _guarded(plan, purge_cache, backup_root, plan.findings, lock_timeout=lock_timeout)
         else:
-            yield RepairOutcome(
-                plan.location.name,
-                plan.action.value,
-                False,
-                None,
-                remaining=plan.findings,
-                reason=f"needs {plan.action.value}, which this version does not perform; "
-                "left as it was",
-                skipped=True,
-            )
+            reason = f"needs {plan.action.value}, which this version does not perform"
+            yield _left_as_it_was(plan, reason, skipped=True)
 
 
 def _guarded(plan: PlannedRepair, action, *args, **kwargs) -> RepairOutcome:
@@ -103,11 +95,16 @@ def _guarded(plan: PlannedRepair, action, *args, **kwargs) -> RepairOutcome:
     try:
         return action(plan.location, *args, **kwargs)
     except (OSError, BackupError, MailboxChanged) as err:
-        return RepairOutcome(
-            plan.location.name,
-            plan.action.value,
-            False,
-            None,
-            remaining=plan.findings,
-            reason=f"not started, left as it was: {err}",
-        )
+        return _left_as_it_was(plan, f"not started: {err}", skipped=False)
+
+
+def _left_as_it_was(plan: PlannedRepair, reason: str, skipped: bool) -> RepairOutcome:
+    return RepairOutcome(
+        plan.location.name,
+        plan.action.value,
+        False,
+        None,
+        remaining=plan.findings,
+        reason=f"{reason}; left as it was",
+        skipped=skipped,
+    )
