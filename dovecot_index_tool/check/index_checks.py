@@ -70,6 +70,21 @@ def _at(name: str) -> int:
     return HEADER_OFFSETS[name][0]
 
 
+def _header_finding(
+    check: str, path: str, header, name: str, message: str, expected: object = None
+) -> Finding:
+    """A finding about one base-header field: its offset, path and value filled in."""
+    return Finding(
+        check,
+        path,
+        message,
+        offset=_at(name),
+        field=f"header.{name}",
+        expected=expected,
+        found=getattr(header, name),
+    )
+
+
 def mailbox_byteorder(files: IndexSet) -> str:
     """The byte order the files of one index prefix should share.
 
@@ -162,13 +177,12 @@ def check_index(index: IndexState, expected_order: str | None = None) -> list[Fi
     findings += _counters(state, path, idx.header)
     if idx.header.flags & HDR_FLAG_FSCKD:
         findings.append(
-            Finding(
+            _header_finding(
                 "index.fsckd",
                 path,
+                idx.header,
+                "flags",
                 "Dovecot repaired this index before",
-                offset=_at("flags"),
-                field="header.flags",
-                found=idx.header.flags,
             )
         )
     return findings
@@ -197,13 +211,12 @@ def _unusable(idx: IndexFile, path: str, order: str) -> list[Finding]:
         return out
     if h.flags & HDR_FLAG_CORRUPTED:
         out.append(
-            Finding(
+            _header_finding(
                 "index.corrupted-flag",
                 path,
+                h,
+                "flags",
                 "the CORRUPTED flag is set",
-                offset=_at("flags"),
-                field="header.flags",
-                found=h.flags,
             )
         )
     if idx.byteorder != order:
@@ -275,78 +288,72 @@ def _header(idx: IndexFile, path: str) -> list[Finding]:
     out = []
     if any(p.field == "header.messages_count" for p in idx.problems):
         out.append(
-            Finding(
+            _header_finding(
                 "index.records-truncated",
                 path,
+                h,
+                "messages_count",
                 "messages_count is higher than the records in the file",
-                offset=_at("messages_count"),
-                field="header.messages_count",
                 expected=f"<= {len(idx.records)}",
-                found=h.messages_count,
             )
         )
     if h.uid_validity == 0 and h.next_uid != 1:
         out.append(
-            Finding(
+            _header_finding(
                 "index.uidvalidity-zero",
                 path,
+                h,
+                "uid_validity",
                 f"uidvalidity=0, but next_uid={h.next_uid}",
-                offset=_at("uid_validity"),
-                field="header.uid_validity",
                 expected="non-zero",
-                found=0,
             )
         )
     if h.next_uid == 0:
         out.append(
-            Finding(
+            _header_finding(
                 "index.next-uid-zero",
                 path,
+                h,
+                "next_uid",
                 "next_uid=0",
-                offset=_at("next_uid"),
-                field="header.next_uid",
                 expected=">= 1",
-                found=0,
             )
         )
     for name, text in (("seen_messages_count", "seen"), ("deleted_messages_count", "deleted")):
         value = getattr(h, name)
         if value > h.messages_count:
             out.append(
-                Finding(
+                _header_finding(
                     f"index.{text}-count-too-large",
                     path,
+                    h,
+                    name,
                     f"{name} {value} > messages_count {h.messages_count}",
-                    offset=_at(name),
-                    field=f"header.{name}",
                     expected=f"<= {h.messages_count}",
-                    found=value,
                 )
             )
     if h.first_recent_uid == 0 or h.first_recent_uid > h.next_uid:
         out.append(
-            Finding(
+            _header_finding(
                 "index.first-recent-uid-invalid",
                 path,
+                h,
+                "first_recent_uid",
                 f"first_recent_uid {h.first_recent_uid} is outside 1..{h.next_uid}",
-                offset=_at("first_recent_uid"),
-                field="header.first_recent_uid",
                 expected=f"1..{h.next_uid}",
-                found=h.first_recent_uid,
             )
         )
     for name in ("first_unseen_uid_lowwater", "first_deleted_uid_lowwater"):
         value = getattr(h, name)
         if value > h.next_uid:
             out.append(
-                Finding(
+                _header_finding(
                     "index.lowwater-beyond-next-uid",
                     path,
+                    h,
+                    name,
                     f"{name} {value} > next_uid {h.next_uid}",
-                    offset=_at(name),
-                    field=f"header.{name}",
                     expected=f"<= {h.next_uid}",
-                    found=value,
                 )
             )
     return out
@@ -374,14 +381,13 @@ def _records(idx: IndexFile, path: str) -> list[Finding]:
         last = rec
     if last is not None and idx.header.next_uid and last.uid >= idx.header.next_uid:
         out.append(
-            Finding(
+            _header_finding(
                 "index.next-uid-below-record",
                 path,
+                idx.header,
+                "next_uid",
                 f"last message uid {last.uid} >= next_uid {idx.header.next_uid}",
-                offset=_at("next_uid"),
-                field="header.next_uid",
                 expected=f"> {last.uid}",
-                found=idx.header.next_uid,
             )
         )
     return out
@@ -525,14 +531,13 @@ def _counters(state: IndexFile, path: str, disk: IndexHeader) -> list[Finding]:
             and count != stored
         ):
             out.append(
-                Finding(
+                _header_finding(
                     f"index.{what}-count-wrong",
                     path,
+                    h,
+                    name,
                     f"header says {stored} {what}, records have {count}",
-                    offset=_at(name),
-                    field=f"header.{name}",
                     expected=count,
-                    found=stored,
                 )
             )
     for name, what, label, first in (
@@ -552,28 +557,26 @@ def _counters(state: IndexFile, path: str, disk: IndexHeader) -> list[Finding]:
         mark = getattr(h, name)
         if first is not None and first < mark:
             out.append(
-                Finding(
+                _header_finding(
                     f"index.{what}-lowwater-too-high",
                     path,
+                    h,
+                    name,
                     f"uid {first} is {label} but the low-water mark is {mark}",
-                    offset=_at(name),
-                    field=f"header.{name}",
                     expected=f"<= {first}",
-                    found=mark,
                 )
             )
     dirty = next((u for u, f in pairs if f & MAIL_DIRTY), None)
     if dirty is not None and not h.flags & HDR_FLAG_HAVE_DIRTY:
         out.append(
-            Finding(
+            _header_finding(
                 "index.dirty-flag-unmarked",
                 path,
+                h,
+                "flags",
                 f"uid {dirty} has a flag change not written to the mail file, but "
                 "the header does not say so",
-                offset=_at("flags"),
-                field="header.flags",
                 expected="HAVE_DIRTY (0x02)",
-                found=h.flags,
             )
         )
     return out
