@@ -13,19 +13,13 @@ from click.testing import CliRunner
 
 from conftest import FIXTURES
 from dovecot_index_tool.cli import main
+from dump_compare import INDEX_HEADER_FIELDS
 
 INBOX = FIXTURES / "maildir/alice/Maildir"
 MDBOX_INBOX = FIXTURES / "mdbox/carol/mdbox/mailboxes/INBOX/dbox-Mails"
 EMPTY = FIXTURES / "maildir/alice/Maildir/.Empty"
 
-INDEX_HEADER_KEYS = {
-    "major_version", "minor_version", "base_header_size", "header_size", "record_size",
-    "compat_flags", "indexid", "flags", "uid_validity", "next_uid", "messages_count",
-    "seen_messages_count", "deleted_messages_count", "first_recent_uid",
-    "first_unseen_uid_lowwater", "first_deleted_uid_lowwater", "log_file_seq",
-    "log_file_tail_offset", "log_file_head_offset", "log2_rotate_time", "last_temp_file_scan",
-    "day_stamp", "day_first_uid",
-}
+INDEX_HEADER_KEYS = set(INDEX_HEADER_FIELDS)
 LOG_HEADER_KEYS = {
     "major_version", "minor_version", "hdr_size", "indexid", "file_seq", "prev_file_seq",
     "prev_file_offset", "create_stamp", "initial_modseq", "compat_flags",

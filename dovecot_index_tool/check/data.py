@@ -11,8 +11,8 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
+from dovecot_index_tool.discovery import MailboxLocation
 from dovecot_index_tool.files import IndexSet, read_file, read_index_set
 from dovecot_index_tool.format.errors import FormatError
 from dovecot_index_tool.format.index import IndexFile
@@ -26,16 +26,6 @@ from dovecot_index_tool.format.uidlist import (
 
 SDBOX_FILE = re.compile(r"^u\.(\d+)$")
 MDBOX_FILE = re.compile(r"^m\.(\d+)$")
-
-
-class Location(Protocol):
-    """What discovery tells about one mailbox."""
-
-    name: str
-    format: str
-    index_dir: Path
-    mail_dir: Path | None
-    control_dir: Path | None
 
 
 @dataclass(frozen=True)
@@ -76,7 +66,7 @@ def load_index(prefix: str | os.PathLike[str]) -> IndexState:
     return IndexState(files, result)
 
 
-def load_mailbox(location: Location) -> MailboxData:
+def load_mailbox(location: MailboxLocation) -> MailboxData:
     errors: list[FormatError] = []
     index = load_index(Path(location.index_dir) / "dovecot.index")
     data = MailboxData(

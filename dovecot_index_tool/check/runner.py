@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dovecot_index_tool.check.cache_checks import check_cache
-from dovecot_index_tool.check.data import Location, MailboxData, UserData, load_mailbox, load_user
+from dovecot_index_tool.check.data import MailboxData, UserData, load_mailbox, load_user
 from dovecot_index_tool.check.findings import Finding
 from dovecot_index_tool.check.index_checks import check_index
 from dovecot_index_tool.check.log_checks import check_consistency, check_logs
@@ -25,6 +25,7 @@ from dovecot_index_tool.check.storage_checks import (
     check_sdbox,
     mdbox_references,
 )
+from dovecot_index_tool.discovery import MailboxLocation
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,9 @@ def _unique(findings: list[Finding]) -> list[Finding]:
 
 
 def check_mailbox(
-    location: Location, user: UserData | None = None, references: References | None = None
+    location: MailboxLocation,
+    user: UserData | None = None,
+    references: References | None = None,
 ) -> MailboxReport:
     path = str(location.index_dir)
     state_count: list[int | None] = [None]
@@ -175,7 +178,7 @@ def check_user_files(
 
 
 def check_locations(
-    locations: Iterable[Location],
+    locations: Iterable[MailboxLocation],
     list_index_dir: Path | None,
     map_index_dir: Path | None,
     storage_dir: Path | None,
