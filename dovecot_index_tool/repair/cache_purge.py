@@ -14,17 +14,17 @@ with its flags. When verification fails the backup is put back.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 from dovecot_index_tool.check.catalogue import Repair
+from dovecot_index_tool.check.findings import Finding
 from dovecot_index_tool.check.runner import check_locations
 from dovecot_index_tool.discovery import MailboxLocation
 from dovecot_index_tool.repair.inventory import Inventory, lost_since, take_inventory
 from dovecot_index_tool.repair.locking import DEFAULT_TIMEOUT, dovecot_lock
 from dovecot_index_tool.repair.outcome import RepairOutcome
-from dovecot_index_tool.repair.quarantine import Backup, restore_backup, take_backup
+from dovecot_index_tool.repair.quarantine import Backup, file_sha256, restore_backup, take_backup
 
 CACHE = "dovecot.index.cache"
 LOG = "dovecot.index.log"
@@ -42,12 +42,16 @@ def purge_cache(
     finding_ids: tuple[str, ...] = (),
     job_id: int | None = None,
     lock_timeout: float = DEFAULT_TIMEOUT,
+    checked: frozenset[str] | None = None,
 ) -> RepairOutcome:
-    """Remove the mailbox's cache file under Dovecot's lock, verify, or put it back."""
+    """Remove the mailbox's cache file under Dovecot's lock, verify, or put it back.
+
+    ``checked`` is every finding ID of a check made just before; without it the
+    mailbox is checked here."""
     cache = location.index_dir / CACHE
     if not cache.exists():
         return RepairOutcome(location.name, ACTION, True, None, reason="no cache file")
-    before_ids = _finding_ids(location)
+    before_ids = _finding_ids(location) if checked is None else checked
     before = _inventory(location)
     backup = take_backup(location.index_dir, [cache], backup_root, finding_ids, job_id)
     with dovecot_lock(location.index_dir / LOG, lock_timeout):
@@ -66,17 +70,13 @@ def purge_cache(
 
 
 def _refuse_if_changed(path: Path, backup: Backup) -> None:
-    saved = next(f for f in backup.files if f.path == str(path))
-    try:
-        current = hashlib.sha256(path.read_bytes()).hexdigest()
-    except FileNotFoundError:
-        current = None
-    if current != saved.sha256:
+    saved = next(f for f in backup.files if f.path == os.path.abspath(path))
+    if file_sha256(path) != saved.sha256:
         raise MailboxChanged(f"{path} changed since it was backed up; rescan the mailbox")
 
 
 def _verify(
-    location: MailboxLocation, before_ids: set[str], before: Inventory | None
+    location: MailboxLocation, before_ids: frozenset[str], before: Inventory | None
 ) -> tuple[list[str], tuple[str, ...], tuple[str, ...]]:
     after_ids = _finding_ids(location)
     problems = []
@@ -90,9 +90,14 @@ def _verify(
     return problems, tuple(sorted(after_ids)), lost
 
 
-def _finding_ids(location: MailboxLocation) -> set[str]:
+def findings_now(location: MailboxLocation) -> list[Finding]:
+    """Check this one mailbox now (without the user-level files)."""
     reports = check_locations([location], None, None, None, complete=False)
-    return {f.check for report in reports for f in report.findings}
+    return [f for report in reports for f in report.findings]
+
+
+def _finding_ids(location: MailboxLocation) -> frozenset[str]:
+    return frozenset(f.check for f in findings_now(location))
 
 
 def _inventory(location: MailboxLocation) -> Inventory | None:

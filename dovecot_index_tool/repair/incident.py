@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dovecot_index_tool.check.catalogue import Repair, Severity
-from dovecot_index_tool.check.runner import check_locations
 from dovecot_index_tool.check.target import NothingToCheck
 from dovecot_index_tool.discovery import MailboxLocation, iter_mailboxes, locate
 from dovecot_index_tool.exitcodes import UNCHECKED
-from dovecot_index_tool.repair.cache_purge import MailboxChanged, purge_cache
+from dovecot_index_tool.repair.cache_purge import MailboxChanged, findings_now, purge_cache
 from dovecot_index_tool.repair.locking import DEFAULT_TIMEOUT
 from dovecot_index_tool.repair.outcome import RepairOutcome
 from dovecot_index_tool.repair.quarantine import BackupError
@@ -30,7 +29,8 @@ PERFORMED = {Repair.CACHE_PURGE}
 class PlannedRepair:
     location: MailboxLocation
     action: Repair
-    findings: tuple[str, ...]
+    findings: tuple[str, ...]  # the ones that call for the action
+    seen: frozenset[str] = frozenset()  # every finding ID of the check, info included
 
     @property
     def performed(self) -> bool:
@@ -62,17 +62,13 @@ def plan_path(
 
 def plan_mailbox(location: MailboxLocation) -> PlannedRepair | None:
     """None when nothing about the mailbox calls for a repair."""
-    reports = check_locations([location], None, None, None, complete=False)
-    findings = [
-        f
-        for report in reports
-        for f in report.findings
-        if f.severity is not Severity.INFO and f.check not in UNCHECKED
-    ]
+    found = findings_now(location)
+    findings = [f for f in found if f.severity is not Severity.INFO and f.check not in UNCHECKED]
     action = max((f.repair for f in findings), key=lambda r: r.rank, default=Repair.NONE)
     if action is Repair.NONE:
         return None
-    return PlannedRepair(location, action, tuple(sorted({f.check for f in findings})))
+    seen = frozenset(f.check for f in found)
+    return PlannedRepair(location, action, tuple(sorted({f.check for f in findings})), seen)
 
 
 def carry_out(
@@ -83,7 +79,10 @@ def carry_out(
     """Perform each plan this package can verify; report the others as skipped."""
     for plan in plans:
         if plan.action is Repair.CACHE_PURGE:
-            yield _guarded(plan, purge_cache, backup_root, plan.findings, lock_timeout=lock_timeout)
+            yield _guarded(
+                plan, purge_cache, backup_root, plan.findings,
+                lock_timeout=lock_timeout, checked=plan.seen,
+            )
         else:
             reason = f"needs {plan.action.value}, which this version does not perform"
             yield _left_as_it_was(plan, reason, skipped=True)

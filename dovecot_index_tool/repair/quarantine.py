@@ -112,13 +112,22 @@ def verify_backup(backup: Backup) -> list[str]:
             continue
         stored = Path(backup.directory) / saved.stored
         try:
-            data = stored.read_bytes()
+            size, digest = stored.stat().st_size, file_sha256(stored)
         except OSError as exc:
             problems.append(f"{stored}: {exc.strerror or exc}")
             continue
-        if len(data) != saved.size or hashlib.sha256(data).hexdigest() != saved.sha256:
+        if size != saved.size or digest != saved.sha256:
             problems.append(f"{stored}: does not match the checksum of {saved.path}")
     return problems
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str | None:
+    """The file's SHA-256, read in chunks; None when it does not exist."""
+    try:
+        with open(path, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except FileNotFoundError:
+        return None
 
 
 def restore_backup(backup: Backup) -> list[str]:
