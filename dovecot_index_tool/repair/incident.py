@@ -15,14 +15,18 @@ from pathlib import Path
 
 from dovecot_index_tool.check.catalogue import Repair, Severity
 from dovecot_index_tool.check.target import NothingToCheck
-from dovecot_index_tool.discovery import MailboxLocation, iter_mailboxes, locate
+from dovecot_index_tool.discovery import MailboxLocation, MailRoot, iter_mailboxes, locate
 from dovecot_index_tool.exitcodes import UNCHECKED
 from dovecot_index_tool.repair.cache_purge import MailboxChanged, findings_now, purge_cache
+from dovecot_index_tool.repair.doveadm import DovecotSetup
 from dovecot_index_tool.repair.locking import DEFAULT_TIMEOUT
 from dovecot_index_tool.repair.outcome import RepairOutcome
 from dovecot_index_tool.repair.quarantine import BackupError
+from dovecot_index_tool.repair.rebuild import MailboxChanged as RebuildRefused
+from dovecot_index_tool.repair.rebuild import RebuildJob, Settings, rebuild
 
-PERFORMED = {Repair.CACHE_PURGE}
+PERFORMED = {Repair.CACHE_PURGE, Repair.INDEX_REBUILD, Repair.FORCE_RESYNC,
+             Repair.STORAGE_REBUILD}
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class PlannedRepair:
     action: Repair
     findings: tuple[str, ...]  # the ones that call for the action
     seen: frozenset[str] = frozenset()  # every finding ID of the check, info included
+    root: MailRoot | None = None  # where Dovecot is pointed; None for a lone mailbox
 
     @property
     def performed(self) -> bool:
@@ -55,12 +60,12 @@ def plan_path(
     if root is None and not mailboxes:
         raise NothingToCheck(f"no Dovecot mailbox found at {path}")
     for location in mailboxes or iter_mailboxes(root):
-        planned = plan_mailbox(location)
+        planned = plan_mailbox(location, root)
         if planned is not None:
             yield planned
 
 
-def plan_mailbox(location: MailboxLocation) -> PlannedRepair | None:
+def plan_mailbox(location: MailboxLocation, root: MailRoot | None = None) -> PlannedRepair | None:
     """None when nothing about the mailbox calls for a repair."""
     found = findings_now(location)
     findings = [f for f in found if f.severity is not Severity.INFO and f.check not in UNCHECKED]
@@ -68,32 +73,48 @@ def plan_mailbox(location: MailboxLocation) -> PlannedRepair | None:
     if action is Repair.NONE:
         return None
     seen = frozenset(f.check for f in found)
-    return PlannedRepair(location, action, tuple(sorted({f.check for f in findings})), seen)
+    return PlannedRepair(location, action, tuple(sorted({f.check for f in findings})), seen, root)
+
+
+def still_needed(location: MailboxLocation) -> tuple[str, ...]:
+    """The findings that, checked now, still call for a repair of the mailbox."""
+    plan = plan_mailbox(location)
+    return plan.findings if plan else ()
 
 
 def carry_out(
     plans: Iterable[PlannedRepair],
     backup_root: str | os.PathLike[str],
     lock_timeout: float = DEFAULT_TIMEOUT,
+    dovecot: DovecotSetup | None = None,
+    reindex: bool = False,
+    job_id: int | None = None,
 ) -> Iterator[RepairOutcome]:
-    """Perform each plan this package can verify; report the others as skipped."""
+    """Perform each plan, verified; a plan that cannot be carried out is skipped."""
+    settings = Settings(dovecot or DovecotSetup(), str(backup_root), lock_timeout, reindex)
     for plan in plans:
-        if plan.action is Repair.CACHE_PURGE:
-            yield _guarded(
-                plan, purge_cache, backup_root, plan.findings,
-                lock_timeout=lock_timeout, checked=plan.seen,
-            )
-        else:
-            reason = f"needs {plan.action.value}, which this version does not perform"
-            yield _left_as_it_was(plan, reason, skipped=True)
+        yield _guarded(plan, lambda p=plan: _perform(p, settings, job_id))
 
 
-def _guarded(plan: PlannedRepair, action, *args, **kwargs) -> RepairOutcome:
+def _perform(plan: PlannedRepair, settings: Settings, job_id: int | None) -> RepairOutcome:
+    if plan.action is Repair.CACHE_PURGE:
+        return purge_cache(
+            plan.location, settings.backup_root, plan.findings, job_id,
+            lock_timeout=settings.lock_timeout, checked=plan.seen,
+        )
+    if plan.root is None:
+        reason = "no mail root above the mailbox, so Dovecot cannot be pointed at it"
+        return _left_as_it_was(plan, reason, skipped=True)
+    job = RebuildJob(plan.root, plan.location, plan.action, plan.findings, job_id)
+    return rebuild(job, settings, still_needed)
+
+
+def _guarded(plan: PlannedRepair, action) -> RepairOutcome:
     """An action that could not start (no backup, lock held, file changed) leaves the
     mailbox as it was; that is a failed repair of this mailbox, not of the run."""
     try:
-        return action(plan.location, *args, **kwargs)
-    except (OSError, BackupError, MailboxChanged) as err:
+        return action()
+    except (OSError, BackupError, MailboxChanged, RebuildRefused) as err:
         return _left_as_it_was(plan, f"not started: {err}", skipped=False)
 
 

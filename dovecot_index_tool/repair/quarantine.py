@@ -13,6 +13,7 @@ repair killed half-way never leaves a backup that looks whole but is not.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -28,6 +29,7 @@ from dovecot_index_tool.files import read_file
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
+IN_PROGRESS = "in-progress"
 
 
 class BackupError(Exception):
@@ -102,6 +104,33 @@ def load_backup(directory: str | os.PathLike[str]) -> Backup:
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise BackupError(f"{path}: not a readable backup manifest ({exc})") from exc
+
+
+def mark_started(backup: Backup) -> None:
+    """Say, before the first change, that the mailbox may be half-repaired: a repair that
+    is killed leaves this mark, and the next repair of the mailbox puts the backup back."""
+    _write_synced(Path(backup.directory) / IN_PROGRESS, b"", 0o600)
+
+
+def mark_finished(backup: Backup) -> None:
+    """The mailbox is repaired and verified, or was put back as it was."""
+    with contextlib.suppress(FileNotFoundError):
+        (Path(backup.directory) / IN_PROGRESS).unlink()
+
+
+def unfinished_backups(backup_root: str | os.PathLike[str], mailbox: str) -> list[Backup]:
+    """Backups of ``mailbox`` whose repair never finished, newest first."""
+    try:
+        marks = sorted(Path(backup_root).glob(f"*/{IN_PROGRESS}"), reverse=True)
+    except OSError:
+        return []
+    found = []
+    for mark in marks:
+        with contextlib.suppress(BackupError):
+            backup = load_backup(mark.parent)
+            if backup.mailbox == str(mailbox):
+                found.append(backup)
+    return found
 
 
 def verify_backup(backup: Backup) -> list[str]:

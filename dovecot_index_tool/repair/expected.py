@@ -1,0 +1,122 @@
+"""What a repaired mailbox must show: every message the files hold, with its flags.
+
+Taken before anything changes, from the mail files and the index files that still
+parse, and compared afterwards with what Dovecot shows (``doveadm fetch``):
+
+* maildir: every message file, identified by its base name (or the GUID the uidlist
+  gives it), its UID from ``dovecot-uidlist`` and its flags from the file name;
+* sdbox: every ``u.N`` file is message UID N; its flags come from the salvaged index;
+* mdbox: every salvaged index record whose message the map still references, by its
+  128-bit GUID; flags from the same record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dovecot_index_tool.discovery import MailboxLocation, MailRoot
+from dovecot_index_tool.files import read_file
+from dovecot_index_tool.format.errors import FormatError
+from dovecot_index_tool.format.uidlist import parse_maildir_keywords, parse_uidlist
+from dovecot_index_tool.repair.doveadm import FetchedMessage
+from dovecot_index_tool.repair.inventory import take_inventory
+from dovecot_index_tool.repair.map_refs import referenced_map_uids
+from dovecot_index_tool.repair.salvage import Salvage, guid_128
+
+MAILDIR_LETTERS = {
+    "R": "\\Answered",
+    "F": "\\Flagged",
+    "T": "\\Deleted",
+    "S": "\\Seen",
+    "D": "\\Draft",
+}
+
+
+@dataclass(frozen=True)
+class ExpectedMessage:
+    key: str  # what identifies it in doveadm fetch output, see message_key()
+    uid: int | None
+    flags: frozenset[str]
+    where: str  # file name, or index source, for the report
+
+
+@dataclass(frozen=True)
+class Expected:
+    format: str
+    uid_validity: int | None
+    next_uid: int | None
+    mailbox_guid: str | None
+    messages: tuple[ExpectedMessage, ...]
+
+    def by_key(self) -> dict[str, ExpectedMessage]:
+        return {m.key: m for m in self.messages}
+
+
+def expected_state(root: MailRoot, location: MailboxLocation, saved: Salvage) -> Expected:
+    if location.format == "maildir":
+        messages, validity, next_uid = _maildir(location)
+        validity = validity or saved.uid_validity
+        next_uid = max(next_uid or 0, saved.next_uid or 0) or None
+    elif location.format == "sdbox":
+        messages, validity, next_uid = _sdbox(location, saved), saved.uid_validity, saved.next_uid
+    else:
+        messages, validity, next_uid = _mdbox(root, saved), saved.uid_validity, saved.next_uid
+    return Expected(
+        location.format, validity, next_uid, saved.mailbox_guid, tuple(messages)
+    )
+
+
+def message_key(mail_format: str, fetched: FetchedMessage) -> str:
+    if mail_format == "sdbox":
+        return str(fetched.uid)
+    if mail_format == "mdbox":
+        return guid_128(fetched.guid)
+    return fetched.guid
+
+
+def _maildir(location: MailboxLocation) -> tuple[list[ExpectedMessage], int | None, int | None]:
+    control = Path(location.control_dir or location.index_dir)
+    uidlist = _parsed(control / "dovecot-uidlist", parse_uidlist)
+    keywords = _parsed(control / "dovecot-keywords", parse_maildir_keywords)
+    letters = dict(keywords.names) if keywords else {}
+    records = {r.filename.partition(":")[0]: r for r in uidlist.records} if uidlist else {}
+    messages = []
+    for disk in take_inventory(location.mail_dir, "maildir").messages:
+        record = records.get(disk.key)
+        key = (record.guid if record else None) or disk.key
+        flags = {MAILDIR_LETTERS[c] for c in disk.flags if c in MAILDIR_LETTERS}
+        flags |= {letters[ord(c) - ord("a")] for c in disk.flags if ord(c) - ord("a") in letters}
+        messages.append(ExpectedMessage(key, record.uid if record else None,
+                                        frozenset(flags), disk.file))
+    if uidlist is None:
+        return messages, None, None
+    return messages, uidlist.uid_validity, uidlist.next_uid
+
+
+def _sdbox(location: MailboxLocation, saved: Salvage) -> list[ExpectedMessage]:
+    known = saved.by_uid()
+    messages = []
+    for disk in take_inventory(location.mail_dir, "sdbox").messages:
+        uid = int(disk.key.partition(".")[2])
+        record = known.get(uid)
+        flags = record.flags if record else frozenset()
+        where = f"{disk.file} (flags from {record.source})" if record else disk.file
+        messages.append(ExpectedMessage(str(uid), uid, flags, where))
+    return messages
+
+
+def _mdbox(root: MailRoot, saved: Salvage) -> list[ExpectedMessage]:
+    referenced = referenced_map_uids(root.map_index_dir) if root.map_index_dir else None
+    return [
+        ExpectedMessage(m.guid, m.uid, m.flags, f"map_uid {m.map_uid} ({m.source})")
+        for m in saved.messages
+        if m.guid and (referenced is None or m.map_uid in referenced)
+    ]
+
+
+def _parsed(path: Path, parser):
+    try:
+        return parser(read_file(path).data, str(path))
+    except (OSError, FormatError):
+        return None

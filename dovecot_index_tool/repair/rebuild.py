@@ -1,0 +1,274 @@
+"""Index rebuild, force-resync and mdbox storage rebuild, through Dovecot.
+
+Dovecot writes every index file; this module decides what Dovecot is asked to do and
+checks the result against what the files held before:
+
+1. Read what the mailbox holds (``expected.py``): the message files, and the flags the
+   damaged index, its backup and its log still hold.
+2. Back up every file the action may touch, mark the backup "in progress", and under
+   Dovecot's lock make sure none changed since the check.
+3. First attempt, in place: ``doveadm force-resync`` on the damaged files, Dovecot's
+   own repair. Then put back what it dropped: flags and keywords (``doveadm flags
+   add``), and UIDVALIDITY, next UID and mailbox GUID (``doveadm mailbox update``)
+   when the UIDs were kept.
+4. Verify: every expected message visible, with its flags, under its UID (UIDs may
+   only change where Dovecot had to renumber, and then UIDVALIDITY must change too);
+   a rescan calls for no repair.
+5. When that fails (Dovecot dropped messages, renumbered, or aborted), put the backup
+   back, move the mailbox's index files aside and let Dovecot build a fresh index
+   from the mail files; put back and verify again.
+6. When both fail, the backup is put back: the mailbox is left as it was.
+
+What it can lose: the cache (rebuilt on demand), modification sequences (clients
+using CONDSTORE/QRESYNC resynchronise), and for mdbox, when Dovecot must renumber
+because no index record survived, the UIDs (a new UIDVALIDITY tells clients).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from dovecot_index_tool.check.catalogue import Repair
+from dovecot_index_tool.discovery import MailboxLocation, MailRoot, iter_mailboxes
+from dovecot_index_tool.repair.doveadm import DoveadmError, DovecotSetup, MailboxDoveadm
+from dovecot_index_tool.repair.expected import Expected, expected_state, message_key
+from dovecot_index_tool.repair.inventory import take_inventory
+from dovecot_index_tool.repair.locking import dovecot_lock
+from dovecot_index_tool.repair.outcome import RepairOutcome
+from dovecot_index_tool.repair.quarantine import (
+    Backup,
+    file_sha256,
+    mark_finished,
+    mark_started,
+    restore_backup,
+    take_backup,
+    unfinished_backups,
+)
+from dovecot_index_tool.repair.salvage import salvage
+
+INDEX_SUFFIXES = ("", ".log", ".log.2", ".cache")
+MAILBOX_FILES = tuple(f"dovecot.index{s}" for s in (*INDEX_SUFFIXES, ".backup"))
+LIST_FILES = tuple(f"dovecot.list.index{s}" for s in INDEX_SUFFIXES[:3])
+MAP_FILES = tuple(f"dovecot.map.index{s}" for s in INDEX_SUFFIXES[:3])
+MAILDIR_CONTROL = ("dovecot-uidlist", "dovecot-keywords")
+MAILDIR_NAMES = "maildir-names"  # in the backup directory: the message file names before
+
+
+class MailboxChanged(RuntimeError):
+    """A file to repair is no longer what was backed up: rescan before repairing."""
+
+
+@dataclass(frozen=True)
+class RebuildJob:
+    root: MailRoot
+    location: MailboxLocation
+    action: Repair
+    findings: tuple[str, ...]
+    job_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    dovecot: DovecotSetup
+    backup_root: str
+    lock_timeout: float
+    reindex: bool = False
+
+
+def rebuild(job: RebuildJob, settings: Settings, still_needed) -> RepairOutcome:
+    """Repair one mailbox through Dovecot, verified, or leave it as it was.
+
+    ``still_needed(location)`` rechecks the mailbox and names the findings that still
+    call for a repair (empty when none)."""
+    location = job.location
+    expected = expected_state(job.root, location, salvage(location.index_dir))
+    paths = touched_files(job.root, location)
+    backup = take_backup(location.index_dir, paths, settings.backup_root, job.findings,
+                         job.job_id)
+    doveadm = settings.dovecot.for_mailbox(job.root, location)
+    _record_names(backup, location)
+    mark_started(backup)
+    failures = []
+    try:
+        for fresh in (False, True):
+            problems = _attempt(job, settings, backup, doveadm, expected, fresh, still_needed)
+            if not problems:
+                if settings.reindex:
+                    doveadm.reindex()
+                return _done(job, backup, paths, expected, failures)
+            failures.append(("fresh index" if fresh else "in place") + ": " + "; ".join(problems))
+            put_back(backup, location)
+        remaining = still_needed(location)
+        return RepairOutcome(
+            location.name, job.action.value, False, backup.directory, (), (), remaining,
+            " | ".join(failures) + "; the backup was put back",
+        )
+    finally:
+        mark_finished(backup)
+
+
+def touched_files(root: MailRoot, location: MailboxLocation) -> list[Path]:
+    """Every file the repair may change: the mailbox's index files, the list index, the
+    maildir control files, and for mdbox the map and every mailbox index of the user
+    (a storage rebuild rewrites them all)."""
+    paths = [Path(location.index_dir) / n for n in MAILBOX_FILES]
+    paths += [Path(root.list_index_dir) / n for n in LIST_FILES]
+    if location.format == "maildir":
+        control = Path(location.control_dir or location.index_dir)
+        paths += [control / n for n in MAILDIR_CONTROL]
+    if location.format == "mdbox" and root.map_index_dir is not None:
+        paths += [Path(root.map_index_dir) / n for n in MAP_FILES]
+        for other in iter_mailboxes(root):
+            paths += [Path(other.index_dir) / n for n in MAILBOX_FILES]
+    return list(dict.fromkeys(paths))
+
+
+def _attempt(job, settings, backup, doveadm, expected, fresh, still_needed) -> list[str]:
+    with _locked(job.location, settings.lock_timeout):
+        _refuse_if_changed(backup)
+        if fresh:
+            _move_aside(job.location)
+    try:
+        doveadm.force_resync()
+        _restore_state(doveadm, expected)
+        return _verify(job, doveadm, expected, still_needed)
+    except DoveadmError as err:
+        return [str(err)]
+
+
+def _restore_state(doveadm: MailboxDoveadm, expected: Expected) -> None:
+    """Put back in Dovecot what the files held and the rebuild dropped."""
+    status = doveadm.status()
+    fetched = {message_key(expected.format, m): m for m in doveadm.fetch()}
+    if _uids_kept(expected, fetched):
+        validity = expected.uid_validity
+        doveadm.update(
+            guid=expected.mailbox_guid if expected.mailbox_guid != status.guid else None,
+            uid_validity=validity if validity and validity != status.uidvalidity else None,
+            min_next_uid=expected.next_uid if (expected.next_uid or 0) > status.uidnext
+            else None,
+        )
+    by_flags: dict[frozenset[str], list[int]] = defaultdict(list)
+    for key, want in expected.by_key().items():
+        have = fetched.get(key)
+        if have is not None and (missing := want.flags - have.flags):
+            by_flags[frozenset(missing)].append(have.uid)
+    for flags, uids in by_flags.items():
+        doveadm.add_flags(flags, uids)
+
+
+def _uids_kept(expected: Expected, fetched: dict) -> bool:
+    return all(
+        fetched[m.key].uid == m.uid for m in expected.messages if m.key in fetched and m.uid
+    )
+
+
+def _verify(job: RebuildJob, doveadm: MailboxDoveadm, expected: Expected,
+            still_needed) -> list[str]:
+    fetched = {message_key(expected.format, m): m for m in doveadm.fetch()}
+    status = doveadm.status()
+    problems = _missing(expected, fetched)
+    if _uids_kept(expected, fetched):
+        if expected.uid_validity and status.uidvalidity != expected.uid_validity:
+            problems.append(f"UIDVALIDITY {status.uidvalidity}, was {expected.uid_validity}")
+    elif status.uidvalidity == expected.uid_validity:
+        problems.append("UIDs changed but UIDVALIDITY did not")
+    if remaining := still_needed(job.location):
+        problems.append("a rescan still finds " + ", ".join(remaining))
+    return problems
+
+
+def _missing(expected: Expected, fetched: dict) -> list[str]:
+    lost, flags = [], []
+    for want in expected.messages:
+        have = fetched.get(want.key)
+        if have is None:
+            lost.append(want.where)
+        elif missing := want.flags - have.flags:
+            flags.append(f"{want.where}: {' '.join(sorted(missing))}")
+    problems = []
+    if lost:
+        problems.append(f"{len(lost)} of {len(expected.messages)} message(s) not visible"
+                        f" (first: {lost[0]})")
+    if flags:
+        problems.append(f"flags not kept on {len(flags)} message(s) (first: {flags[0]})")
+    return problems
+
+
+def _done(job: RebuildJob, backup: Backup, paths: list[Path], expected: Expected,
+          failures: list[str]) -> RepairOutcome:
+    how = "Dovecot's force-resync in place"
+    if failures:
+        how = f"a fresh index built by Dovecot (after {failures[0]})"
+    changed = tuple(str(p) for p in paths if file_sha256(p) != _saved_sha(backup, p))
+    return RepairOutcome(
+        job.location.name, job.action.value, True, backup.directory, changed, (), (),
+        f"{how}; {len(expected.messages)} message(s) verified with their flags",
+    )
+
+
+def _saved_sha(backup: Backup, path: Path) -> str | None:
+    wanted = os.path.abspath(path)
+    return next((f.sha256 for f in backup.files if f.path == wanted), None)
+
+
+def _record_names(backup: Backup, location: MailboxLocation) -> None:
+    """Maildir flags live in file names, which Dovecot renames: keep the names so that
+    putting the mailbox back also puts back the flags its files carried."""
+    if location.format != "maildir" or location.mail_dir is None:
+        return
+    names = [m.file for m in take_inventory(location.mail_dir, "maildir").messages]
+    (Path(backup.directory) / MAILDIR_NAMES).write_text("\n".join(names) + "\n")
+
+
+def put_back(backup: Backup, location: MailboxLocation) -> None:
+    """Index files as they were; maildir files renamed since get their names back."""
+    restore_backup(backup)
+    names = Path(backup.directory) / MAILDIR_NAMES
+    if location.mail_dir is None or not names.exists():
+        return
+    mail_dir = Path(location.mail_dir)
+    now = take_inventory(mail_dir, "maildir").by_key()
+    for old in names.read_text(encoding="utf-8").split():
+        base = old.split("/", 1)[-1].partition(":2,")[0]
+        current = now.get(base)
+        if current and current.file != old and not (mail_dir / old).exists():
+            os.rename(mail_dir / current.file, mail_dir / old)
+
+
+def _move_aside(location: MailboxLocation) -> None:
+    """Remove the mailbox's index files (the backup holds them) so Dovecot starts anew."""
+    for name in MAILBOX_FILES:
+        with contextlib.suppress(FileNotFoundError):
+            (Path(location.index_dir) / name).unlink()
+
+
+def _refuse_if_changed(backup: Backup) -> None:
+    for saved in backup.files:
+        if file_sha256(saved.path) != saved.sha256:
+            raise MailboxChanged(f"{saved.path} changed since it was backed up; rescan")
+
+
+@contextlib.contextmanager
+def _locked(location: MailboxLocation, timeout: float) -> Iterator[None]:
+    log = Path(location.index_dir) / "dovecot.index.log"
+    if not log.exists():
+        yield
+        return
+    with dovecot_lock(log, timeout):
+        yield
+
+
+def recover_unfinished(location: MailboxLocation, backup_root: str) -> list[str]:
+    """Put back the mailbox from a repair that was killed half-way; the backup paths."""
+    recovered = []
+    for backup in unfinished_backups(backup_root, str(location.index_dir)):
+        put_back(backup, location)
+        mark_finished(backup)
+        recovered.append(backup.directory)
+    return recovered
