@@ -194,6 +194,28 @@ def check(
     help="Without PATH: jobs claimed at a time.",
 )
 @click.option("--forever", is_flag=True, help="Without PATH: keep serving the queue.")
+@click.option(
+    "-j", "--jobs", "workers", type=click.IntRange(min=1), default=1, show_default=True,
+    help="Without PATH: queue workers running side by side.",
+)
+@click.option(
+    "--dovecot-config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="DIT_DOVECOT_CONFIG",
+    help="doveadm -c FILE (env DIT_DOVECOT_CONFIG); default: Dovecot's own.",
+)
+@click.option(
+    "--mail-location", "mail_location",
+    help="mail_location template for doveadm, with {user}, {home}, {root}; "
+    "default: where the mailbox was found (with INDEX=/CONTROL=/LAYOUT=fs).",
+)
+@click.option(
+    "--userdb", is_flag=True,
+    help="Ask Dovecot's auth service for the user (doveadm -u); default: USER and HOME.",
+)
+@click.option(
+    "--reindex", is_flag=True, help="After a rebuild, warm the cache with doveadm index."
+)
 def repair(
     path: Path | None,
     index_root: Path | None,
@@ -207,28 +229,42 @@ def repair(
     volume: str | None,
     batch: int,
     forever: bool,
+    workers: int,
+    dovecot_config: Path | None,
+    mail_location: str | None,
+    userdb: bool,
+    reindex: bool,
 ) -> None:
     """Repair the damaged mailboxes under PATH now, for an incident, or, without
     PATH, work through the repair queue until it is empty.
 
-    Each mailbox is checked, gets the least destructive repair that covers its
-    findings, and is verified afterwards by a rescan and by comparing the messages
-    and flags on disk; a repair that does not verify is undone from its backup.
-    Performed: cache-purge (moves the damaged dovecot.index.cache into the backup;
-    Dovecot rebuilds it, nothing a user sees is lost). Mailboxes that need more
-    are reported and left as they were. Dovecot's own lock on the mailbox is held
-    while a file is removed. Queued jobs are checked again before they are run;
-    a job that cannot be repaired fails with the reason and is retried later.
+    Each mailbox is checked and gets the least destructive repair that covers its
+    findings: cache-purge (the cache file goes into the backup; Dovecot rebuilds
+    it), index-rebuild, force-resync or, for a damaged mdbox map, storage-rebuild.
+    The last three let Dovecot rebuild the index (doveadm force-resync, run as the
+    mail owner), then put back the flags, keywords, UIDVALIDITY and next UID that the
+    damaged index, its backup and its log still held. Every repair is verified (every
+    message on disk visible with its flags, a clean rescan); one that does not verify
+    is undone from its backup. Queued jobs are checked again before they are run; a
+    job that cannot be repaired fails with the reason and is retried later.
     """
     from dovecot_index_tool.check.target import NothingToCheck
     from dovecot_index_tool.present import repair_view
     from dovecot_index_tool.present.json_out import write_json
-    from dovecot_index_tool.repair.incident import carry_out, plan_path
+    from dovecot_index_tool.repair.doveadm import DovecotSetup
+    from dovecot_index_tool.repair.incident import carry_out, plan_path, recover
+    from dovecot_index_tool.repair.job_action import JobRepair
 
     console = Console(highlight=False)
+    dovecot = DovecotSetup(
+        str(dovecot_config) if dovecot_config else None, mail_location, userdb
+    )
     if path is None:
-        _repair_queue(db_path, volume, backup_dir, lock_timeout, plan_only, yes, as_json, batch,
-                      forever)
+        action = JobRepair(backup_dir, lock_timeout, dovecot, reindex)
+        _repair_queue(db_path, volume, action, plan_only, yes, as_json, batch, forever, workers)
+    if not plan_only:
+        for directory in recover(path, backup_dir):
+            console.print(f"[yellow]undone[/] an unfinished repair, from {directory}")
     try:
         plans = list(plan_path(path, index_root, control_root))
     except NothingToCheck as err:
@@ -242,7 +278,7 @@ def repair(
             repair_view.render_plan(plan, Console(stderr=True, highlight=False))
         _confirm(performable, "mailbox(es)")
     outcomes = []
-    for outcome in carry_out(plans, backup_dir, lock_timeout):
+    for outcome in carry_out(plans, backup_dir, lock_timeout, dovecot, reindex):
         outcomes.append(outcome)
         if not as_json:
             repair_view.render_outcome(outcome, console)
@@ -261,16 +297,12 @@ def _confirm(count: int, what: str) -> None:
         raise click.Abort()
 
 
-def _repair_queue(db_path, volume, backup_dir, lock_timeout, plan_only, yes, as_json, batch,
-                  forever) -> None:
-    """``repair`` without PATH: a queue worker (exits when done unless ``forever``)."""
-    import os
-    import socket
-
-    from dovecot_index_tool.jobqueue.worker import work
+def _repair_queue(db_path, volume, action, plan_only, yes, as_json, batch, forever,
+                  workers) -> None:
+    """``repair`` without PATH: queue workers (they exit when done unless ``forever``)."""
+    from dovecot_index_tool.jobqueue.worker import work_in_parallel
     from dovecot_index_tool.present import repair_view
     from dovecot_index_tool.present.json_out import write_json
-    from dovecot_index_tool.repair.job_action import JobRepair
 
     queued = _open_queue(db_path).jobs(state="queued", volume=volume)
     if plan_only:
@@ -284,12 +316,8 @@ def _repair_queue(db_path, volume, backup_dir, lock_timeout, plan_only, yes, as_
         for job in queued:
             repair_view.render_job(job, Console(stderr=True, highlight=False))
         _confirm(len(queued), "queued job(s)")
-    summary = work(
-        lambda: _open_queue(db_path),
-        JobRepair(backup_dir, lock_timeout),
-        f"{socket.gethostname()}:{os.getpid()}",
-        batch=batch,
-        volume=volume,
+    summary = work_in_parallel(
+        lambda: _open_queue(db_path), action, workers, batch=batch, volume=volume,
         forever=forever,
     )
     states = ["repaired" if state == "done" else "skipped" for _, state in summary.results]

@@ -4,9 +4,12 @@ dies is claimed again by another once its lease ends."""
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -60,6 +63,32 @@ def work(
                 summary.done += state == "done"
                 summary.failed += state != "done"
     return summary
+
+
+def work_in_parallel(
+    open_queue: Callable[[], JobQueue],
+    action: RepairAction,
+    workers: int,
+    **options,
+) -> WorkSummary:
+    """``workers`` workers side by side, each with its own queue connection and name
+    (``host:pid:N``); a repair waits on doveadm, so threads are enough."""
+    base = f"{socket.gethostname()}:{os.getpid()}"
+    if workers == 1:
+        return work(open_queue, action, base, **options)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [
+            pool.submit(work, open_queue, action, f"{base}:{n}", **options)
+            for n in range(1, workers + 1)
+        ]
+        summaries = [f.result() for f in futures]
+    total = WorkSummary()
+    for one in summaries:
+        total.done += one.done
+        total.failed += one.failed
+        total.claimed += one.claimed
+        total.results += one.results
+    return total
 
 
 def _run_one(queue: JobQueue, action: RepairAction, worker: str, job: Job) -> str:

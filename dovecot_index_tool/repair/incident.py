@@ -23,7 +23,7 @@ from dovecot_index_tool.repair.locking import DEFAULT_TIMEOUT
 from dovecot_index_tool.repair.outcome import RepairOutcome
 from dovecot_index_tool.repair.quarantine import BackupError
 from dovecot_index_tool.repair.rebuild import MailboxChanged as RebuildRefused
-from dovecot_index_tool.repair.rebuild import RebuildJob, Settings, rebuild
+from dovecot_index_tool.repair.rebuild import RebuildJob, Settings, rebuild, recover_under
 
 PERFORMED = {Repair.CACHE_PURGE, Repair.INDEX_REBUILD, Repair.FORCE_RESYNC,
              Repair.STORAGE_REBUILD}
@@ -76,6 +76,16 @@ def plan_mailbox(location: MailboxLocation, root: MailRoot | None = None) -> Pla
     return PlannedRepair(location, action, tuple(sorted({f.check for f in findings})), seen, root)
 
 
+def recover(path: Path, backup_root: str | os.PathLike[str]) -> list[str]:
+    """Undo every repair below ``path`` that was killed half-way (from its backup)."""
+
+    def mailbox_at(index_dir: str) -> MailboxLocation | None:
+        _, found = locate(index_dir)
+        return found[0] if len(found) == 1 else None
+
+    return recover_under(path, os.fspath(backup_root), mailbox_at)
+
+
 def still_needed(location: MailboxLocation) -> tuple[str, ...]:
     """The findings that, checked now, still call for a repair of the mailbox."""
     plan = plan_mailbox(location)
@@ -102,8 +112,12 @@ def _perform(plan: PlannedRepair, settings: Settings, job_id: int | None) -> Rep
             plan.location, settings.backup_root, plan.findings, job_id,
             lock_timeout=settings.lock_timeout, checked=plan.seen,
         )
-    if plan.root is None:
-        reason = "no mail root above the mailbox, so Dovecot cannot be pointed at it"
+    if plan.root is None or plan.location.mail_dir is None:
+        reason = (
+            "no mail root above the mailbox, so Dovecot cannot be pointed at it"
+            if plan.root is None
+            else "its mail directory was not found (give --index-root/--control-root)"
+        )
         return _left_as_it_was(plan, reason, skipped=True)
     job = RebuildJob(plan.root, plan.location, plan.action, plan.findings, job_id)
     return rebuild(job, settings, still_needed)

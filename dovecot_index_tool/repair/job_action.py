@@ -2,20 +2,23 @@
 
 The job was planned from an earlier scan; the mailbox is checked again before
 anything is done, so a mailbox that Dovecot already repaired on its own (or that
-changed) is judged on what it holds now, not on old findings.
+changed) is judged on what it holds now, not on old findings. A repair of the same
+mailbox that was killed half-way is undone first, from its backup.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from dovecot_index_tool.discovery import MailboxLocation, iter_mailboxes, locate
+from dovecot_index_tool.discovery import MailboxLocation, MailRoot, iter_mailboxes, locate
 from dovecot_index_tool.jobqueue.store import Job
 from dovecot_index_tool.jobqueue.worker import RepairFailed
+from dovecot_index_tool.repair.doveadm import DovecotSetup
 from dovecot_index_tool.repair.incident import carry_out, plan_mailbox
 from dovecot_index_tool.repair.locking import DEFAULT_TIMEOUT
+from dovecot_index_tool.repair.rebuild import recover_unfinished
 
 
 @dataclass(frozen=True)
@@ -24,25 +27,33 @@ class JobRepair:
 
     backup_root: str | os.PathLike[str]
     lock_timeout: float = DEFAULT_TIMEOUT
+    dovecot: DovecotSetup = field(default_factory=DovecotSetup)
+    reindex: bool = False
 
     def __call__(self, job: Job) -> str:
-        location = find_location(Path(job.path), job.mailbox)
-        plan = plan_mailbox(location)
+        root, location = find_location(Path(job.path), job.mailbox)
+        recovered = recover_unfinished(location, os.fspath(self.backup_root))
+        plan = plan_mailbox(location, root)
         if plan is None:
             return "healthy when checked again: nothing done"
-        outcome = next(iter(carry_out([plan], self.backup_root, self.lock_timeout)))
+        outcomes = carry_out(
+            [plan], self.backup_root, self.lock_timeout, self.dovecot, self.reindex, job.id
+        )
+        outcome = next(iter(outcomes))
         if outcome.state != "repaired":
             raise RepairFailed(outcome.reason)
-        return f"{outcome.action} verified; backup {outcome.backup}"
+        undone = f" (after undoing an unfinished repair: {recovered[0]})" if recovered else ""
+        return f"{outcome.action} verified{undone}; {outcome.reason}; backup {outcome.backup}"
 
 
-def find_location(path: Path, mailbox: str) -> MailboxLocation:
-    """The mailbox named ``mailbox`` whose files are at ``path`` (its index directory)."""
+def find_location(path: Path, mailbox: str) -> tuple[MailRoot | None, MailboxLocation]:
+    """The mailbox named ``mailbox`` whose files are at ``path`` (its index directory),
+    and the mail root above it."""
     if not path.is_dir():
         raise RepairFailed(f"{path} is gone")
     root, mailboxes = locate(path)
     candidates = mailboxes or (iter_mailboxes(root) if root is not None else ())
     for location in candidates:
         if location.name == mailbox:
-            return location
+            return root, location
     raise RepairFailed(f"no mailbox {mailbox!r} at {path}")

@@ -118,8 +118,10 @@ def mark_finished(backup: Backup) -> None:
         (Path(backup.directory) / IN_PROGRESS).unlink()
 
 
-def unfinished_backups(backup_root: str | os.PathLike[str], mailbox: str) -> list[Backup]:
-    """Backups of ``mailbox`` whose repair never finished, newest first."""
+def unfinished_backups(
+    backup_root: str | os.PathLike[str], mailbox: str | None
+) -> list[Backup]:
+    """Backups of ``mailbox`` (None: of any) whose repair never finished, newest first."""
     try:
         marks = sorted(Path(backup_root).glob(f"*/{IN_PROGRESS}"), reverse=True)
     except OSError:
@@ -128,7 +130,7 @@ def unfinished_backups(backup_root: str | os.PathLike[str], mailbox: str) -> lis
     for mark in marks:
         with contextlib.suppress(BackupError):
             backup = load_backup(mark.parent)
-            if backup.mailbox == str(mailbox):
+            if mailbox is None or backup.mailbox == str(mailbox):
                 found.append(backup)
     return found
 

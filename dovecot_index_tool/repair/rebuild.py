@@ -272,3 +272,18 @@ def recover_unfinished(location: MailboxLocation, backup_root: str) -> list[str]
         mark_finished(backup)
         recovered.append(backup.directory)
     return recovered
+
+
+def recover_under(path: str | os.PathLike[str], backup_root: str,
+                  locate_mailbox) -> list[str]:
+    """``recover_unfinished`` for every mailbox below ``path`` (``repair PATH``);
+    ``locate_mailbox(index_dir)`` finds the mailbox a backup was taken of."""
+    top = os.path.abspath(path)
+    recovered = []
+    for backup in unfinished_backups(backup_root, None):
+        if os.path.commonpath([top, os.path.abspath(backup.mailbox)]) != top:
+            continue
+        location = locate_mailbox(backup.mailbox)
+        if location is not None:
+            recovered += recover_unfinished(location, backup_root)
+    return recovered
