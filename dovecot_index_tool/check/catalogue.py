@@ -379,6 +379,16 @@ _RULES = (
         NONE,
     ),
     Rule(
+        "log.garbage-at-eof",
+        E,
+        "bytes after the last complete record while the log is locked (no write in progress)",
+        "a sync under the lock logs 'Unexpected garbage at EOF', " + LOG_CORRUPT,
+        REBUILD,
+        DBOX_STATE,
+        note="only repair reports it: it re-reads the log under Dovecot's lock when a check "
+        "found log.unfinished-write",
+    ),
+    Rule(
         "log.reset",
         INFO,
         "the log started a new index generation after .log.2 was written",
@@ -711,8 +721,8 @@ NOT_CHECKED = (
     ),
     (
         "Unexpected garbage at EOF (only while the log is locked)",
-        "reported as log.unfinished-write: unlocked readers may not tell garbage from a write in "
-        "progress",
+        "a scan reports log.unfinished-write (unlocked readers cannot tell garbage from a write "
+        "in progress); repair re-reads under the lock and reports log.garbage-at-eof",
     ),
     (
         "registered field type/size changed (cache)",

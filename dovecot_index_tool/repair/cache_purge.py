@@ -20,7 +20,7 @@ from pathlib import Path
 from dovecot_index_tool.check.catalogue import Repair
 from dovecot_index_tool.check.findings import Finding
 from dovecot_index_tool.check.runner import check_locations
-from dovecot_index_tool.discovery import MailboxLocation
+from dovecot_index_tool.discovery import MailboxLocation, MailRoot
 from dovecot_index_tool.repair.inventory import Inventory, lost_since, take_inventory
 from dovecot_index_tool.repair.locking import DEFAULT_TIMEOUT, dovecot_lock
 from dovecot_index_tool.repair.outcome import RepairOutcome
@@ -90,9 +90,13 @@ def _verify(
     return problems, tuple(sorted(after_ids)), lost
 
 
-def findings_now(location: MailboxLocation) -> list[Finding]:
-    """Check this one mailbox now (without the user-level files)."""
-    reports = check_locations([location], None, None, None, complete=False)
+def findings_now(location: MailboxLocation, root: MailRoot | None = None) -> list[Finding]:
+    """Check this one mailbox now; for mdbox with ``root`` also the map it points into
+    (the list index is left out: no repair of one mailbox changes it)."""
+    map_dir = storage = None
+    if root is not None and root.format == "mdbox":
+        map_dir, storage = root.map_index_dir, root.storage_dir
+    reports = check_locations([location], None, map_dir, storage, complete=False)
     return [f for report in reports for f in report.findings]
 
 

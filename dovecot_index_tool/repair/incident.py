@@ -19,6 +19,7 @@ from dovecot_index_tool.discovery import MailboxLocation, MailRoot, iter_mailbox
 from dovecot_index_tool.exitcodes import UNCHECKED
 from dovecot_index_tool.repair.cache_purge import MailboxChanged, findings_now, purge_cache
 from dovecot_index_tool.repair.doveadm import DovecotSetup
+from dovecot_index_tool.repair.garbage import garbage_under_lock
 from dovecot_index_tool.repair.locking import DEFAULT_TIMEOUT
 from dovecot_index_tool.repair.outcome import RepairOutcome
 from dovecot_index_tool.repair.quarantine import BackupError
@@ -67,7 +68,8 @@ def plan_path(
 
 def plan_mailbox(location: MailboxLocation, root: MailRoot | None = None) -> PlannedRepair | None:
     """None when nothing about the mailbox calls for a repair."""
-    found = findings_now(location)
+    found = findings_now(location, root)
+    found += garbage_under_lock(found, Path(location.index_dir))
     findings = [f for f in found if f.severity is not Severity.INFO and f.check not in UNCHECKED]
     action = max((f.repair for f in findings), key=lambda r: r.rank, default=Repair.NONE)
     if action is Repair.NONE:
@@ -86,9 +88,9 @@ def recover(path: Path, backup_root: str | os.PathLike[str]) -> list[str]:
     return recover_under(path, os.fspath(backup_root), mailbox_at)
 
 
-def still_needed(location: MailboxLocation) -> tuple[str, ...]:
+def still_needed(location: MailboxLocation, root: MailRoot | None = None) -> tuple[str, ...]:
     """The findings that, checked now, still call for a repair of the mailbox."""
-    plan = plan_mailbox(location)
+    plan = plan_mailbox(location, root)
     return plan.findings if plan else ()
 
 
@@ -120,7 +122,7 @@ def _perform(plan: PlannedRepair, settings: Settings, job_id: int | None) -> Rep
         )
         return _left_as_it_was(plan, reason, skipped=True)
     job = RebuildJob(plan.root, plan.location, plan.action, plan.findings, job_id)
-    return rebuild(job, settings, still_needed)
+    return rebuild(job, settings, lambda location: still_needed(location, plan.root))
 
 
 def _guarded(plan: PlannedRepair, action) -> RepairOutcome:

@@ -35,7 +35,12 @@ from pathlib import Path
 
 from dovecot_index_tool.check.catalogue import Repair
 from dovecot_index_tool.discovery import MailboxLocation, MailRoot, iter_mailboxes
-from dovecot_index_tool.repair.doveadm import DoveadmError, DovecotSetup, MailboxDoveadm
+from dovecot_index_tool.repair.doveadm import (
+    DoveadmError,
+    DovecotSetup,
+    MailboxDoveadm,
+    MailboxStatus,
+)
 from dovecot_index_tool.repair.expected import Expected, expected_state, message_key
 from dovecot_index_tool.repair.inventory import take_inventory
 from dovecot_index_tool.repair.locking import dovecot_lock
@@ -100,7 +105,7 @@ def rebuild(job: RebuildJob, settings: Settings, still_needed) -> RepairOutcome:
             if not problems:
                 if settings.reindex:
                     doveadm.reindex()
-                return _done(job, backup, paths, expected, failures)
+                return _done(job, backup, paths, expected, failures, doveadm.status())
             failures.append(("fresh index" if fresh else "in place") + ": " + "; ".join(problems))
             put_back(backup, location)
         remaining = still_needed(location)
@@ -132,7 +137,7 @@ def _attempt(job, settings, backup, doveadm, expected, fresh, still_needed) -> l
     with _locked(job.location, settings.lock_timeout):
         _refuse_if_changed(backup)
         if fresh:
-            _move_aside(job.location)
+            _move_aside(job)
     try:
         doveadm.force_resync()
         _restore_state(doveadm, expected)
@@ -201,10 +206,13 @@ def _missing(expected: Expected, fetched: dict) -> list[str]:
 
 
 def _done(job: RebuildJob, backup: Backup, paths: list[Path], expected: Expected,
-          failures: list[str]) -> RepairOutcome:
+          failures: list[str], status: MailboxStatus) -> RepairOutcome:
     how = "Dovecot's force-resync in place"
     if failures:
         how = f"a fresh index built by Dovecot (after {failures[0]})"
+    if expected.uid_validity and status.uidvalidity != expected.uid_validity:
+        how += (f"; Dovecot had to renumber: UIDVALIDITY {expected.uid_validity} became "
+                f"{status.uidvalidity}, clients fetch the mailbox again")
     changed = tuple(str(p) for p in paths if file_sha256(p) != _saved_sha(backup, p))
     return RepairOutcome(
         job.location.name, job.action.value, True, backup.directory, changed, (), (),
@@ -241,11 +249,15 @@ def put_back(backup: Backup, location: MailboxLocation) -> None:
             os.rename(mail_dir / current.file, mail_dir / old)
 
 
-def _move_aside(location: MailboxLocation) -> None:
-    """Remove the mailbox's index files (the backup holds them) so Dovecot starts anew."""
-    for name in MAILBOX_FILES:
+def _move_aside(job: RebuildJob) -> None:
+    """Remove the mailbox's index files (the backup holds them) so Dovecot starts anew;
+    for a storage rebuild the mdbox map too, which Dovecot rebuilds from the m.N files."""
+    paths = [Path(job.location.index_dir) / name for name in MAILBOX_FILES]
+    if job.action is Repair.STORAGE_REBUILD and job.root.map_index_dir is not None:
+        paths += [Path(job.root.map_index_dir) / name for name in MAP_FILES]
+    for path in paths:
         with contextlib.suppress(FileNotFoundError):
-            (Path(location.index_dir) / name).unlink()
+            path.unlink()
 
 
 def _refuse_if_changed(backup: Backup) -> None:
