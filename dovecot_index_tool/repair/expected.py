@@ -21,7 +21,7 @@ from dovecot_index_tool.format.errors import FormatError
 from dovecot_index_tool.format.uidlist import parse_maildir_keywords, parse_uidlist
 from dovecot_index_tool.repair.doveadm import FetchedMessage
 from dovecot_index_tool.repair.inventory import take_inventory
-from dovecot_index_tool.repair.map_refs import referenced_map_uids
+from dovecot_index_tool.repair.map_refs import referenced_map_uids, stored_guids
 from dovecot_index_tool.repair.salvage import Salvage, guid_128
 
 MAILDIR_LETTERS = {
@@ -53,7 +53,11 @@ class Expected:
         return {m.key: m for m in self.messages}
 
 
-def expected_state(root: MailRoot, location: MailboxLocation, saved: Salvage) -> Expected:
+def expected_state(
+    root: MailRoot, location: MailboxLocation, saved: Salvage, map_trusted: bool = True
+) -> Expected:
+    """``map_trusted`` is False for a storage rebuild: the mdbox map is the damaged part,
+    so the messages are found in the ``m.N`` files instead."""
     if location.format == "maildir":
         messages, validity, next_uid = _maildir(location)
         validity = validity or saved.uid_validity
@@ -61,7 +65,8 @@ def expected_state(root: MailRoot, location: MailboxLocation, saved: Salvage) ->
     elif location.format == "sdbox":
         messages, validity, next_uid = _sdbox(location, saved), saved.uid_validity, saved.next_uid
     else:
-        messages, validity, next_uid = _mdbox(root, saved), saved.uid_validity, saved.next_uid
+        messages = _mdbox(root, saved, map_trusted)
+        validity, next_uid = saved.uid_validity, saved.next_uid
     return Expected(
         location.format, validity, next_uid, saved.mailbox_guid, tuple(messages)
     )
@@ -106,12 +111,21 @@ def _sdbox(location: MailboxLocation, saved: Salvage) -> list[ExpectedMessage]:
     return messages
 
 
-def _mdbox(root: MailRoot, saved: Salvage) -> list[ExpectedMessage]:
-    referenced = referenced_map_uids(root.map_index_dir) if root.map_index_dir else None
+def _mdbox(root: MailRoot, saved: Salvage, map_trusted: bool) -> list[ExpectedMessage]:
+    def kept(message) -> bool:
+        if map_trusted:
+            return referenced is None or message.map_uid in referenced
+        return message.guid in stored
+
+    referenced = stored = None
+    if map_trusted and root.map_index_dir is not None:
+        referenced = referenced_map_uids(root.map_index_dir)
+    if not map_trusted:
+        stored = stored_guids(root.storage_dir) if root.storage_dir else frozenset()
     return [
         ExpectedMessage(m.guid, m.uid, m.flags, f"map_uid {m.map_uid} ({m.source})")
         for m in saved.messages
-        if m.guid and (referenced is None or m.map_uid in referenced)
+        if m.guid and kept(m)
     ]
 
 

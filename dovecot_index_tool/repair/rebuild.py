@@ -91,7 +91,8 @@ def rebuild(job: RebuildJob, settings: Settings, still_needed) -> RepairOutcome:
     ``still_needed(location)`` rechecks the mailbox and names the findings that still
     call for a repair (empty when none)."""
     location = job.location
-    expected = expected_state(job.root, location, salvage(location.index_dir))
+    map_trusted = job.action is not Repair.STORAGE_REBUILD
+    expected = expected_state(job.root, location, salvage(location.index_dir), map_trusted)
     paths = touched_files(job.root, location)
     backup = take_backup(location.index_dir, paths, settings.backup_root, job.findings,
                          job.job_id)

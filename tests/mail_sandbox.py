@@ -1,0 +1,123 @@
+"""Copies of the fixture stores that the real Dovecot can open, and what Dovecot shows.
+
+Dovecot refuses mail access as root and cannot reach pytest's 0700 temp dirs as the
+mail user, so each sandbox lives under /tmp, belongs to the fixtures' mail user, and
+has a doveadm config of its own (no daemon, no auth service: USER and HOME say who).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, IN_CI, need_doveadm
+from damage import Store, copy_store
+from dovecot_index_tool.repair.doveadm import DovecotSetup
+
+MAIL_USER = "dovecot-fixtures"
+MAIL_ID = 5000
+SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CONFIG = """protocols =
+listen =
+ssl = no
+base_dir = {tmp}/run
+state_dir = {tmp}/state
+mail_uid = {uid}
+mail_gid = {gid}
+first_valid_uid = {uid}
+mail_fsync = never
+namespace inbox {{
+  inbox = yes
+  separator = /
+}}
+"""
+
+
+def mail_user() -> tuple[int, int]:
+    """The mail user's uid and gid, created when missing (needs root)."""
+    need_doveadm()
+    try:
+        entry = pwd.getpwnam(MAIL_USER)
+    except KeyError:
+        if os.geteuid() != 0:
+            _unavailable(f"mail user {MAIL_USER} missing and not root to create it")
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--uid", str(MAIL_ID), "--user-group",
+             "--shell", "/usr/sbin/nologin", MAIL_USER],
+            check=True, capture_output=True,
+        )
+        entry = pwd.getpwnam(MAIL_USER)
+    if os.geteuid() != 0:
+        _unavailable("Dovecot tests that repair run as root (files change owner)")
+    return entry.pw_uid, entry.pw_gid
+
+
+def _unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+@dataclass
+class Sandbox:
+    base: Path
+    conf: Path
+    uid: int
+    gid: int
+
+    @classmethod
+    def create(cls) -> Sandbox:
+        uid, gid = mail_user()
+        base = Path(tempfile.mkdtemp(prefix="dit-sandbox-"))
+        base.chmod(0o755)
+        conf = base / "dovecot.conf"
+        conf.write_text(CONFIG.format(tmp=base, uid=uid, gid=gid))
+        return cls(base, conf, uid, gid)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def store(self, name: str, fixtures: Path = FIXTURES) -> Store:
+        copy = copy_store(fixtures, name, self.base / "stores")
+        self.give_to_mail_user(copy.base)
+        return copy
+
+    def give_to_mail_user(self, path: Path) -> None:
+        subprocess.run(["chown", "-R", f"{self.uid}:{self.gid}", str(path)], check=True)
+
+    def setup(self) -> DovecotSetup:
+        return DovecotSetup(config=str(self.conf))
+
+    def doveadm(self, store: Store, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        cmd = ["doveadm", "-c", str(self.conf), "-o", f"mail_location={location(store)}", *args]
+        env = {"USER": store.home.name, "HOME": str(store.home), "PATH": SAFE_PATH}
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120,
+                              check=check)
+
+    def fetch(self, store: Store, mailbox: str = "INBOX") -> dict[str, tuple[int, frozenset]]:
+        """guid -> (uid, flags) as Dovecot shows them (``\\Recent`` left out)."""
+        out = self.doveadm(store, "-f", "tab", "fetch", "uid guid flags", "mailbox", mailbox,
+                           "all").stdout
+        shown = {}
+        for line in out.splitlines()[1:]:
+            uid, guid, flags = [*line.split("\t"), "", ""][:3]
+            shown[guid] = (int(uid), frozenset(flags.split()) - {"\\Recent"})
+        return shown
+
+    def uidvalidity(self, store: Store, mailbox: str = "INBOX") -> int:
+        out = self.doveadm(store, "-f", "tab", "mailbox", "status", "uidvalidity", mailbox)
+        return int(out.stdout.splitlines()[1].split("\t")[-1])
+
+
+def location(store: Store) -> str:
+    """The store's mail_location with every path made absolute."""
+    return re.sub(r"(^[a-z]+:|:INDEX=|:CONTROL=)(?!/)", lambda m: m.group(1) + f"{store.base}/",
+                  store.info["mail_location"])
