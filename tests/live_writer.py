@@ -17,22 +17,8 @@ import time
 from pathlib import Path
 
 from conftest import FIXTURES, need_doveadm
+from mail_sandbox import CONFIG, MAIL_USER
 
-MAIL_USER = "dovecot-fixtures"
-CONFIG = """protocols =
-listen =
-ssl = no
-base_dir = {tmp}/run
-state_dir = {tmp}/state
-mail_uid = {uid}
-mail_gid = {gid}
-first_valid_uid = {uid}
-mail_fsync = never
-namespace inbox {{
-  inbox = yes
-  separator = /
-}}
-"""
 TUNING = (
     "mail_index_rewrite_min_log_bytes=512",
     "mail_index_rewrite_max_log_bytes=2k",

@@ -6,21 +6,27 @@ code behind ``repair PATH``), and reads the result back through ``doveadm fetch`
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from damage import Store, truncate
+from conftest import FIXTURES, ROOT
+from damage import Store, append, copy_store, log_records, truncate
 from dovecot_index_tool.check.catalogue import Repair, Severity
 from dovecot_index_tool.cli import main
+from dovecot_index_tool.repair import garbage
 from dovecot_index_tool.repair import rebuild as rebuild_module
 from dovecot_index_tool.repair.doveadm import DovecotSetup
 from dovecot_index_tool.repair.incident import carry_out, plan_path
+from dovecot_index_tool.repair.locking import dovecot_lock
 from dovecot_index_tool.repair.quarantine import file_sha256
-from mail_sandbox import Sandbox
+from mail_sandbox import Sandbox, mail_user
 
 STORES = ["maildir", "sdbox", "mdbox", "maildir-split", "mdbox-split"]
 
@@ -64,10 +70,10 @@ def test_truncated_index_is_rebuilt_with_every_message_and_flag(sandbox, name, t
 
     plans, outcomes = _repair(store, tmp_path / "backups", sandbox.setup())
 
-    assert [(p.location.name, p.action.value) for p in plans][0][0] == "INBOX"
+    assert plans[0].location.name == "INBOX"
     assert [o.state for o in outcomes] == ["repaired"] * len(plans), outcomes
     after = sandbox.fetch(store)
-    for guid, (uid, flags) in before.items():
+    for guid, (_, flags) in before.items():
         assert guid in after, f"message {guid} lost"
         assert flags <= after[guid][1], f"flags of {guid} lost"
     renumbered = sandbox.uidvalidity(store) != validity
@@ -150,3 +156,39 @@ def test_a_repair_killed_half_way_is_undone_and_done_again(sandbox, tmp_path):
     after = sandbox.fetch(store)
     assert after == before
     assert not index.exists() or index.read_bytes() != damaged
+
+
+def test_log_garbage_still_there_under_dovecots_lock_calls_for_a_rebuild(tmp_path, monkeypatch):
+    store = copy_store(FIXTURES, "sdbox", tmp_path)
+    log = store.log("INBOX")
+    last = log_records(log)[-1]
+    append(log, log.read_bytes()[last.offset : last.offset + last.size - 4])
+    home, _, _ = store.check_args()
+    monkeypatch.setattr(garbage, "LOCK_WAIT", 0.2)
+
+    with dovecot_lock(log, 1):  # a writer holds the lock: the bytes may be its write
+        assert list(plan_path(home)) == []
+    plans = list(plan_path(home))
+
+    assert [(p.location.name, p.action) for p in plans] == [("INBOX", Repair.INDEX_REBUILD)]
+    assert "log.garbage-at-eof" in plans[0].findings
+
+
+def test_repair_keeps_more_than_force_resync_on_mailboxes_never_seen(tmp_path):
+    """scripts/compare-repair builds new stores with Dovecot, damages them, and repairs
+    one copy with plain doveadm force-resync and one with repair."""
+    mail_user()
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "compare-repair"), "--messages", "40", "--json"],
+        capture_output=True, text=True, timeout=1200, check=False,
+    )
+    cases = json.loads(done.stdout)["cases"]
+    assert done.returncode == 0, done.stderr[-2000:]
+    compared = [c for c in cases if "skipped" not in c]
+    assert len(compared) >= 16
+    for case in compared:
+        ours, plain = case["ours"], case["plain"]
+        assert (ours["visible"], ours["flags_kept"]) == (case["total"], case["total"]), case
+        assert ours["visible"] >= plain["visible"] and ours["flags_kept"] >= plain["flags_kept"]
+        assert ours["uidvalidity_kept"] or ours["uids_kept"] < ours["visible"], case
+    assert any(c["ours"]["flags_kept"] > c["plain"]["flags_kept"] for c in compared)

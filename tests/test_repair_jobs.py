@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import shutil
+import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from conftest import FIXTURES
@@ -14,7 +18,10 @@ from dovecot_index_tool.cli import main
 from dovecot_index_tool.jobqueue.store import JobQueue
 from dovecot_index_tool.jobqueue.worker import work
 from dovecot_index_tool.ledger.store import Ledger
+from dovecot_index_tool.repair import rebuild as rebuild_module
+from dovecot_index_tool.repair.doveadm import DovecotSetup
 from dovecot_index_tool.repair.job_action import JobRepair
+from mail_sandbox import Sandbox
 
 INBOX = "bob/sdbox/mailboxes/INBOX/dbox-Mails"
 
@@ -30,8 +37,9 @@ def _volume(tmp_path: Path) -> Path:
     return volume
 
 
-def _run_worker(db: str, backups: Path) -> list[tuple[int, str]]:
-    summary = work(lambda: JobQueue(Ledger.open(db)), JobRepair(backups), "worker-1")
+def _run_worker(db: str, backups: Path, **options) -> list[tuple[int, str]]:
+    action = JobRepair(backups, **options)
+    summary = work(lambda: JobQueue(Ledger.open(db)), action, "worker-1")
     return summary.results
 
 
@@ -49,7 +57,7 @@ def test_worker_purges_a_damaged_cache_and_the_job_is_done(ledger_target, tmp_pa
     assert job.state == "done"
 
 
-def test_job_needing_an_action_not_performed_fails_and_leaves_the_mailbox(ledger_target, tmp_path):
+def test_job_whose_repair_cannot_run_dovecot_fails_and_leaves_the_mailbox(ledger_target, tmp_path):
     volume = _volume(tmp_path)
     index = volume / INBOX / "dovecot.index"
     data = bytearray(index.read_bytes())
@@ -57,12 +65,14 @@ def test_job_needing_an_action_not_performed_fails_and_leaves_the_mailbox(ledger
     index.write_bytes(bytes(data))
     _scan_and_enqueue(ledger_target, volume)
 
-    results = _run_worker(ledger_target, tmp_path / "backups")
+    cannot_run = DovecotSetup(binary="/nonexistent/doveadm")
+    results = _run_worker(ledger_target, tmp_path / "backups", dovecot=cannot_run)
 
     assert [state for _, state in results] != ["done"]
     assert index.read_bytes() == bytes(data)
     job = JobQueue(Ledger.open(ledger_target)).job(results[0][0])
-    assert "does not perform" in (job.last_error or "")
+    assert "doveadm" in (job.last_error or "")
+    assert "put back" in (job.last_error or "")
 
 
 def test_repair_without_path_works_through_the_queue(ledger_target, tmp_path):
@@ -84,3 +94,65 @@ def test_repair_without_path_works_through_the_queue(ledger_target, tmp_path):
     assert result.exit_code == 1, result.output
     assert [r["state"] for r in json.loads(result.stdout)["results"]] == ["done"]
     assert not cache.exists()
+
+
+@pytest.fixture
+def sandbox():
+    box = Sandbox.create()
+    yield box
+    box.remove()
+
+
+def _damaged_sdbox(sandbox: Sandbox):
+    store = sandbox.store("sdbox")
+    before = sandbox.fetch(store)
+    index = store.index("INBOX")
+    truncate(index, index.stat().st_size // 2)
+    return store, before
+
+
+def test_worker_rebuilds_a_truncated_index_through_dovecot(sandbox, tmp_path):
+    store, before = _damaged_sdbox(sandbox)
+    db = str(tmp_path / "ledger.sqlite3")
+    _scan_and_enqueue(db, store.home.parent)
+
+    results = _run_worker(db, tmp_path / "backups", dovecot=sandbox.setup())
+
+    assert [state for _, state in results] == ["done"]
+    assert sandbox.fetch(store) == before
+    job = JobQueue(Ledger.open(db)).job(results[0][0])
+    assert job.action == "index-rebuild"
+
+
+def test_job_killed_half_way_is_retried_and_the_mailbox_repaired(sandbox, tmp_path):
+    store, before = _damaged_sdbox(sandbox)
+    db = str(tmp_path / "ledger.sqlite3")
+    _scan_and_enqueue(db, store.home.parent)
+    action = JobRepair(tmp_path / "backups", dovecot=sandbox.setup())
+
+    def worker_killed_after_moving_files_aside() -> None:
+        move_aside = rebuild_module._move_aside
+
+        def die(job) -> None:
+            move_aside(job)
+            os._exit(9)
+
+        rebuild_module._move_aside = die
+        rebuild_module._verify = lambda *args: ["made to fail"]
+        work(lambda: JobQueue(Ledger.open(db)), action, "worker-1", lease=1)
+
+    child = multiprocessing.get_context("fork").Process(
+        target=worker_killed_after_moving_files_aside
+    )
+    child.start()
+    child.join(60)
+    assert child.exitcode == 9
+    assert not store.index("INBOX").exists()
+    time.sleep(1.5)  # the dead worker's lease runs out
+
+    summary = work(lambda: JobQueue(Ledger.open(db)), action, "worker-2")
+
+    assert [state for _, state in summary.results] == ["done"]
+    job = JobQueue(Ledger.open(db)).job(summary.results[0][0])
+    assert job.attempts == 2
+    assert sandbox.fetch(store) == before
