@@ -65,19 +65,23 @@ def test_wrong_confirmation_cancels_without_touching_anything(store, tmp_path):
     assert not (tmp_path / "b").exists()
 
 
-def test_mailbox_needing_more_than_a_cache_purge_is_left_as_it_was(store, tmp_path):
+def test_mailbox_whose_rebuild_fails_is_put_back_as_it_was(store, tmp_path):
     patch_u32(store.index("INBOX"), header_offset("next_uid"), 1)
     before = _files(store.home)
+    backups = tmp_path / "b"
 
     code, out = run(
-        "repair", "--yes", "--json", "--backup-dir", str(tmp_path / "b"), str(store.home)
+        "repair", "--yes", "--json", "--backup-dir", str(backups), "--dovecot-config",
+        str(tmp_path / "no-such-dovecot.conf"), str(store.home)
     )
 
     outcomes = json.loads(out)["outcomes"]
-    assert [o["state"] for o in outcomes] == ["skipped"]
+    assert [o["state"] for o in outcomes] == ["failed"]
     assert outcomes[0]["action"] != "cache-purge"
-    assert code == 4
+    assert "doveadm" in outcomes[0]["reason"] and "put back" in outcomes[0]["reason"]
+    assert code == 12
     assert _files(store.home) == before
+    assert not list(backups.glob("*/in-progress"))
 
 
 def test_healthy_user_needs_nothing_and_exits_0(store, tmp_path):
