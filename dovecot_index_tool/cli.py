@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -187,6 +188,10 @@ def check(
     "-y", "--yes", is_flag=True, envvar="DIT_REPAIR_YES", help="Do not ask (env DIT_REPAIR_YES=1)."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option(
+    "--format", "output_format", type=click.Choice(["rich", "json"]), default="rich",
+    show_default=True, help="Output: rich text, or one JSON document (same as --json).",
+)
 @_db_option
 @click.option("--volume", help="Without PATH: only this volume's jobs.")
 @click.option(
@@ -225,6 +230,7 @@ def repair(
     lock_timeout: float,
     yes: bool,
     as_json: bool,
+    output_format: str,
     db_path: str | None,
     volume: str | None,
     batch: int,
@@ -255,6 +261,7 @@ def repair(
     from dovecot_index_tool.repair.incident import carry_out, plan_path, recover
     from dovecot_index_tool.repair.job_action import JobRepair
 
+    as_json = as_json or output_format == "json"
     console = Console(highlight=False)
     dovecot = DovecotSetup(
         str(dovecot_config) if dovecot_config else None, mail_location, userdb
@@ -316,18 +323,25 @@ def _repair_queue(db_path, volume, action, plan_only, yes, as_json, batch, forev
         for job in queued:
             repair_view.render_job(job, Console(stderr=True, highlight=False))
         _confirm(len(queued), "queued job(s)")
-    summary = work_in_parallel(
+    progress = Console(highlight=False, stderr=as_json)
+    lock = threading.Lock()
+    results = []
+
+    def report(job, state: str, detail: str) -> None:
+        with lock:
+            results.append({"job": job.id, "user": job.user, "mailbox": job.mailbox,
+                            "action": job.action, "state": state, "detail": detail})
+            repair_view.render_job_result(job, state, detail, progress)
+
+    work_in_parallel(
         lambda: _open_queue(db_path), action, workers, batch=batch, volume=volume,
-        forever=forever,
+        forever=forever, on_result=report,
     )
-    states = ["repaired" if state == "done" else "skipped" for _, state in summary.results]
+    states = [repair_view.job_outcome_state(r["state"]) for r in results]
     if as_json:
-        results = [{"job": job_id, "state": state} for job_id, state in summary.results]
         write_json({"results": results}, sys.stdout)
     else:
-        for job_id, state in summary.results:
-            Console(highlight=False).print(f"job {job_id}: {state}")
-        repair_view.render_summary(states, Console(highlight=False))
+        repair_view.render_summary(states, progress)
     sys.exit(repair_status(states))
 
 

@@ -43,8 +43,10 @@ def work(
     forever: bool = False,
     idle_sleep: float = 2.0,
     stop: threading.Event | None = None,
+    on_result: Callable[[Job, str, str], None] | None = None,
 ) -> WorkSummary:
-    """Run jobs until the queue has none for us (or, with ``forever``, until ``stop``)."""
+    """Run jobs until the queue has none for us (or, with ``forever``, until ``stop``);
+    ``on_result(job, state, detail)`` is told of each job as it ends (progress output)."""
     queue = open_queue()
     summary = WorkSummary()
     stop = stop or threading.Event()
@@ -58,8 +60,10 @@ def work(
         summary.claimed += len(jobs)
         with _Heartbeat(open_queue, worker, [j.id for j in jobs], lease):
             for job in jobs:
-                state = _run_one(queue, action, worker, job)
+                state, detail = _run_one(queue, action, worker, job)
                 summary.results.append((job.id, state))
+                if on_result is not None:
+                    on_result(job, state, detail)
                 summary.done += state == "done"
                 summary.failed += state != "done"
     return summary
@@ -91,16 +95,19 @@ def work_in_parallel(
     return total
 
 
-def _run_one(queue: JobQueue, action: RepairAction, worker: str, job: Job) -> str:
+def _run_one(queue: JobQueue, action: RepairAction, worker: str, job: Job) -> tuple[str, str]:
+    """The job's state afterwards, and what the repair said."""
     current = queue.job(job.id)
     if current is None or current.state != "running" or current.lease_owner != worker:
-        return current.state if current else "gone"  # its lease ran out while we waited
+        # its lease ran out while we waited
+        return (current.state, "lease lost before it ran") if current else ("gone", "")
     start = time.monotonic()
     try:
         detail = action(job)
     except Exception as err:
-        return queue.finish(job, worker, False, f"{type(err).__name__}: {err}")
-    return queue.finish(job, worker, True, detail, seconds=time.monotonic() - start)
+        detail = f"{type(err).__name__}: {err}"
+        return queue.finish(job, worker, False, detail), detail
+    return queue.finish(job, worker, True, detail, seconds=time.monotonic() - start), detail
 
 
 class _Heartbeat:

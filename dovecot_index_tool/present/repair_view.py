@@ -32,6 +32,23 @@ def render_job(job: Job, console: Console) -> None:
     )
 
 
+JOB_STATES = {"done": "repaired", "queued": "failed", "dead": "failed"}
+
+
+def job_outcome_state(job_state: str) -> str:
+    """What a job's state after a run means for the run's summary and exit status:
+    a job put back in the queue for a retry failed this time."""
+    return JOB_STATES.get(job_state, "skipped")
+
+
+def render_job_result(job: Job, state: str, detail: str, console: Console) -> None:
+    shown = job_outcome_state(state)
+    console.print(
+        f"[{STYLE[shown]}]{shown:<8}[/] job {job.id} [bold]{escape(job.user)}[/] "
+        f"{escape(job.mailbox)}: {job.action} ({state})  {escape(detail)}"
+    )
+
+
 def render_outcome(outcome: RepairOutcome, console: Console) -> None:
     state = outcome.state
     console.print(
@@ -40,8 +57,9 @@ def render_outcome(outcome: RepairOutcome, console: Console) -> None:
     )
     if outcome.backup:
         console.print(f"          backup: {escape(outcome.backup)}")
+    label = "lost" if state == "repaired" else "would lose"
     for lost in outcome.lost:
-        console.print(f"          [red]would lose[/] {escape(lost)}")
+        console.print(f"          [red]{label}[/] {escape(lost)}")
 
 
 def render_summary(states: list[str], console: Console) -> None:

@@ -39,6 +39,7 @@ class ExpectedMessage:
     uid: int | None
     flags: frozenset[str]
     where: str  # file name, or index source, for the report
+    flags_known: bool = True  # False: no readable index record of it was left
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def _sdbox(location: MailboxLocation, saved: Salvage) -> list[ExpectedMessage]:
         record = known.get(uid)
         flags = record.flags if record else frozenset()
         where = f"{disk.file} (flags from {record.source})" if record else disk.file
-        messages.append(ExpectedMessage(str(uid), uid, flags, where))
+        messages.append(ExpectedMessage(str(uid), uid, flags, where, record is not None))
     return messages
 
 

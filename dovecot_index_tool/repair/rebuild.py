@@ -39,7 +39,6 @@ from dovecot_index_tool.repair.doveadm import (
     DoveadmError,
     DovecotSetup,
     MailboxDoveadm,
-    MailboxStatus,
 )
 from dovecot_index_tool.repair.expected import Expected, expected_state, message_key
 from dovecot_index_tool.repair.inventory import take_inventory
@@ -106,7 +105,7 @@ def rebuild(job: RebuildJob, settings: Settings, still_needed) -> RepairOutcome:
             if not problems:
                 if settings.reindex:
                     doveadm.reindex()
-                return _done(job, backup, paths, expected, failures, doveadm.status())
+                return _done(job, backup, paths, expected, failures, doveadm)
             failures.append(("fresh index" if fresh else "in place") + ": " + "; ".join(problems))
             put_back(backup, location)
         remaining = still_needed(location)
@@ -207,7 +206,8 @@ def _missing(expected: Expected, fetched: dict) -> list[str]:
 
 
 def _done(job: RebuildJob, backup: Backup, paths: list[Path], expected: Expected,
-          failures: list[str], status: MailboxStatus) -> RepairOutcome:
+          failures: list[str], doveadm: MailboxDoveadm) -> RepairOutcome:
+    status = doveadm.status()
     how = "Dovecot's force-resync in place"
     if failures:
         how = f"a fresh index built by Dovecot (after {failures[0]})"
@@ -216,9 +216,22 @@ def _done(job: RebuildJob, backup: Backup, paths: list[Path], expected: Expected
                 f"{status.uidvalidity}, clients fetch the mailbox again")
     changed = tuple(str(p) for p in paths if file_sha256(p) != _saved_sha(backup, p))
     return RepairOutcome(
-        job.location.name, job.action.value, True, backup.directory, changed, (), (),
+        job.location.name, job.action.value, True, backup.directory, changed,
+        _flags_unknown(expected, doveadm), (),
         f"{how}; {len(expected.messages)} message(s) verified with their flags",
     )
+
+
+def _flags_unknown(expected: Expected, doveadm: MailboxDoveadm) -> tuple[str, ...]:
+    """Messages back without the flags they had: no readable index record of them was
+    left anywhere (dbox keeps flags only in the index)."""
+    lost = [f"{m.where}: flags unknown, no readable index record" for m in expected.messages
+            if not m.flags_known]
+    if expected.format == "mdbox":
+        known = expected.by_key()
+        lost += [f"uid {m.uid} (guid {m.guid}): flags unknown, no readable index record"
+                 for m in doveadm.fetch() if message_key("mdbox", m) not in known]
+    return tuple(lost)
 
 
 def _saved_sha(backup: Backup, path: Path) -> str | None:
