@@ -52,7 +52,7 @@ REPAIR_EXIT_HELP = """\b
 Exit status (bits add up, as with e2fsck):
   0   nothing needed repairing
   1   damage was repaired and verified
-  4   damage was left: it needs an action not performed, or (with --plan) nothing was done
+  4   damage was left: a repair was skipped or failed, or (with --plan) nothing was done
   8   a repair failed verification and was put back, or something could not be checked
   16  usage error
   32  cancelled by the user"""

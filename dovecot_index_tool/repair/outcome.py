@@ -1,5 +1,5 @@
 """What became of one mailbox's repair: repaired and verified, failed and put back, or
-skipped because it needs an action that was not performed."""
+skipped because it could not be attempted (no mail root to point Dovecot at)."""
 
 from __future__ import annotations
 
