@@ -28,6 +28,8 @@ demo: install
 	rm -rf demo && mkdir -p demo && cp -r tests/fixtures/mdbox/carol demo/carol
 	$(BIN)/python scripts/damage-demo demo/carol
 	-$(BIN)/dovecot-index-tool check demo/carol
+	@echo "== what repair would do about it (--plan changes nothing)"
+	-$(BIN)/dovecot-index-tool repair --plan demo/carol
 	@echo "== dovecot-index-tool dump: a maildir INBOX with its log replayed (first lines)"
 	$(BIN)/dovecot-index-tool dump tests/fixtures/maildir/alice/Maildir | head -30
 	@echo "== dump --json of an mdbox mailbox index, one message"

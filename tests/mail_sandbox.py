@@ -7,6 +7,7 @@ has a doveadm config of its own (no daemon, no auth service: USER and HOME say w
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import pwd
 import re
@@ -20,6 +21,7 @@ import pytest
 
 from conftest import FIXTURES, IN_CI, need_doveadm
 from damage import Store, copy_store
+from dovecot_index_tool.repair import rebuild as rebuild_module
 from dovecot_index_tool.repair.doveadm import DovecotSetup
 
 MAIL_USER = "dovecot-fixtures"
@@ -121,3 +123,25 @@ def location(store: Store) -> str:
     """The store's mail_location with every path made absolute."""
     return re.sub(r"(^[a-z]+:|:INDEX=|:CONTROL=)(?!/)", lambda m: m.group(1) + f"{store.base}/",
                   store.info["mail_location"])
+
+
+def killed_half_way(run) -> int:
+    """Run ``run()`` in a forked child that dies (exit status 9) right after a repair's
+    fresh attempt removed the damaged index files; the in-place attempt is made to fail
+    first so that the fresh one is reached. Returns the child's exit status."""
+
+    def child() -> None:
+        move_aside = rebuild_module._move_aside
+
+        def die(job) -> None:
+            move_aside(job)
+            os._exit(9)
+
+        rebuild_module._move_aside = die
+        rebuild_module._verify = lambda *args: ["made to fail"]
+        run()
+
+    process = multiprocessing.get_context("fork").Process(target=child)
+    process.start()
+    process.join(60)
+    return process.exitcode

@@ -65,6 +65,7 @@ from damage import (
 )
 from dovecot_index_tool.check.catalogue import RULES, Severity
 from dovecot_index_tool.check.findings import Finding
+from mail_sandbox import CONFIG
 
 STORES = ("maildir", "maildir-fs", "sdbox", "mdbox", "maildir-split", "mdbox-split")
 
@@ -824,23 +825,6 @@ def test_healthy_store_reports_nothing_above_info(store: str, tmp_path: Path) ->
 
 
 # -- the real Dovecot on the same damage ------------------------------------------------
-DOVECOT_CONFIG = """\
-# written by tests/test_check_damage.py: doveadm only, no daemon, no auth service
-protocols =
-listen =
-ssl = no
-base_dir = {work}/run
-state_dir = {work}/state
-mail_uid = {uid}
-mail_gid = {uid}
-first_valid_uid = {uid}
-first_valid_gid = {uid}
-mail_fsync = never
-namespace inbox {{
-  inbox = yes
-  separator = /
-}}
-"""
 MAIL_USER = "dovecot-fixtures"  # scripts/make-fixtures' mail user; a bare uid works as well
 MAIL_UID = 5000
 STATUS = ("mailbox", "status", "messages", "INBOX")
@@ -939,7 +923,7 @@ def doveadm(store: Store, work: Path, *args: str) -> subprocess.CompletedProcess
     if not config.exists():
         for sub in ("run", "state"):
             (work / sub).mkdir()
-        config.write_text(DOVECOT_CONFIG.format(work=work, uid=uid))
+        config.write_text(CONFIG.format(tmp=work, uid=uid, gid=uid))
     for top, dirs, files in os.walk(store.base):
         for name in (top, *(os.path.join(top, f) for f in dirs + files)):
             os.lchown(name, uid, uid)

@@ -7,7 +7,6 @@ code behind ``repair PATH``), and reads the result back through ``doveadm fetch`
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import subprocess
 import sys
@@ -21,12 +20,11 @@ from damage import Store, append, copy_store, log_records, truncate
 from dovecot_index_tool.check.catalogue import Repair, Severity
 from dovecot_index_tool.cli import main
 from dovecot_index_tool.repair import garbage
-from dovecot_index_tool.repair import rebuild as rebuild_module
 from dovecot_index_tool.repair.doveadm import DovecotSetup
 from dovecot_index_tool.repair.incident import carry_out, plan_path
 from dovecot_index_tool.repair.locking import dovecot_lock
 from dovecot_index_tool.repair.quarantine import file_sha256
-from mail_sandbox import Sandbox, mail_user
+from mail_sandbox import Sandbox, killed_half_way, mail_user
 
 STORES = ["maildir", "sdbox", "mdbox", "maildir-split", "mdbox-split"]
 
@@ -126,23 +124,10 @@ def test_a_repair_killed_half_way_is_undone_and_done_again(sandbox, tmp_path):
     home, _, _ = store.check_args()
     plans = list(plan_path(home))
 
-    def killed_after_moving_files_aside() -> None:
-        """In a forked child: the in-place attempt is made to fail, and the process
-        dies right after the fresh attempt removed the damaged index files."""
-        move_aside = rebuild_module._move_aside
-
-        def die(job) -> None:
-            move_aside(job)
-            os._exit(9)
-
-        rebuild_module._move_aside = die
-        rebuild_module._verify = lambda *args: ["made to fail"]
+    def repair() -> None:
         list(carry_out(plans, backups, 5, sandbox.setup()))
 
-    child = multiprocessing.get_context("fork").Process(target=killed_after_moving_files_aside)
-    child.start()
-    child.join(60)
-    assert child.exitcode == 9
+    assert killed_half_way(repair) == 9
     assert not index.exists()  # half-way: the damaged index is gone, nothing rebuilt
 
     result = CliRunner().invoke(

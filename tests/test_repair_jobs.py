@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import multiprocessing
-import os
 import shutil
 import time
 from pathlib import Path
@@ -18,10 +16,9 @@ from dovecot_index_tool.cli import main
 from dovecot_index_tool.jobqueue.store import JobQueue
 from dovecot_index_tool.jobqueue.worker import work
 from dovecot_index_tool.ledger.store import Ledger
-from dovecot_index_tool.repair import rebuild as rebuild_module
 from dovecot_index_tool.repair.doveadm import DovecotSetup
 from dovecot_index_tool.repair.job_action import JobRepair
-from mail_sandbox import Sandbox
+from mail_sandbox import Sandbox, killed_half_way
 
 INBOX = "bob/sdbox/mailboxes/INBOX/dbox-Mails"
 
@@ -130,23 +127,10 @@ def test_job_killed_half_way_is_retried_and_the_mailbox_repaired(sandbox, tmp_pa
     _scan_and_enqueue(db, store.home.parent)
     action = JobRepair(tmp_path / "backups", dovecot=sandbox.setup())
 
-    def worker_killed_after_moving_files_aside() -> None:
-        move_aside = rebuild_module._move_aside
-
-        def die(job) -> None:
-            move_aside(job)
-            os._exit(9)
-
-        rebuild_module._move_aside = die
-        rebuild_module._verify = lambda *args: ["made to fail"]
+    def worker() -> None:
         work(lambda: JobQueue(Ledger.open(db)), action, "worker-1", lease=1)
 
-    child = multiprocessing.get_context("fork").Process(
-        target=worker_killed_after_moving_files_aside
-    )
-    child.start()
-    child.join(60)
-    assert child.exitcode == 9
+    assert killed_half_way(worker) == 9
     assert not store.index("INBOX").exists()
     time.sleep(1.5)  # the dead worker's lease runs out
 
