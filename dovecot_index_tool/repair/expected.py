@@ -12,7 +12,7 @@ parse, and compared afterwards with what Dovecot shows (``doveadm fetch``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dovecot_index_tool.discovery import MailboxLocation, MailRoot
@@ -71,6 +71,26 @@ def expected_state(
     return Expected(
         location.format, validity, next_uid, saved.mailbox_guid, tuple(messages)
     )
+
+
+def with_view(expected: Expected, shown: list[FetchedMessage]) -> Expected:
+    """``expected`` plus what Dovecot showed before the repair: its messages must stay
+    visible and keep the flags it showed. Its UIDs are not taken: Dovecot may already
+    have renumbered while opening the damaged index. For maildir every message file is
+    already expected (Dovecot may show one under its file name instead of the GUID the
+    uidlist gives it), so only flags are added."""
+    messages = {m.key: m for m in expected.messages}
+    for seen in shown:
+        key = message_key(expected.format, seen)
+        known = messages.get(key)
+        if known is None and expected.format == "maildir":
+            continue
+        if known is None:
+            messages[key] = ExpectedMessage(key, None, seen.flags,
+                                            f"uid {seen.uid} as Dovecot showed it before")
+        elif not seen.flags <= known.flags:
+            messages[key] = replace(known, flags=known.flags | seen.flags)
+    return replace(expected, messages=tuple(messages.values()))
 
 
 def message_key(mail_format: str, fetched: FetchedMessage) -> str:

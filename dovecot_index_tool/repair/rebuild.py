@@ -40,7 +40,12 @@ from dovecot_index_tool.repair.doveadm import (
     DovecotSetup,
     MailboxDoveadm,
 )
-from dovecot_index_tool.repair.expected import Expected, expected_state, message_key
+from dovecot_index_tool.repair.expected import (
+    Expected,
+    expected_state,
+    message_key,
+    with_view,
+)
 from dovecot_index_tool.repair.inventory import take_inventory
 from dovecot_index_tool.repair.locking import dovecot_lock
 from dovecot_index_tool.repair.outcome import RepairOutcome
@@ -100,6 +105,7 @@ def rebuild(job: RebuildJob, settings: Settings, still_needed) -> RepairOutcome:
     mark_started(backup)
     failures = []
     try:
+        expected = _with_dovecots_view(expected, doveadm, backup, location)
         for fresh in (False, True):
             problems = _attempt(job, settings, backup, doveadm, expected, fresh, still_needed)
             if not problems:
@@ -115,6 +121,20 @@ def rebuild(job: RebuildJob, settings: Settings, still_needed) -> RepairOutcome:
         )
     finally:
         mark_finished(backup)
+
+
+def _with_dovecots_view(expected: Expected, doveadm: MailboxDoveadm, backup: Backup,
+                        location: MailboxLocation) -> Expected:
+    """Add what Dovecot shows of the damaged mailbox, where it can still open it.
+
+    Opening it may already make Dovecot repair it on its own terms, so the backup is
+    put back afterwards: the repair starts from the files as they were found."""
+    try:
+        shown = doveadm.fetch()
+    except DoveadmError:
+        shown = None
+    put_back(backup, location)
+    return expected if shown is None else with_view(expected, shown)
 
 
 def touched_files(root: MailRoot, location: MailboxLocation) -> list[Path]:
