@@ -177,3 +177,22 @@ def test_repair_keeps_more_than_force_resync_on_mailboxes_never_seen(tmp_path):
         assert ours["visible"] >= plain["visible"] and ours["flags_kept"] >= plain["flags_kept"]
         assert ours["uidvalidity_kept"] or ours["uids_kept"] < ours["visible"], case
     assert any(c["ours"]["flags_kept"] > c["plain"]["flags_kept"] for c in compared)
+
+
+def test_rebuild_waits_for_dovecots_lock_and_gives_up_without_a_change(sandbox, tmp_path):
+    store = sandbox.store("sdbox")
+    index = store.index("INBOX")
+    truncate(index, index.stat().st_size // 2)
+    files = sorted(p for p in store.index_dir("INBOX").iterdir() if p.is_file())
+    sums = {p: file_sha256(p) for p in files}
+    backups = tmp_path / "backups"
+    home, _, _ = store.check_args()
+    plans = list(plan_path(home))
+
+    with dovecot_lock(store.log("INBOX"), 1):
+        outcomes = list(carry_out(plans, backups, 0.2, DovecotSetup(binary="/bin/false")))
+
+    assert [o.state for o in outcomes] == ["failed"]
+    assert "not started" in outcomes[0].reason
+    assert {p: file_sha256(p) for p in files} == sums
+    assert not list(backups.glob("*/in-progress"))

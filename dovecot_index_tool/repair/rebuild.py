@@ -47,7 +47,7 @@ from dovecot_index_tool.repair.expected import (
     with_view,
 )
 from dovecot_index_tool.repair.inventory import take_inventory
-from dovecot_index_tool.repair.locking import dovecot_lock
+from dovecot_index_tool.repair.locking import LockTimeout, dovecot_lock
 from dovecot_index_tool.repair.outcome import RepairOutcome
 from dovecot_index_tool.repair.quarantine import (
     Backup,
@@ -102,7 +102,7 @@ def rebuild(job: RebuildJob, settings: Settings, still_needed) -> RepairOutcome:
                          job.job_id)
     doveadm = settings.dovecot.for_mailbox(job.root, location)
     _record_names(backup, location)
-    mark_started(backup)
+    mark_started(backup)  # stays when this process dies or a put-back fails half-way
     failures = []
     try:
         expected = _with_dovecots_view(expected, doveadm, backup, location)
@@ -111,16 +111,19 @@ def rebuild(job: RebuildJob, settings: Settings, still_needed) -> RepairOutcome:
             if not problems:
                 if settings.reindex:
                     doveadm.reindex()
+                mark_finished(backup)
                 return _done(job, backup, paths, expected, failures, doveadm)
             failures.append(("fresh index" if fresh else "in place") + ": " + "; ".join(problems))
             put_back(backup, location)
-        remaining = still_needed(location)
-        return RepairOutcome(
-            location.name, job.action.value, False, backup.directory, (), (), remaining,
-            " | ".join(failures) + "; the backup was put back",
-        )
-    finally:
-        mark_finished(backup)
+    except (MailboxChanged, LockTimeout):
+        mark_finished(backup)  # raised before this attempt changed anything
+        raise
+    mark_finished(backup)
+    remaining = still_needed(location)
+    return RepairOutcome(
+        location.name, job.action.value, False, backup.directory, (), (), remaining,
+        " | ".join(failures) + "; the backup was put back",
+    )
 
 
 def _with_dovecots_view(expected: Expected, doveadm: MailboxDoveadm, backup: Backup,
