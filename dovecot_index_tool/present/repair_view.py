@@ -8,14 +8,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from dovecot_index_tool.jobqueue.store import Job
-from dovecot_index_tool.repair.incident import PERFORMED, PlannedRepair
+from dovecot_index_tool.repair.incident import NOT_PERFORMED, PlannedRepair
 from dovecot_index_tool.repair.outcome import RepairOutcome
 
 STYLE = {"repaired": "green", "failed": "bold red", "skipped": "yellow", "planned": "cyan"}
 
 
 def render_plan(plan: PlannedRepair, console: Console) -> None:
-    note = "" if plan.performed else "  [yellow](not performed by this version)[/]"
+    note = "" if plan.performed else f"  [yellow](skipped: {NOT_PERFORMED})[/]"
     console.print(
         f"[cyan]plan    [/] [bold]{escape(plan.location.name)}[/] ({plan.location.format}) "
         f"{escape(str(plan.location.index_dir))}: {plan.action.value}{note}"
@@ -24,11 +24,9 @@ def render_plan(plan: PlannedRepair, console: Console) -> None:
 
 
 def render_job(job: Job, console: Console) -> None:
-    performed = job.action in {a.value for a in PERFORMED}
-    note = "" if performed else "  [yellow](not performed by this version)[/]"
     console.print(
         f"[cyan]job {job.id:<5}[/] [bold]{escape(job.user)}[/] {escape(job.mailbox)} "
-        f"({job.format}) {escape(job.path)}: {job.action}{note}"
+        f"({job.format}) {escape(job.path)}: {job.action}"
     )
 
 

@@ -26,8 +26,11 @@ from dovecot_index_tool.repair.quarantine import BackupError
 from dovecot_index_tool.repair.rebuild import MailboxChanged as RebuildRefused
 from dovecot_index_tool.repair.rebuild import RebuildJob, Settings, rebuild, recover_under
 
-PERFORMED = {Repair.CACHE_PURGE, Repair.INDEX_REBUILD, Repair.FORCE_RESYNC,
-             Repair.STORAGE_REBUILD}
+NOT_PERFORMED = (
+    "Dovecot cannot be pointed at it: no mail root or mail directory found above the "
+    "index (give --index-root/--control-root)"
+)
+THROUGH_DOVECOT = {Repair.INDEX_REBUILD, Repair.FORCE_RESYNC, Repair.STORAGE_REBUILD}
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,10 @@ class PlannedRepair:
 
     @property
     def performed(self) -> bool:
-        return self.action in PERFORMED
+        """False when Dovecot is needed but cannot be pointed at the mailbox."""
+        if self.action not in THROUGH_DOVECOT:
+            return self.action is Repair.CACHE_PURGE
+        return self.root is not None and self.location.mail_dir is not None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -114,13 +120,8 @@ def _perform(plan: PlannedRepair, settings: Settings, job_id: int | None) -> Rep
             plan.location, settings.backup_root, plan.findings, job_id,
             lock_timeout=settings.lock_timeout, checked=plan.seen,
         )
-    if plan.root is None or plan.location.mail_dir is None:
-        reason = (
-            "no mail root above the mailbox, so Dovecot cannot be pointed at it"
-            if plan.root is None
-            else "its mail directory was not found (give --index-root/--control-root)"
-        )
-        return _left_as_it_was(plan, reason, skipped=True)
+    if not plan.performed:
+        return _left_as_it_was(plan, NOT_PERFORMED, skipped=True)
     job = RebuildJob(plan.root, plan.location, plan.action, plan.findings, job_id)
     return rebuild(job, settings, lambda location: still_needed(location, plan.root))
 
