@@ -126,16 +126,17 @@ def location(store: Store) -> str:
 
 
 def killed_half_way(run) -> int:
-    """Run ``run()`` in a forked child that dies (exit status 9) right after a repair's
-    fresh attempt removed the damaged index files; the in-place attempt is made to fail
-    first so that the fresh one is reached. Returns the child's exit status."""
+    """Run ``run()`` in a forked child that dies (exit status 9) right after a repair
+    first moved damaged index files aside; the in-place attempt is made to fail so that
+    such an attempt is reached. Returns the child's exit status."""
 
     def child() -> None:
         move_aside = rebuild_module._move_aside
 
-        def die(job) -> None:
-            move_aside(job)
-            os._exit(9)
+        def die(job, names) -> None:
+            move_aside(job, names)
+            if names:
+                os._exit(9)
 
         rebuild_module._move_aside = die
         rebuild_module._verify = lambda *args: ["made to fail"]

@@ -131,7 +131,7 @@ def test_job_killed_half_way_is_retried_and_the_mailbox_repaired(sandbox, tmp_pa
         work(lambda: JobQueue(Ledger.open(db)), action, "worker-1", lease=1)
 
     assert killed_half_way(worker) == 9
-    assert not store.index("INBOX").exists()
+    assert not store.log("INBOX").exists()
     time.sleep(1.5)  # the dead worker's lease runs out
 
     summary = work(lambda: JobQueue(Ledger.open(db)), action, "worker-2")

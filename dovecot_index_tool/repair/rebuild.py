@@ -3,25 +3,28 @@
 Dovecot writes every index file; this module decides what Dovecot is asked to do and
 checks the result against what the files held before:
 
-1. Read what the mailbox holds (``expected.py``): the message files, and the flags the
-   damaged index, its backup and its log still hold.
+1. Read what the mailbox holds (``expected.py``): the message files, the flags the
+   damaged index, its backup and its log still hold, and what Dovecot shows of it
+   (after which the files are put back as they were found).
 2. Back up every file the action may touch, mark the backup "in progress", and under
    Dovecot's lock make sure none changed since the check.
-3. First attempt, in place: ``doveadm force-resync`` on the damaged files, Dovecot's
-   own repair. Then put back what it dropped: flags and keywords (``doveadm flags
-   add``), and UIDVALIDITY, next UID and mailbox GUID (``doveadm mailbox update``)
-   when the UIDs were kept.
-4. Verify: every expected message visible, with its flags, under its UID (UIDs may
-   only change where Dovecot had to renumber, and then UIDVALIDITY must change too);
-   a rescan calls for no repair.
-5. When that fails (Dovecot dropped messages, renumbered, or aborted), put the backup
-   back, move the mailbox's index files aside and let Dovecot build a fresh index
-   from the mail files; put back and verify again.
-6. When both fail, the backup is put back: the mailbox is left as it was.
+3. Let Dovecot rebuild (``doveadm force-resync``), least destructive first: on the
+   damaged files in place; then with the transaction logs moved aside (the index
+   keeps its UIDs, the logs start anew); then with every index file moved aside, a
+   fresh index built from the mail files. After each, put back what Dovecot dropped:
+   flags and keywords (``doveadm flags add``), and UIDVALIDITY, next UID and mailbox
+   GUID (``doveadm mailbox update``) where the UIDs were kept.
+4. Verify: every expected message visible, with its flags; a UID may change only to
+   one above every UID used before, or together with UIDVALIDITY; a rescan calls for
+   no repair. When that fails (Dovecot dropped messages, reused UIDs, or aborted),
+   the backup is put back before the next attempt.
+5. When every attempt fails, the backup is put back: the mailbox is left as it was.
 
 What it can lose: the cache (rebuilt on demand), modification sequences (clients
-using CONDSTORE/QRESYNC resynchronise), and for mdbox, when Dovecot must renumber
-because no index record survived, the UIDs (a new UIDVALIDITY tells clients).
+using CONDSTORE/QRESYNC resynchronise), the flags of a message whose record survives
+in no index file (reported as lost), changes recorded only in the logs when the logs
+must go, and for mdbox the UIDs of messages Dovecot has to add again (new UIDs above
+the old ones, or a new UIDVALIDITY).
 """
 
 from __future__ import annotations
@@ -68,6 +71,26 @@ MAILDIR_CONTROL = ("dovecot-uidlist", "dovecot-keywords")
 MAILDIR_NAMES = "maildir-names"  # in the backup directory: the message file names before
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One way of letting Dovecot rebuild: which index files go first."""
+
+    name: str
+    moved_aside: tuple[str, ...]
+    done: str  # how the outcome tells it
+
+
+ATTEMPTS = (
+    Attempt("in place", (), "Dovecot's force-resync in place"),
+    Attempt(
+        "without the logs",
+        ("dovecot.index.log", "dovecot.index.log.2"),
+        "Dovecot's force-resync on the index with new logs",
+    ),
+    Attempt("fresh index", MAILBOX_FILES, "a fresh index built by Dovecot"),
+)
+
+
 class MailboxChanged(RuntimeError):
     """A file to repair is no longer what was backed up: rescan before repairing."""
 
@@ -106,14 +129,14 @@ def rebuild(job: RebuildJob, settings: Settings, still_needed) -> RepairOutcome:
     failures = []
     try:
         expected = _with_dovecots_view(expected, doveadm, backup, location)
-        for fresh in (False, True):
-            problems = _attempt(job, settings, backup, doveadm, expected, fresh, still_needed)
+        for attempt in ATTEMPTS:
+            problems = _attempt(job, settings, backup, doveadm, expected, attempt, still_needed)
             if not problems:
                 if settings.reindex:
                     doveadm.reindex()
                 mark_finished(backup)
-                return _done(job, backup, paths, expected, failures, doveadm)
-            failures.append(("fresh index" if fresh else "in place") + ": " + "; ".join(problems))
+                return _done(job, backup, paths, expected, attempt, failures, doveadm)
+            failures.append(f"{attempt.name}: " + "; ".join(problems))
             put_back(backup, location)
     except (MailboxChanged, LockTimeout):
         mark_finished(backup)  # raised before this attempt changed anything
@@ -156,11 +179,11 @@ def touched_files(root: MailRoot, location: MailboxLocation) -> list[Path]:
     return list(dict.fromkeys(paths))
 
 
-def _attempt(job, settings, backup, doveadm, expected, fresh, still_needed) -> list[str]:
+def _attempt(job, settings, backup, doveadm, expected, attempt: Attempt,
+             still_needed) -> list[str]:
     with _locked(job.location, settings.lock_timeout):
         _refuse_if_changed(backup)
-        if fresh:
-            _move_aside(job)
+        _move_aside(job, attempt.moved_aside)
     try:
         doveadm.force_resync()
         _restore_state(doveadm, expected)
@@ -173,14 +196,18 @@ def _restore_state(doveadm: MailboxDoveadm, expected: Expected) -> None:
     """Put back in Dovecot what the files held and the rebuild dropped."""
     status = doveadm.status()
     fetched = {message_key(expected.format, m): m for m in doveadm.fetch()}
-    if _uids_kept(expected, fetched):
-        validity = expected.uid_validity
-        doveadm.update(
-            guid=expected.mailbox_guid if expected.mailbox_guid != status.guid else None,
-            uid_validity=validity if validity and validity != status.uidvalidity else None,
-            min_next_uid=expected.next_uid if (expected.next_uid or 0) > status.uidnext
-            else None,
-        )
+    validity = expected.uid_validity
+    same_validity = validity == status.uidvalidity
+    if validity and not same_validity and _uids_kept(expected, fetched):
+        same_validity = True  # every UID kept: the old UIDVALIDITY still holds
+    else:
+        validity = None
+    doveadm.update(
+        guid=expected.mailbox_guid if expected.mailbox_guid != status.guid else None,
+        uid_validity=validity,
+        min_next_uid=expected.next_uid
+        if same_validity and (expected.next_uid or 0) > status.uidnext else None,
+    )
     by_flags: dict[frozenset[str], list[int]] = defaultdict(list)
     for key, want in expected.by_key().items():
         have = fetched.get(key)
@@ -205,10 +232,27 @@ def _verify(job: RebuildJob, doveadm: MailboxDoveadm, expected: Expected,
         if expected.uid_validity and status.uidvalidity != expected.uid_validity:
             problems.append(f"UIDVALIDITY {status.uidvalidity}, was {expected.uid_validity}")
     elif status.uidvalidity == expected.uid_validity:
-        problems.append("UIDs changed but UIDVALIDITY did not")
+        problems += _uids_reused(expected, fetched)
     if remaining := still_needed(job.location):
         problems.append("a rescan still finds " + ", ".join(remaining))
     return problems
+
+
+def _uids_reused(expected: Expected, fetched: dict) -> list[str]:
+    """Under an unchanged UIDVALIDITY a message may only get a new UID above every UID
+    used before (clients then see it expunged and delivered again); a lower one may be
+    a UID a client already knows for another message."""
+    floor = expected.next_uid or 0
+    reused = [
+        f"{m.where}: UID {m.uid} became {fetched[m.key].uid}"
+        for m in expected.messages
+        if m.uid and m.key in fetched and fetched[m.key].uid != m.uid
+        and fetched[m.key].uid < floor
+    ]
+    if not reused:
+        return []
+    return [f"{len(reused)} UID(s) changed below the old next UID {floor} under the same "
+            f"UIDVALIDITY (first: {reused[0]})"]
 
 
 def _missing(expected: Expected, fetched: dict) -> list[str]:
@@ -229,14 +273,21 @@ def _missing(expected: Expected, fetched: dict) -> list[str]:
 
 
 def _done(job: RebuildJob, backup: Backup, paths: list[Path], expected: Expected,
-          failures: list[str], doveadm: MailboxDoveadm) -> RepairOutcome:
+          attempt: Attempt, failures: list[str], doveadm: MailboxDoveadm) -> RepairOutcome:
     status = doveadm.status()
-    how = "Dovecot's force-resync in place"
+    how = attempt.done
     if failures:
-        how = f"a fresh index built by Dovecot (after {failures[0]})"
+        how += " (after " + " | ".join(failures) + ")"
     if expected.uid_validity and status.uidvalidity != expected.uid_validity:
         how += (f"; Dovecot had to renumber: UIDVALIDITY {expected.uid_validity} became "
                 f"{status.uidvalidity}, clients fetch the mailbox again")
+    else:
+        fetched = {message_key(expected.format, m): m for m in doveadm.fetch()}
+        moved = sum(1 for m in expected.messages
+                    if m.uid and m.key in fetched and fetched[m.key].uid != m.uid)
+        if moved:
+            how += (f"; {moved} message(s) came back under new UIDs above the old ones "
+                    "(clients see them expunged and delivered again)")
     changed = tuple(str(p) for p in paths if file_sha256(p) != _saved_sha(backup, p))
     return RepairOutcome(
         job.location.name, job.action.value, True, backup.directory, changed,
@@ -286,12 +337,15 @@ def put_back(backup: Backup, location: MailboxLocation) -> None:
             os.rename(mail_dir / current.file, mail_dir / old)
 
 
-def _move_aside(job: RebuildJob) -> None:
-    """Remove the mailbox's index files (the backup holds them) so Dovecot starts anew;
-    for a storage rebuild the mdbox map too, which Dovecot rebuilds from the m.N files."""
-    paths = [Path(job.location.index_dir) / name for name in MAILBOX_FILES]
-    if job.action is Repair.STORAGE_REBUILD and job.root.map_index_dir is not None:
-        paths += [Path(job.root.map_index_dir) / name for name in MAP_FILES]
+def _move_aside(job: RebuildJob, names: tuple[str, ...]) -> None:
+    """Remove these index files of the mailbox (the backup holds them) so that Dovecot
+    starts them anew; when every index file goes, for a storage rebuild the mdbox map
+    goes too, which Dovecot rebuilds from the m.N files."""
+    paths = [Path(job.location.index_dir) / name for name in names]
+    map_dir = job.root.map_index_dir
+    fresh = names == MAILBOX_FILES
+    if fresh and job.action is Repair.STORAGE_REBUILD and map_dir is not None:
+        paths += [Path(map_dir) / name for name in MAP_FILES]
     for path in paths:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
