@@ -27,7 +27,12 @@ IGNORED_FLAGS = {"\\Recent"}  # per-session, never stored
 
 
 class DoveadmError(RuntimeError):
-    """doveadm failed, hung or could not be started; the message says which and why."""
+    """doveadm failed, hung or could not be started; the message says which and why.
+    ``killed`` is set when it died of a signal (an assertion abort, for one)."""
+
+    def __init__(self, message: str, killed: bool = False) -> None:
+        super().__init__(message)
+        self.killed = killed
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,7 @@ class MailboxDoveadm:
         except OSError as exc:
             raise DoveadmError(f"cannot run {self.setup.binary}: {exc.strerror or exc}") from exc
         if done.returncode != 0:
-            raise DoveadmError(_failure(name, done))
+            raise DoveadmError(_failure(name, done), killed=done.returncode < 0)
         return done.stdout
 
     def command(
