@@ -59,6 +59,18 @@ def _files_owned_by_others(store: Store, uid: int) -> list[str]:
     ]
 
 
+def _index_sums(store: Store) -> dict[Path, str | None]:
+    """Every file in INBOX's index directory, by checksum."""
+    return {p: file_sha256(p) for p in store.index_dir("INBOX").iterdir() if p.is_file()}
+
+
+def _truncated_sdbox(sandbox: Sandbox) -> tuple[Store, dict[Path, str | None]]:
+    store = sandbox.store("sdbox")
+    index = store.index("INBOX")
+    truncate(index, index.stat().st_size // 2)
+    return store, _index_sums(store)
+
+
 @pytest.mark.parametrize("name", STORES)
 def test_truncated_index_is_rebuilt_with_every_message_and_flag(sandbox, name, tmp_path):
     store = sandbox.store(name)
@@ -100,18 +112,13 @@ def test_wrong_seen_counter_is_rebuilt_and_counts_right(sandbox, tmp_path):
 
 
 def test_repair_that_cannot_run_dovecot_leaves_the_mailbox_as_it_was(sandbox, tmp_path):
-    store = sandbox.store("sdbox")
-    index = store.index("INBOX")
-    truncate(index, index.stat().st_size // 2)
-    files = sorted(p for p in store.index_dir("INBOX").iterdir() if p.is_file())
-    sums = {p: file_sha256(p) for p in files}
+    store, sums = _truncated_sdbox(sandbox)
 
     _, outcomes = _repair(store, tmp_path / "backups", DovecotSetup(binary="/nonexistent"))
 
     assert [o.state for o in outcomes] == ["failed"]
     assert "put back" in outcomes[0].reason
-    assert {p: file_sha256(p) for p in files} == sums
-    assert sorted(p for p in store.index_dir("INBOX").iterdir() if p.is_file()) == files
+    assert _index_sums(store) == sums
 
 
 def test_a_repair_killed_half_way_is_undone_and_done_again(sandbox, tmp_path):
@@ -180,11 +187,7 @@ def test_repair_keeps_more_than_force_resync_on_mailboxes_never_seen(tmp_path):
 
 
 def test_rebuild_waits_for_dovecots_lock_and_gives_up_without_a_change(sandbox, tmp_path):
-    store = sandbox.store("sdbox")
-    index = store.index("INBOX")
-    truncate(index, index.stat().st_size // 2)
-    files = sorted(p for p in store.index_dir("INBOX").iterdir() if p.is_file())
-    sums = {p: file_sha256(p) for p in files}
+    store, sums = _truncated_sdbox(sandbox)
     backups = tmp_path / "backups"
     home, _, _ = store.check_args()
     plans = list(plan_path(home))
@@ -194,5 +197,5 @@ def test_rebuild_waits_for_dovecots_lock_and_gives_up_without_a_change(sandbox, 
 
     assert [o.state for o in outcomes] == ["failed"]
     assert "not started" in outcomes[0].reason
-    assert {p: file_sha256(p) for p in files} == sums
+    assert _index_sums(store) == sums
     assert not list(backups.glob("*/in-progress"))
