@@ -311,11 +311,11 @@ def _done(job: RebuildJob, backup: Backup, paths: list[Path], expected: Expected
 def _flags_unknown(expected: Expected, doveadm: MailboxDoveadm) -> tuple[str, ...]:
     """Messages back without the flags they had: no readable index record of them was
     left anywhere (dbox keeps flags only in the index)."""
-    lost = [f"{m.where}: flags unknown, no readable index record" for m in expected.messages
+    lost = [f"{m.where}: flags not known, no readable index record" for m in expected.messages
             if not m.flags_known]
     if expected.format == "mdbox":
         known = expected.by_key()
-        lost += [f"uid {m.uid} (guid {m.guid}): flags unknown, no readable index record"
+        lost += [f"uid {m.uid} (guid {m.guid}): flags not known, no readable index record"
                  for m in doveadm.fetch() if message_key("mdbox", m) not in known]
     return tuple(lost)
 
