@@ -267,7 +267,8 @@ def repair(
         str(dovecot_config) if dovecot_config else None, mail_location, userdb
     )
     if path is None:
-        action = JobRepair(backup_dir, lock_timeout, dovecot, reindex)
+        action = JobRepair(backup_dir, lock_timeout, dovecot, reindex,
+                           lambda path: _scanned_dirs(db_path, path))
         _repair_queue(db_path, volume, action, plan_only, yes, as_json, batch, forever, workers)
     if not plan_only:
         for directory in recover(path, backup_dir):
@@ -295,6 +296,17 @@ def repair(
     else:
         repair_view.render_summary(states, console)
     sys.exit(repair_status(states))
+
+
+def _scanned_dirs(db_path: str | None, path: str) -> tuple[str | None, str | None]:
+    """Where the scan found a mailbox's mail and control files (INDEX=/CONTROL= stores)."""
+    from dovecot_index_tool.ledger.store import Ledger, default_path
+
+    ledger = Ledger.open(db_path or str(default_path()))
+    try:
+        return ledger.mailbox_dirs(path)
+    finally:
+        ledger.close()
 
 
 def _confirm(count: int, what: str) -> None:

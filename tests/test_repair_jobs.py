@@ -140,3 +140,26 @@ def test_job_killed_half_way_is_retried_and_the_mailbox_repaired(sandbox, tmp_pa
     job = JobQueue(Ledger.open(db)).job(summary.results[0][0])
     assert job.attempts == 2
     assert sandbox.fetch(store) == before
+
+
+def test_job_of_a_split_store_finds_its_mail_through_the_ledger(sandbox, tmp_path):
+    store = sandbox.store("maildir-split")
+    before = sandbox.fetch(store)
+    index = store.index("INBOX")
+    truncate(index, index.stat().st_size // 2)
+    db = str(tmp_path / "ledger.sqlite3")
+    split = store.base / "maildir-split"
+    result = CliRunner().invoke(main, [
+        "scan", "--db", db, "-q", "--enqueue", "--index-root", str(split / "index"),
+        "--control-root", str(split / "control"), str(split / "home"),
+    ])
+    assert result.exit_code == 4, result.output
+
+    def scanned_dirs(path: str):
+        return Ledger.open(db).mailbox_dirs(path)
+
+    results = _run_worker(db, tmp_path / "backups", dovecot=sandbox.setup(),
+                          scanned_dirs=scanned_dirs)
+
+    assert [state for _, state in results] == ["done"]
+    assert sandbox.fetch(store) == before

@@ -250,6 +250,12 @@ class Ledger:
         return cur.rowcount
 
     # questions -----------------------------------------------------------
+    def mailbox_dirs(self, path: str) -> tuple[str | None, str | None]:
+        """The mail and control directories a scan found for the mailbox at ``path``
+        (its index directory); (None, None) when it was never scanned."""
+        row = self.db.one("SELECT mail_dir, control_dir FROM mailboxes WHERE path=?", (path,))
+        return (row["mail_dir"], row["control_dir"]) if row else (None, None)
+
     def open_findings(self, path: str) -> list[dict[str, object]]:
         return self.db.all(
             "SELECT f.* FROM findings f JOIN mailboxes m ON m.id = f.mailbox_id "

@@ -9,6 +9,7 @@ mailbox that was killed half-way is undone first, from its backup.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,9 +30,15 @@ class JobRepair:
     lock_timeout: float = DEFAULT_TIMEOUT
     dovecot: DovecotSetup = field(default_factory=DovecotSetup)
     reindex: bool = False
+    # index dir -> (mail dir, control dir) as the scan found them (the ledger)
+    scanned_dirs: Callable[[str], tuple[str | None, str | None]] | None = None
 
     def __call__(self, job: Job) -> str:
         root, location = find_location(Path(job.path), job.mailbox)
+        if location.mail_dir is None and self.scanned_dirs is not None:
+            mail_dir, control_dir = self.scanned_dirs(job.path)
+            root, location = split_location(Path(job.path), job.mailbox, mail_dir, control_dir,
+                                            (root, location))
         recovered = recover_unfinished(location, os.fspath(self.backup_root))
         plan = plan_mailbox(location, root)
         if plan is None:
@@ -57,3 +64,30 @@ def find_location(path: Path, mailbox: str) -> tuple[MailRoot | None, MailboxLoc
         if location.name == mailbox:
             return root, location
     raise RepairFailed(f"no mailbox {mailbox!r} at {path}")
+
+
+def split_location(
+    index_dir: Path,
+    mailbox: str,
+    mail_dir: str | None,
+    control_dir: str | None,
+    fallback: tuple[MailRoot | None, MailboxLocation],
+) -> tuple[MailRoot | None, MailboxLocation]:
+    """The mailbox of a store whose indexes (INDEX=) or control files (CONTROL=) live in
+    another tree: the job knows only the index dir, the scan also the mail dir. The
+    INDEX= and CONTROL= roots are the ancestors that make discovery put this mailbox's
+    index files at ``index_dir``."""
+    if mail_dir is None:
+        return fallback
+    controls = [None, *_ancestors(Path(control_dir))] if control_dir else [None]
+    for index_root in _ancestors(index_dir):
+        for control_root in controls:
+            root, found = locate(mail_dir, index_root, control_root)
+            for location in found or (iter_mailboxes(root) if root else ()):
+                if location.name == mailbox and Path(location.index_dir) == index_dir:
+                    return root, location
+    return fallback
+
+
+def _ancestors(path: Path, depth: int = 4) -> list[Path]:
+    return [path, *list(path.parents)[:depth]]
