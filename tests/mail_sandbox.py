@@ -114,8 +114,9 @@ class Sandbox:
             shown[guid] = (int(uid), frozenset(flags.split()) - {"\\Recent"})
         return shown
 
-    def uidvalidity(self, store: Store, mailbox: str = "INBOX") -> int:
-        out = self.doveadm(store, "-f", "tab", "mailbox", "status", "uidvalidity", mailbox)
+    def status(self, store: Store, field: str, mailbox: str = "INBOX") -> int:
+        """One number of ``doveadm mailbox status`` (uidvalidity, highestmodseq ...)."""
+        out = self.doveadm(store, "-f", "tab", "mailbox", "status", field, mailbox)
         return int(out.stdout.splitlines()[1].split("\t")[-1])
 
 

@@ -82,6 +82,7 @@ class MailboxStatus:
     uidnext: int
     uidvalidity: int
     guid: str
+    highest_modseq: int
 
 
 @dataclass(frozen=True)
@@ -140,12 +141,13 @@ class MailboxDoveadm:
         return [_fetched(line) for line in out.splitlines()[1:] if line.strip()]
 
     def status(self) -> MailboxStatus:
-        fields = "messages uidnext uidvalidity guid"
+        fields = "messages uidnext uidvalidity guid highestmodseq"
         out = self.run("mailbox status", fields, self.mailbox, tabular=True)
         lines = out.splitlines()
         values = dict(zip(lines[0].split("\t"), lines[1].split("\t"), strict=False))
         return MailboxStatus(int(values["messages"]), int(values["uidnext"]),
-                             int(values["uidvalidity"]), values["guid"])
+                             int(values["uidvalidity"]), values["guid"],
+                             int(values["highestmodseq"]))
 
     def force_resync(self) -> None:
         self.run("force-resync", self.mailbox)

@@ -49,6 +49,7 @@ class Expected:
     next_uid: int | None
     mailbox_guid: str | None
     messages: tuple[ExpectedMessage, ...]
+    highest_modseq: int | None = None
 
     def by_key(self) -> dict[str, ExpectedMessage]:
         return {m.key: m for m in self.messages}
@@ -69,7 +70,8 @@ def expected_state(
         messages = _mdbox(root, saved, map_trusted)
         validity, next_uid = saved.uid_validity, saved.next_uid
     return Expected(
-        location.format, validity, next_uid, saved.mailbox_guid, tuple(messages)
+        location.format, validity, next_uid, saved.mailbox_guid, tuple(messages),
+        saved.highest_modseq,
     )
 
 

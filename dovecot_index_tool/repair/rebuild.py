@@ -219,6 +219,8 @@ def _restore_state(doveadm: MailboxDoveadm, expected: Expected) -> None:
         uid_validity=validity,
         min_next_uid=expected.next_uid
         if same_validity and (expected.next_uid or 0) > status.uidnext else None,
+        min_modseq=expected.highest_modseq
+        if (expected.highest_modseq or 0) > status.highest_modseq else None,
     )
     by_flags: dict[frozenset[str], list[int]] = defaultdict(list)
     for key, want in expected.by_key().items():
@@ -245,6 +247,9 @@ def _verify(job: RebuildJob, doveadm: MailboxDoveadm, expected: Expected,
             problems.append(f"UIDVALIDITY {status.uidvalidity}, was {expected.uid_validity}")
     elif status.uidvalidity == expected.uid_validity:
         problems += _uids_reused(expected, fetched)
+    modseq = expected.highest_modseq or 0
+    if status.uidvalidity == expected.uid_validity and status.highest_modseq < modseq:
+        problems.append(f"HIGHESTMODSEQ {status.highest_modseq} went below {modseq}")
     if remaining := still_needed(job.location):
         problems.append("a rescan still finds " + ", ".join(remaining))
     return problems

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from dovecot_index_tool.files import read_file, read_index_set
+from dovecot_index_tool.files import IndexSet, read_file, read_index_set
 from dovecot_index_tool.format.binary import layout
 from dovecot_index_tool.format.errors import FormatError
 from dovecot_index_tool.format.extensions import decode_ext_header
@@ -71,7 +71,9 @@ class Salvage:
 
 def salvage(index_dir: str | os.PathLike[str]) -> Salvage:
     """Everything the index files in ``index_dir`` still say about the mailbox."""
-    sources = _sources(Path(index_dir) / INDEX)
+    prefix = Path(index_dir) / INDEX
+    current = read_index_set(prefix, with_cache=False)
+    sources = _sources(prefix, current)
     known: dict[int, KnownMessage] = {}
     told = []
     for name, index in sources:
@@ -83,7 +85,7 @@ def salvage(index_dir: str | os.PathLike[str]) -> Salvage:
     return Salvage(
         uid_validity=header.header.uid_validity if header else None,
         next_uid=max((i.header.next_uid for _, i in sources), default=None),
-        highest_modseq=_highest_modseq(sources),
+        highest_modseq=_highest_modseq(sources, current.logs),
         mailbox_guid=_mailbox_guid(header) if header else None,
         messages=tuple(known[uid] for uid in sorted(known)),
         sources=tuple(told),
@@ -102,8 +104,7 @@ def system_flags(bits: int) -> frozenset[str]:
     return frozenset(name for bit, name in SYSTEM_FLAGS if bits & bit)
 
 
-def _sources(prefix: Path) -> list[tuple[str, IndexFile]]:
-    current = read_index_set(prefix, with_cache=False)
+def _sources(prefix: Path, current: IndexSet) -> list[tuple[str, IndexFile]]:
     backup = _parse_backup(Path(f"{prefix}.backup"))
     found: list[tuple[str, IndexFile]] = []
     if current.logs:
@@ -163,8 +164,11 @@ def _field(data: bytes, ext, size: int) -> str | None:
     return raw.hex() if len(raw) == size and any(raw) else None
 
 
-def _highest_modseq(sources: list[tuple[str, IndexFile]]) -> int | None:
+def _highest_modseq(sources: list[tuple[str, IndexFile]], logs) -> int | None:
+    """The highest modification sequence any file reached: a rebuilt index must not go
+    below it, or CONDSTORE/QRESYNC clients would miss the changes made after."""
     values = [_ext_header(index, "modseq").get("highest_modseq") for _, index in sources]
+    values += [log.end_modseq for log in logs]
     numbers = [v for v in values if isinstance(v, int) and v > 0]
     return max(numbers, default=None)
 
