@@ -40,6 +40,7 @@ SYSTEM_FLAGS = (
     (0x10, "\\Draft"),
 )
 HEX_GUID = re.compile(r"^[0-9a-f]{32}$")
+MIN_RECORD_SIZE = 12  # a log record header (8 bytes) and the smallest payload
 
 
 @dataclass(frozen=True)
@@ -168,9 +169,17 @@ def _highest_modseq(sources: list[tuple[str, IndexFile]], logs) -> int | None:
     """The highest modification sequence any file reached: a rebuilt index must not go
     below it, or CONDSTORE/QRESYNC clients would miss the changes made after."""
     values = [_ext_header(index, "modseq").get("highest_modseq") for _, index in sources]
-    values += [log.end_modseq for log in logs]
+    values += [_log_modseq_bound(log) for log in logs]
     numbers = [v for v in values if isinstance(v, int) and v > 0]
     return max(numbers, default=None)
+
+
+def _log_modseq_bound(log) -> int:
+    """The log's last modseq; when records past the damage cannot be read, raised by
+    one per record they could hold. Too high is harmless (clients fetch a few changes
+    again), too low makes them miss changes."""
+    unreadable = max(0, log.size - log.valid_end)
+    return log.end_modseq + unreadable // MIN_RECORD_SIZE
 
 
 def _mailbox_guid(index: IndexFile) -> str | None:
