@@ -22,9 +22,10 @@ from dovecot_index_tool.repair.doveadm import DovecotSetup
 from dovecot_index_tool.repair.garbage import garbage_under_lock
 from dovecot_index_tool.repair.locking import DEFAULT_TIMEOUT
 from dovecot_index_tool.repair.outcome import RepairOutcome
+from dovecot_index_tool.repair.putback import recover_under
 from dovecot_index_tool.repair.quarantine import BackupError
 from dovecot_index_tool.repair.rebuild import MailboxChanged as RebuildRefused
-from dovecot_index_tool.repair.rebuild import RebuildJob, Settings, rebuild, recover_under
+from dovecot_index_tool.repair.rebuild import RebuildJob, Settings, rebuild
 
 NOT_PERFORMED = (
     "Dovecot cannot be pointed at it: no mail root or mail directory found above the "

@@ -19,7 +19,7 @@ from dovecot_index_tool.jobqueue.worker import RepairFailed
 from dovecot_index_tool.repair.doveadm import DovecotSetup
 from dovecot_index_tool.repair.incident import carry_out, plan_mailbox
 from dovecot_index_tool.repair.locking import DEFAULT_TIMEOUT
-from dovecot_index_tool.repair.rebuild import recover_unfinished
+from dovecot_index_tool.repair.putback import recover_unfinished
 
 
 @dataclass(frozen=True)

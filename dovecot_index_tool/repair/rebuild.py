@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,18 +48,17 @@ from dovecot_index_tool.repair.expected import (
     message_key,
     with_view,
 )
-from dovecot_index_tool.repair.inventory import take_inventory
 from dovecot_index_tool.repair.locking import LockTimeout, dovecot_lock
 from dovecot_index_tool.repair.outcome import RepairOutcome
+from dovecot_index_tool.repair.putback import put_back, record_names
 from dovecot_index_tool.repair.quarantine import (
     Backup,
     file_sha256,
     mark_finished,
     mark_started,
-    restore_backup,
     take_backup,
-    unfinished_backups,
 )
+from dovecot_index_tool.repair.reconcile import restore_state, verify
 from dovecot_index_tool.repair.salvage import salvage
 
 INDEX_SUFFIXES = ("", ".log", ".log.2", ".cache")
@@ -68,7 +66,6 @@ MAILBOX_FILES = tuple(f"dovecot.index{s}" for s in (*INDEX_SUFFIXES, ".backup"))
 LIST_FILES = tuple(f"dovecot.list.index{s}" for s in INDEX_SUFFIXES[:3])
 MAP_FILES = tuple(f"dovecot.map.index{s}" for s in INDEX_SUFFIXES[:3])
 MAILDIR_CONTROL = ("dovecot-uidlist", "dovecot-keywords")
-MAILDIR_NAMES = "maildir-names"  # in the backup directory: the message file names before
 
 
 @dataclass(frozen=True)
@@ -124,7 +121,7 @@ def rebuild(job: RebuildJob, settings: Settings, still_needed) -> RepairOutcome:
     backup = take_backup(location.index_dir, paths, settings.backup_root, job.findings,
                          job.job_id)
     doveadm = settings.dovecot.for_mailbox(job.root, location)
-    _record_names(backup, location)
+    record_names(backup, location)
     mark_started(backup)  # stays when this process dies or a put-back fails half-way
     failures = []
     try:
@@ -186,8 +183,8 @@ def _attempt(job, settings, backup, doveadm, expected, attempt: Attempt,
         _move_aside(job, attempt.moved_aside)
     try:
         _force_resync(doveadm)
-        _restore_state(doveadm, expected)
-        return _verify(job, doveadm, expected, still_needed)
+        restore_state(doveadm, expected)
+        return verify(doveadm, expected, lambda: still_needed(job.location))
     except DoveadmError as err:
         return [str(err)]
 
@@ -202,91 +199,6 @@ def _force_resync(doveadm: MailboxDoveadm) -> None:
         if not err.killed:
             raise
         doveadm.force_resync()
-
-
-def _restore_state(doveadm: MailboxDoveadm, expected: Expected) -> None:
-    """Put back in Dovecot what the files held and the rebuild dropped."""
-    status = doveadm.status()
-    fetched = {message_key(expected.format, m): m for m in doveadm.fetch()}
-    validity = expected.uid_validity
-    same_validity = validity == status.uidvalidity
-    if validity and not same_validity and _uids_kept(expected, fetched):
-        same_validity = True  # every UID kept: the old UIDVALIDITY still holds
-    else:
-        validity = None
-    doveadm.update(
-        guid=expected.mailbox_guid if expected.mailbox_guid != status.guid else None,
-        uid_validity=validity,
-        min_next_uid=expected.next_uid
-        if same_validity and (expected.next_uid or 0) > status.uidnext else None,
-        min_modseq=expected.highest_modseq
-        if (expected.highest_modseq or 0) > status.highest_modseq else None,
-    )
-    by_flags: dict[frozenset[str], list[int]] = defaultdict(list)
-    for key, want in expected.by_key().items():
-        have = fetched.get(key)
-        if have is not None and (missing := want.flags - have.flags):
-            by_flags[frozenset(missing)].append(have.uid)
-    for flags, uids in by_flags.items():
-        doveadm.add_flags(flags, uids)
-
-
-def _uids_kept(expected: Expected, fetched: dict) -> bool:
-    return all(
-        fetched[m.key].uid == m.uid for m in expected.messages if m.key in fetched and m.uid
-    )
-
-
-def _verify(job: RebuildJob, doveadm: MailboxDoveadm, expected: Expected,
-            still_needed) -> list[str]:
-    fetched = {message_key(expected.format, m): m for m in doveadm.fetch()}
-    status = doveadm.status()
-    problems = _missing(expected, fetched)
-    if _uids_kept(expected, fetched):
-        if expected.uid_validity and status.uidvalidity != expected.uid_validity:
-            problems.append(f"UIDVALIDITY {status.uidvalidity}, was {expected.uid_validity}")
-    elif status.uidvalidity == expected.uid_validity:
-        problems += _uids_reused(expected, fetched)
-    modseq = expected.highest_modseq or 0
-    if status.uidvalidity == expected.uid_validity and status.highest_modseq < modseq:
-        problems.append(f"HIGHESTMODSEQ {status.highest_modseq} went below {modseq}")
-    if remaining := still_needed(job.location):
-        problems.append("a rescan still finds " + ", ".join(remaining))
-    return problems
-
-
-def _uids_reused(expected: Expected, fetched: dict) -> list[str]:
-    """Under an unchanged UIDVALIDITY a message may only get a new UID above every UID
-    used before (clients then see it expunged and delivered again); a lower one may be
-    a UID a client already knows for another message."""
-    floor = expected.next_uid or 0
-    reused = [
-        f"{m.where}: UID {m.uid} became {fetched[m.key].uid}"
-        for m in expected.messages
-        if m.uid and m.key in fetched and fetched[m.key].uid != m.uid
-        and fetched[m.key].uid < floor
-    ]
-    if not reused:
-        return []
-    return [f"{len(reused)} UID(s) changed below the old next UID {floor} under the same "
-            f"UIDVALIDITY (first: {reused[0]})"]
-
-
-def _missing(expected: Expected, fetched: dict) -> list[str]:
-    lost, flags = [], []
-    for want in expected.messages:
-        have = fetched.get(want.key)
-        if have is None:
-            lost.append(want.where)
-        elif missing := want.flags - have.flags:
-            flags.append(f"{want.where}: {' '.join(sorted(missing))}")
-    problems = []
-    if lost:
-        problems.append(f"{len(lost)} of {len(expected.messages)} message(s) not visible"
-                        f" (first: {lost[0]})")
-    if flags:
-        problems.append(f"flags not kept on {len(flags)} message(s) (first: {flags[0]})")
-    return problems
 
 
 def _done(job: RebuildJob, backup: Backup, paths: list[Path], expected: Expected,
@@ -330,30 +242,6 @@ def _saved_sha(backup: Backup, path: Path) -> str | None:
     return next((f.sha256 for f in backup.files if f.path == wanted), None)
 
 
-def _record_names(backup: Backup, location: MailboxLocation) -> None:
-    """Maildir flags live in file names, which Dovecot renames: keep the names so that
-    putting the mailbox back also puts back the flags its files carried."""
-    if location.format != "maildir" or location.mail_dir is None:
-        return
-    names = [m.file for m in take_inventory(location.mail_dir, "maildir").messages]
-    (Path(backup.directory) / MAILDIR_NAMES).write_text("\n".join(names) + "\n")
-
-
-def put_back(backup: Backup, location: MailboxLocation) -> None:
-    """Index files as they were; maildir files renamed since get their names back."""
-    restore_backup(backup)
-    names = Path(backup.directory) / MAILDIR_NAMES
-    if location.mail_dir is None or not names.exists():
-        return
-    mail_dir = Path(location.mail_dir)
-    now = take_inventory(mail_dir, "maildir").by_key()
-    for old in names.read_text(encoding="utf-8").split():
-        base = old.split("/", 1)[-1].partition(":2,")[0]
-        current = now.get(base)
-        if current and current.file != old and not (mail_dir / old).exists():
-            os.rename(mail_dir / current.file, mail_dir / old)
-
-
 def _move_aside(job: RebuildJob, names: tuple[str, ...]) -> None:
     """Remove these index files of the mailbox (the backup holds them) so that Dovecot
     starts them anew; when every index file goes, for a storage rebuild the mdbox map
@@ -382,28 +270,3 @@ def _locked(location: MailboxLocation, timeout: float) -> Iterator[None]:
         return
     with dovecot_lock(log, timeout):
         yield
-
-
-def recover_unfinished(location: MailboxLocation, backup_root: str) -> list[str]:
-    """Put back the mailbox from a repair that was killed half-way; the backup paths."""
-    recovered = []
-    for backup in unfinished_backups(backup_root, str(location.index_dir)):
-        put_back(backup, location)
-        mark_finished(backup)
-        recovered.append(backup.directory)
-    return recovered
-
-
-def recover_under(path: str | os.PathLike[str], backup_root: str,
-                  locate_mailbox) -> list[str]:
-    """``recover_unfinished`` for every mailbox below ``path`` (``repair PATH``);
-    ``locate_mailbox(index_dir)`` finds the mailbox a backup was taken of."""
-    top = os.path.abspath(path)
-    recovered = []
-    for backup in unfinished_backups(backup_root, None):
-        if os.path.commonpath([top, os.path.abspath(backup.mailbox)]) != top:
-            continue
-        location = locate_mailbox(backup.mailbox)
-        if location is not None:
-            recovered += recover_unfinished(location, backup_root)
-    return recovered

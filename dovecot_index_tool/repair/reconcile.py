@@ -1,0 +1,101 @@
+"""After Dovecot rebuilt an index: put back what it dropped, then check the result.
+
+Both compare what Dovecot shows (``doveadm fetch``, ``mailbox status``) with what the
+files held before (``expected.py``). Putting back goes through Dovecot too: flags and
+keywords with ``doveadm flags add``, UIDVALIDITY, next UID, HIGHESTMODSEQ and the
+mailbox GUID with ``doveadm mailbox update``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+
+from dovecot_index_tool.repair.doveadm import MailboxDoveadm
+from dovecot_index_tool.repair.expected import Expected, message_key
+
+
+def restore_state(doveadm: MailboxDoveadm, expected: Expected) -> None:
+    """Put back in Dovecot what the files held and the rebuild dropped."""
+    status = doveadm.status()
+    fetched = {message_key(expected.format, m): m for m in doveadm.fetch()}
+    validity = expected.uid_validity
+    same_validity = validity == status.uidvalidity
+    if validity and not same_validity and uids_kept(expected, fetched):
+        same_validity = True  # every UID kept: the old UIDVALIDITY still holds
+    else:
+        validity = None
+    doveadm.update(
+        guid=expected.mailbox_guid if expected.mailbox_guid != status.guid else None,
+        uid_validity=validity,
+        min_next_uid=expected.next_uid
+        if same_validity and (expected.next_uid or 0) > status.uidnext else None,
+        min_modseq=expected.highest_modseq
+        if (expected.highest_modseq or 0) > status.highest_modseq else None,
+    )
+    by_flags: dict[frozenset[str], list[int]] = defaultdict(list)
+    for key, want in expected.by_key().items():
+        have = fetched.get(key)
+        if have is not None and (missing := want.flags - have.flags):
+            by_flags[frozenset(missing)].append(have.uid)
+    for flags, uids in by_flags.items():
+        doveadm.add_flags(flags, uids)
+
+
+def uids_kept(expected: Expected, fetched: dict) -> bool:
+    return all(
+        fetched[m.key].uid == m.uid for m in expected.messages if m.key in fetched and m.uid
+    )
+
+
+def verify(doveadm: MailboxDoveadm, expected: Expected,
+           still_needed: Callable[[], tuple[str, ...]]) -> list[str]:
+    """What is wrong with the mailbox as Dovecot shows it now; empty when it passes."""
+    fetched = {message_key(expected.format, m): m for m in doveadm.fetch()}
+    status = doveadm.status()
+    problems = _missing(expected, fetched)
+    if uids_kept(expected, fetched):
+        if expected.uid_validity and status.uidvalidity != expected.uid_validity:
+            problems.append(f"UIDVALIDITY {status.uidvalidity}, was {expected.uid_validity}")
+    elif status.uidvalidity == expected.uid_validity:
+        problems += _uids_reused(expected, fetched)
+    modseq = expected.highest_modseq or 0
+    if status.uidvalidity == expected.uid_validity and status.highest_modseq < modseq:
+        problems.append(f"HIGHESTMODSEQ {status.highest_modseq} went below {modseq}")
+    if remaining := still_needed():
+        problems.append("a rescan still finds " + ", ".join(remaining))
+    return problems
+
+
+def _uids_reused(expected: Expected, fetched: dict) -> list[str]:
+    """Under an unchanged UIDVALIDITY a message may only get a new UID above every UID
+    used before (clients then see it expunged and delivered again); a lower one may be
+    a UID a client already knows for another message."""
+    floor = expected.next_uid or 0
+    reused = [
+        f"{m.where}: UID {m.uid} became {fetched[m.key].uid}"
+        for m in expected.messages
+        if m.uid and m.key in fetched and fetched[m.key].uid != m.uid
+        and fetched[m.key].uid < floor
+    ]
+    if not reused:
+        return []
+    return [f"{len(reused)} UID(s) changed below the old next UID {floor} under the same "
+            f"UIDVALIDITY (first: {reused[0]})"]
+
+
+def _missing(expected: Expected, fetched: dict) -> list[str]:
+    lost, flags = [], []
+    for want in expected.messages:
+        have = fetched.get(want.key)
+        if have is None:
+            lost.append(want.where)
+        elif missing := want.flags - have.flags:
+            flags.append(f"{want.where}: {' '.join(sorted(missing))}")
+    problems = []
+    if lost:
+        problems.append(f"{len(lost)} of {len(expected.messages)} message(s) not visible"
+                        f" (first: {lost[0]})")
+    if flags:
+        problems.append(f"flags not kept on {len(flags)} message(s) (first: {flags[0]})")
+    return problems
