@@ -12,8 +12,8 @@ from conftest import FIXTURES
 from damage import copy_store, truncate
 from dovecot_index_tool.discovery import iter_mailboxes, locate
 from dovecot_index_tool.repair import cache_purge
-from dovecot_index_tool.repair.cache_purge import MailboxChanged, purge_cache
-from dovecot_index_tool.repair.quarantine import load_backup
+from dovecot_index_tool.repair.cache_purge import purge_cache
+from dovecot_index_tool.repair.quarantine import MailboxChanged, load_backup
 from live_writer import LiveWriter
 
 

@@ -15,7 +15,6 @@ with its flags. When verification fails the backup is put back.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from dovecot_index_tool.check.catalogue import Repair
 from dovecot_index_tool.check.findings import Finding
@@ -24,16 +23,12 @@ from dovecot_index_tool.discovery import MailboxLocation, MailRoot
 from dovecot_index_tool.repair.inventory import Inventory, lost_since, take_inventory
 from dovecot_index_tool.repair.locking import DEFAULT_TIMEOUT, dovecot_lock
 from dovecot_index_tool.repair.outcome import RepairOutcome
-from dovecot_index_tool.repair.quarantine import Backup, file_sha256, restore_backup, take_backup
+from dovecot_index_tool.repair.quarantine import refuse_if_changed, restore_backup, take_backup
 
 CACHE = "dovecot.index.cache"
 LOG = "dovecot.index.log"
 INVENTORY_FORMATS = {"maildir", "sdbox"}
 ACTION = Repair.CACHE_PURGE.value
-
-
-class MailboxChanged(RuntimeError):
-    """The file to repair is no longer what was backed up: rescan before repairing."""
 
 
 def purge_cache(
@@ -55,7 +50,7 @@ def purge_cache(
     before = _inventory(location)
     backup = take_backup(location.index_dir, [cache], backup_root, finding_ids, job_id)
     with dovecot_lock(location.index_dir / LOG, lock_timeout):
-        _refuse_if_changed(cache, backup)
+        refuse_if_changed(backup)
         cache.unlink()
     problems, remaining, lost = _verify(location, before_ids, before)
     if problems:
@@ -67,12 +62,6 @@ def purge_cache(
     return RepairOutcome(
         location.name, ACTION, True, backup.directory, (str(cache),), (), remaining
     )
-
-
-def _refuse_if_changed(path: Path, backup: Backup) -> None:
-    saved = next(f for f in backup.files if f.path == os.path.abspath(path))
-    if file_sha256(path) != saved.sha256:
-        raise MailboxChanged(f"{path} changed since it was backed up; rescan the mailbox")
 
 
 def _verify(

@@ -17,14 +17,13 @@ from dovecot_index_tool.check.catalogue import Repair, Severity
 from dovecot_index_tool.check.target import NothingToCheck
 from dovecot_index_tool.discovery import MailboxLocation, MailRoot, iter_mailboxes, locate
 from dovecot_index_tool.exitcodes import UNCHECKED
-from dovecot_index_tool.repair.cache_purge import MailboxChanged, findings_now, purge_cache
+from dovecot_index_tool.repair.cache_purge import findings_now, purge_cache
 from dovecot_index_tool.repair.doveadm import DovecotSetup
 from dovecot_index_tool.repair.garbage import garbage_under_lock
 from dovecot_index_tool.repair.locking import DEFAULT_TIMEOUT
 from dovecot_index_tool.repair.outcome import RepairOutcome
 from dovecot_index_tool.repair.putback import recover_under
-from dovecot_index_tool.repair.quarantine import BackupError
-from dovecot_index_tool.repair.rebuild import MailboxChanged as RebuildRefused
+from dovecot_index_tool.repair.quarantine import BackupError, MailboxChanged
 from dovecot_index_tool.repair.rebuild import RebuildJob, Settings, rebuild
 
 NOT_PERFORMED = (
@@ -132,7 +131,7 @@ def _guarded(plan: PlannedRepair, action) -> RepairOutcome:
     mailbox as it was; that is a failed repair of this mailbox, not of the run."""
     try:
         return action()
-    except (OSError, BackupError, MailboxChanged, RebuildRefused) as err:
+    except (OSError, BackupError, MailboxChanged) as err:
         return _left_as_it_was(plan, f"not started: {err}", skipped=False)
 
 

@@ -106,6 +106,19 @@ def load_backup(directory: str | os.PathLike[str]) -> Backup:
         raise BackupError(f"{path}: not a readable backup manifest ({exc})") from exc
 
 
+class MailboxChanged(RuntimeError):
+    """A file to repair is no longer what was backed up: rescan before repairing."""
+
+
+def refuse_if_changed(backup: Backup) -> None:
+    """Raise MailboxChanged unless every file is still the one that was backed up (or
+    still absent): a mailbox that changed must be rescanned, not repaired on old
+    evidence."""
+    for saved in backup.files:
+        if file_sha256(saved.path) != saved.sha256:
+            raise MailboxChanged(f"{saved.path} changed since it was backed up; rescan")
+
+
 def mark_started(backup: Backup) -> None:
     """Say, before the first change, that the mailbox may be half-repaired: a repair that
     is killed leaves this mark, and the next repair of the mailbox puts the backup back."""

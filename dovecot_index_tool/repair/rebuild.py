@@ -53,9 +53,11 @@ from dovecot_index_tool.repair.outcome import RepairOutcome
 from dovecot_index_tool.repair.putback import put_back, record_names
 from dovecot_index_tool.repair.quarantine import (
     Backup,
+    MailboxChanged,
     file_sha256,
     mark_finished,
     mark_started,
+    refuse_if_changed,
     take_backup,
 )
 from dovecot_index_tool.repair.reconcile import restore_state, verify
@@ -86,10 +88,6 @@ ATTEMPTS = (
     ),
     Attempt("fresh index", MAILBOX_FILES, "a fresh index built by Dovecot"),
 )
-
-
-class MailboxChanged(RuntimeError):
-    """A file to repair is no longer what was backed up: rescan before repairing."""
 
 
 @dataclass(frozen=True)
@@ -179,7 +177,7 @@ def touched_files(root: MailRoot, location: MailboxLocation) -> list[Path]:
 def _attempt(job, settings, backup, doveadm, expected, attempt: Attempt,
              still_needed) -> list[str]:
     with _locked(job.location, settings.lock_timeout):
-        _refuse_if_changed(backup)
+        refuse_if_changed(backup)
         _move_aside(job, attempt.moved_aside)
     try:
         _force_resync(doveadm)
@@ -254,12 +252,6 @@ def _move_aside(job: RebuildJob, names: tuple[str, ...]) -> None:
     for path in paths:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-
-
-def _refuse_if_changed(backup: Backup) -> None:
-    for saved in backup.files:
-        if file_sha256(saved.path) != saved.sha256:
-            raise MailboxChanged(f"{saved.path} changed since it was backed up; rescan")
 
 
 @contextlib.contextmanager
