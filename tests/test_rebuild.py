@@ -201,3 +201,17 @@ def test_rebuild_waits_for_dovecots_lock_and_gives_up_without_a_change(sandbox, 
     assert "not started" in outcomes[0].reason
     assert _index_sums(store) == sums
     assert not list(backups.glob("*/in-progress"))
+
+
+def test_damaged_list_index_is_rebuilt_by_dovecot_with_every_mailbox(sandbox, tmp_path):
+    store = sandbox.store("sdbox")
+    listed = sandbox.doveadm(store, "mailbox", "list").stdout.split()
+    truncate(store.list_index(), store.list_index().stat().st_size // 2)
+
+    plans, outcomes = _repair(store, tmp_path / "backups", sandbox.setup())
+
+    assert [(p.location.name, o.state) for p, o in zip(plans, outcomes, strict=True)] == [
+        ("(mailbox list index)", "repaired")
+    ]
+    assert sorted(sandbox.doveadm(store, "mailbox", "list").stdout.split()) == sorted(listed)
+    assert _needs_repair(store) == []

@@ -163,3 +163,26 @@ def test_job_of_a_split_store_finds_its_mail_through_the_ledger(sandbox, tmp_pat
 
     assert [state for _, state in results] == ["done"]
     assert sandbox.fetch(store) == before
+
+
+def test_jobs_of_shared_files_rebuild_the_list_index_and_the_mdbox_map(sandbox, tmp_path):
+    sdbox, mdbox = sandbox.store("sdbox"), sandbox.store("mdbox")
+    before, validity = sandbox.fetch(mdbox), sandbox.status(mdbox, "uidvalidity")
+    truncate(sdbox.list_index(), sdbox.list_index().stat().st_size // 2)
+    map_log = mdbox.map_index().with_name("dovecot.map.index.log")
+    truncate(map_log, map_log.stat().st_size // 2)
+    db = str(tmp_path / "ledger.sqlite3")
+    for store in (sdbox, mdbox):
+        _scan_and_enqueue(db, store.home.parent)
+    queued = JobQueue(Ledger.open(db)).jobs(state="queued")
+    assert {"list-index", "mdbox-map"} <= {job.format for job in queued}
+
+    results = _run_worker(db, tmp_path / "backups", dovecot=sandbox.setup())
+
+    assert [state for _, state in results] == ["done"] * len(queued)
+    after = sandbox.fetch(mdbox)  # an expunged message not yet purged may come back
+    assert {g: after[g][1] for g in before if g in after} == {g: f for g, (_, f) in before.items()}
+    renumbered = sandbox.status(mdbox, "uidvalidity") != validity
+    assert renumbered or all(after[g][0] == uid for g, (uid, _) in before.items())
+    for store in (sdbox, mdbox):
+        assert [f.check for f in store.findings() if f.severity.value != "info"] == []

@@ -17,6 +17,7 @@ from dovecot_index_tool.check.catalogue import Repair, Severity
 from dovecot_index_tool.check.target import NothingToCheck
 from dovecot_index_tool.discovery import MailboxLocation, MailRoot, iter_mailboxes, locate
 from dovecot_index_tool.exitcodes import UNCHECKED
+from dovecot_index_tool.jobqueue.worker import RepairFailed
 from dovecot_index_tool.repair.cache_purge import findings_now, purge_cache
 from dovecot_index_tool.repair.doveadm import DovecotSetup
 from dovecot_index_tool.repair.garbage import garbage_under_lock
@@ -25,6 +26,12 @@ from dovecot_index_tool.repair.outcome import RepairOutcome
 from dovecot_index_tool.repair.putback import recover_under
 from dovecot_index_tool.repair.quarantine import BackupError, MailboxChanged
 from dovecot_index_tool.repair.rebuild import RebuildJob, Settings, rebuild
+from dovecot_index_tool.repair.user_files import (
+    LIST_INDEX,
+    LIST_NAME,
+    needs_repair,
+    rebuild_list_index,
+)
 
 NOT_PERFORMED = (
     "Dovecot cannot be pointed at it: no mail root or mail directory found above the "
@@ -46,6 +53,8 @@ class PlannedRepair:
         """False when Dovecot is needed but cannot be pointed at the mailbox."""
         if self.action not in THROUGH_DOVECOT:
             return self.action is Repair.CACHE_PURGE
+        if self.location.format == LIST_INDEX:
+            return self.root is not None
         return self.root is not None and self.location.mail_dir is not None
 
     def to_dict(self) -> dict[str, object]:
@@ -70,6 +79,16 @@ def plan_path(
         planned = plan_mailbox(location, root)
         if planned is not None:
             yield planned
+    if root is not None and not mailboxes:
+        yield from _plan_list_index(root)
+
+
+def _plan_list_index(root: MailRoot) -> Iterator[PlannedRepair]:
+    """The user's mailbox list index, when a whole user is repaired and it is damaged."""
+    findings = needs_repair(root, LIST_NAME)
+    if findings:
+        place = MailboxLocation(LIST_NAME, LIST_INDEX, Path(root.list_index_dir), None, None)
+        yield PlannedRepair(place, Repair.INDEX_REBUILD, findings, frozenset(findings), root)
 
 
 def plan_mailbox(location: MailboxLocation, root: MailRoot | None = None) -> PlannedRepair | None:
@@ -122,8 +141,19 @@ def _perform(plan: PlannedRepair, settings: Settings, job_id: int | None) -> Rep
         )
     if not plan.performed:
         return _left_as_it_was(plan, NOT_PERFORMED, skipped=True)
+    if plan.location.format == LIST_INDEX:
+        return _list_index(plan, settings, job_id)
     job = RebuildJob(plan.root, plan.location, plan.action, plan.findings, job_id)
     return rebuild(job, settings, lambda location: still_needed(location, plan.root))
+
+
+def _list_index(plan: PlannedRepair, settings: Settings, job_id: int | None) -> RepairOutcome:
+    try:
+        how, backup = rebuild_list_index(plan.root, settings, plan.findings, job_id)
+    except RepairFailed as err:
+        return RepairOutcome(plan.location.name, plan.action.value, False, None,
+                             remaining=plan.findings, reason=str(err))
+    return RepairOutcome(plan.location.name, plan.action.value, True, backup, reason=how)
 
 
 def _guarded(plan: PlannedRepair, action) -> RepairOutcome:

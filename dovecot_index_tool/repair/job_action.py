@@ -19,7 +19,10 @@ from dovecot_index_tool.jobqueue.worker import RepairFailed
 from dovecot_index_tool.repair.doveadm import DovecotSetup
 from dovecot_index_tool.repair.incident import carry_out, plan_mailbox
 from dovecot_index_tool.repair.locking import DEFAULT_TIMEOUT
+from dovecot_index_tool.repair.outcome import RepairOutcome
 from dovecot_index_tool.repair.putback import recover_unfinished
+from dovecot_index_tool.repair.rebuild import Settings
+from dovecot_index_tool.repair.user_files import USER_FILE_FORMATS, UserFileRepair
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,10 @@ class JobRepair:
     scanned_dirs: Callable[[str], tuple[str | None, str | None]] | None = None
 
     def __call__(self, job: Job) -> str:
+        if job.format in USER_FILE_FORMATS:
+            settings = Settings(self.dovecot, os.fspath(self.backup_root), self.lock_timeout,
+                                self.reindex)
+            return UserFileRepair(settings, self._repair_mailbox)(job)
         root, location = find_location(Path(job.path), job.mailbox)
         if location.mail_dir is None and self.scanned_dirs is not None:
             mail_dir, control_dir = self.scanned_dirs(job.path)
@@ -51,6 +58,16 @@ class JobRepair:
             raise RepairFailed(outcome.reason)
         undone = f" (after undoing an unfinished repair: {recovered[0]})" if recovered else ""
         return f"{outcome.action} verified{undone}; {outcome.reason}; backup {outcome.backup}"
+
+    def _repair_mailbox(self, location: MailboxLocation, root: MailRoot) -> RepairOutcome | None:
+        """One mailbox of a user-wide repair, checked now; None when it needs nothing."""
+        recover_unfinished(location, os.fspath(self.backup_root))
+        plan = plan_mailbox(location, root)
+        if plan is None:
+            return None
+        outcomes = carry_out([plan], self.backup_root, self.lock_timeout, self.dovecot,
+                             self.reindex)
+        return next(iter(outcomes))
 
 
 def find_location(path: Path, mailbox: str) -> tuple[MailRoot | None, MailboxLocation]:

@@ -68,3 +68,14 @@ def _try_lock(fd: int) -> None:
         fcntl.fcntl(fd, ofd, struct.pack(FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0))
     else:
         fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+@contextlib.contextmanager
+def lock_if_present(log: str | os.PathLike[str], timeout: float = DEFAULT_TIMEOUT):
+    """Dovecot's lock on ``log`` while the block runs; nothing to lock when the log does
+    not exist (Dovecot creates it, under its own lock, when it next writes)."""
+    if not os.path.exists(log):
+        yield
+        return
+    with dovecot_lock(log, timeout):
+        yield

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +47,7 @@ from dovecot_index_tool.repair.expected import (
     message_key,
     with_view,
 )
-from dovecot_index_tool.repair.locking import LockTimeout, dovecot_lock
+from dovecot_index_tool.repair.locking import LockTimeout, lock_if_present
 from dovecot_index_tool.repair.outcome import RepairOutcome
 from dovecot_index_tool.repair.putback import put_back, record_names
 from dovecot_index_tool.repair.quarantine import (
@@ -176,7 +175,8 @@ def touched_files(root: MailRoot, location: MailboxLocation) -> list[Path]:
 
 def _attempt(job, settings, backup, doveadm, expected, attempt: Attempt,
              still_needed) -> list[str]:
-    with _locked(job.location, settings.lock_timeout):
+    with lock_if_present(Path(job.location.index_dir) / "dovecot.index.log",
+                         settings.lock_timeout):
         refuse_if_changed(backup)
         _move_aside(job, attempt.moved_aside)
     try:
@@ -252,13 +252,3 @@ def _move_aside(job: RebuildJob, names: tuple[str, ...]) -> None:
     for path in paths:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-
-
-@contextlib.contextmanager
-def _locked(location: MailboxLocation, timeout: float) -> Iterator[None]:
-    log = Path(location.index_dir) / "dovecot.index.log"
-    if not log.exists():
-        yield
-        return
-    with dovecot_lock(log, timeout):
-        yield
