@@ -12,6 +12,7 @@ from datetime import UTC
 from typing import Any
 
 from doveadm_dump import unixdate2str
+from dovecot_index_tool.present.dump_view import mime_parts_text
 
 INDEX_HEADER_FIELDS = (
     "major_version", "minor_version", "base_header_size", "header_size", "record_size",
@@ -158,6 +159,8 @@ def _compare_cache_value(mine: dict, dove: dict, cmp: Comparison, where: str) ->
             cmp.eq(f"{where}.value", mine["value"], dove["value"])  # date.sent: hex only
     elif kind in ("var", "bit"):
         cmp.eq(f"{where}.hex", mine["hex"], dove["hex"])
+        if mine["name"] == "mime.parts" and isinstance(mine["value"], dict):
+            cmp.eq(f"{where}.decoded", mime_parts_text(mine["value"]), dove.get("decoded"))
     elif kind == "str":
         cmp.eq(f"{where}.text", mine["value"], dove["text"])
     elif kind == "hdr":

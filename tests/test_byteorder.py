@@ -28,7 +28,6 @@ from byteswap import (
     CACHE_SUFFIX,
     INDEX_SUFFIXES,
     LOG_SUFFIXES,
-    mime_parts_spans,
     sequential_walk,
     swap_index_files,
 )
@@ -146,8 +145,8 @@ def decoded(node: object, bo: str = "<", workarounds: bool = True) -> object:
 
     With ``workarounds``, the values the dump keeps in a byte-order dependent
     form are decoded here: in the cache ``date.sent`` (``{u32 time; i32 tz}``,
-    shown as one u64), the ``flags`` bitmask and ``mime.parts`` (both shown as
-    raw hex); in log header updates ``day_first_uid`` (shown as one number).
+    shown as one u64) and the ``flags`` bitmask (shown as raw hex); in log header
+    updates ``day_first_uid`` (shown as one number).
     """
     if isinstance(node, list):
         return [decoded(item, bo, workarounds) for item in node]
@@ -181,10 +180,6 @@ def _cache_value_workaround(node: dict, bo: str) -> dict:
         node["value"] = list(struct.unpack(bo + "Ii", raw))
     elif node["type"] == "bit" and len(raw) in (2, 4, 8):
         node["value"] = int.from_bytes(raw, "little" if bo == "<" else "big")
-    elif node["type"] == "var" and node.get("name") == "mime.parts":
-        order = "little" if bo == "<" else "big"
-        spans = mime_parts_spans(raw, bo)
-        node["value"] = [int.from_bytes(raw[o : o + n], order) for o, n in spans] or raw.hex()
     return node
 
 
@@ -295,14 +290,6 @@ def test_swapped_cache_decodes_to_the_same_fields_and_record_chains(prefix, suff
     assert big_doc["records"] == little_doc["records"]
 
 
-# Known byte-order dependent values in the dump documents. Each test fails as
-# long as one fixture shows the problem; once the dump is fixed it passes, and
-# strict xfail then fails it so that the workaround in decoded() is removed.
-@pytest.mark.xfail(
-    strict=True,
-    reason="dump shows the cache's mime.parts as raw hex (host-order numbers inside), "
-    "so its value depends on the byte order",
-)
 def test_cache_values_in_the_dump_do_not_depend_on_the_byte_order():
     prefixes = [param.values[0] for param in CACHE_FILES if param.values[0] is not None]
     if not prefixes:

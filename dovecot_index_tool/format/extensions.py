@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dovecot_index_tool.format.binary import layout
 from dovecot_index_tool.format.errors import FormatError
+from dovecot_index_tool.format.mime_parts import decode_mime_parts
 
 # Extension header layouts, by extension name.
 HEADER_LAYOUTS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -126,6 +127,8 @@ def decode_ext_record(
 def decode_cache_value(name: str, type_: int, data: bytes, bo: str) -> object:
     """A cached field's value: numbers for fixed 4/8-byte fields, text for strings
     and headers (``{"lines": [...], "text": ...}``), hex otherwise."""
+    if name == "mime.parts" and type_ == 1:
+        return decode_mime_parts(data, bo)
     if name == "date.sent" and len(data) == 8:
         time_, tz_minutes = layout(bo, "Ii").unpack(data)
         return {"time": time_, "tz_minutes": tz_minutes}

@@ -149,10 +149,23 @@ def _record(rec: dict[str, object], console: Console) -> None:
 
 def _cache_text(field: dict[str, object]) -> str:
     value = field["value"]
+    if isinstance(value, dict) and "children" in value:
+        return mime_parts_text(value)
     if isinstance(value, dict) and "lines" in value:
         text = value["text"] or ""
         return f"{','.join(map(str, value['lines']))}: {text.rstrip()}"
     return str(value)
+
+
+def mime_parts_text(part: dict[str, object]) -> str:
+    """A MIME tree the way ``doveadm dump`` prints it: each part in parentheses, its
+    children after it, flags in hex."""
+    children = "".join(mime_parts_text(child) for child in part["children"])
+    return (
+        f"(pos={part['pos']} hdr.p={part['hdr_physical']} hdr.v={part['hdr_virtual']} "
+        f"body.p={part['body_physical']} body.v={part['body_virtual']} "
+        f"flags={part['flags']:x}{' ' + children if children else ''})"
+    )
 
 
 def _cache_only(doc: dict[str, object], console: Console) -> None:

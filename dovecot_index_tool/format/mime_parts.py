@@ -1,0 +1,71 @@
+"""The cache field ``mime.parts``: a message's MIME tree, serialized depth first.
+
+Each part is ``u32 flags``, then (except for the root) ``u64 physical_pos``, then the
+header's and the body's physical and virtual sizes (four ``u64``), ``u32 body_lines``
+for text and message/rfc822 parts, and for multipart and message/rfc822 parts a
+``u32`` count of children, which follow. Numbers are in the writer's byte order.
+Every part takes at least 36 bytes, so a count cannot make the walk outlast the data.
+"""
+
+from __future__ import annotations
+
+from dovecot_index_tool.format.binary import layout, unpack
+from dovecot_index_tool.format.errors import FormatError
+
+MULTIPART = 0x01
+MESSAGE_RFC822 = 0x04
+TEXT = 0x08
+MIN_PART_SIZE = 4 + 4 * 8
+MAX_DEPTH = 100  # Dovecot's own parser stops nesting well before this
+
+
+def decode_mime_parts(data: bytes, bo: str) -> dict[str, object]:
+    """The root part with its children; FormatError names the offset of any damage."""
+    walk = _Walk(bytes(data), bo)
+    (root,) = walk.parts(1, root=True, depth=0)
+    if walk.pos != len(walk.data):
+        raise FormatError(
+            "bytes after the last part", offset=walk.pos, field="mime.parts",
+            expected=f"{walk.pos} bytes", found=f"{len(walk.data)} bytes",
+        )
+    return root
+
+
+class _Walk:
+    def __init__(self, data: bytes, bo: str) -> None:
+        self.data, self.bo, self.pos = data, bo, 0
+
+    def take(self, fmt: str, field: str) -> tuple:
+        values = unpack(self.bo, fmt, self.data, self.pos, f"mime.parts.{field}")
+        self.pos += layout(self.bo, fmt).size
+        return values
+
+    def parts(self, count: int, root: bool, depth: int) -> list[dict[str, object]]:
+        if depth > MAX_DEPTH:
+            raise FormatError("parts nested too deep", offset=self.pos, field="mime.parts",
+                              expected=f"<= {MAX_DEPTH}", found=depth)
+        if count * MIN_PART_SIZE > len(self.data) - self.pos:
+            raise FormatError("more children than the data can hold", offset=self.pos,
+                              field="mime.parts.children_count", found=count)
+        return [self.part(root and i == 0, depth) for i in range(count)]
+
+    def part(self, root: bool, depth: int) -> dict[str, object]:
+        (flags,) = self.take("I", "flags")
+        (pos,) = (0,) if root else self.take("Q", "physical_pos")
+        hdr_p, hdr_v, body_p, body_v = self.take("QQQQ", "sizes")
+        part: dict[str, object] = {
+            "flags": flags,
+            "pos": pos,
+            "hdr_physical": hdr_p,
+            "hdr_virtual": hdr_v,
+            "body_physical": body_p,
+            "body_virtual": body_v,
+        }
+        if flags & (TEXT | MESSAGE_RFC822):
+            (part["body_lines"],) = self.take("I", "body_lines")
+        children: list[dict[str, object]] = []
+        if flags & (MULTIPART | MESSAGE_RFC822):
+            (count,) = self.take("I", "children_count")
+            children = self.parts(count, False, depth + 1)
+        part["children"] = children
+        return part
