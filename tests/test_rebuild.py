@@ -97,7 +97,7 @@ def test_truncated_index_is_rebuilt_with_every_message_and_flag(sandbox, name, t
     assert _files_owned_by_others(store, sandbox.uid) == []
 
 
-def test_wrong_seen_counter_is_rebuilt_and_counts_right(sandbox, tmp_path):
+def test_wrong_seen_counter_is_rebuilt_and_the_cache_warmed(sandbox, tmp_path):
     store = sandbox.store("maildir")
     before = sandbox.fetch(store)
     index = store.index("INBOX")
@@ -105,10 +105,13 @@ def test_wrong_seen_counter_is_rebuilt_and_counts_right(sandbox, tmp_path):
     data[40] += 3  # seen_messages_count
     index.write_bytes(bytes(data))
     assert "index.seen-count-wrong" in _needs_repair(store)
+    home, index_root, control_root = store.check_args()
+    plans = list(plan_path(home, index_root, control_root))
 
-    _, outcomes = _repair(store, tmp_path / "backups", sandbox.setup())
+    outcomes = list(carry_out(plans, tmp_path / "backups", 5, sandbox.setup(), reindex=True))
 
     assert [o.state for o in outcomes] == ["repaired"]
+    assert "cache warmed" in outcomes[0].reason
     assert sandbox.fetch(store) == before
     assert _needs_repair(store) == []
 

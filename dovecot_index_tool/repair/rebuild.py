@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dovecot_index_tool.check.catalogue import Repair
@@ -126,10 +126,13 @@ def rebuild(job: RebuildJob, settings: Settings, still_needed) -> RepairOutcome:
         for attempt in ATTEMPTS:
             problems = _attempt(job, settings, backup, doveadm, expected, attempt, still_needed)
             if not problems:
-                if settings.reindex:
-                    doveadm.reindex()
                 mark_finished(backup)
-                return _done(job, backup, paths, expected, attempt, failures, doveadm)
+                try:
+                    outcome = _done(job, backup, paths, expected, attempt, failures, doveadm)
+                except DoveadmError as err:  # verified already; only the details are missing
+                    outcome = RepairOutcome(location.name, job.action.value, True,
+                                            backup.directory, reason=f"{attempt.done}; {err}")
+                return _reindexed(outcome, doveadm) if settings.reindex else outcome
             failures.append(f"{attempt.name}: " + "; ".join(problems))
             put_back(backup, location)
     except (MailboxChanged, LockTimeout):
@@ -141,6 +144,15 @@ def rebuild(job: RebuildJob, settings: Settings, still_needed) -> RepairOutcome:
         location.name, job.action.value, False, backup.directory, (), (), remaining,
         " | ".join(failures) + "; the backup was put back",
     )
+
+
+def _reindexed(outcome: RepairOutcome, doveadm: MailboxDoveadm) -> RepairOutcome:
+    """``--reindex``: warm the cache (``doveadm index``); the repair stands either way."""
+    try:
+        doveadm.reindex()
+    except DoveadmError as err:
+        return replace(outcome, reason=f"{outcome.reason}; cache not warmed: {err}")
+    return replace(outcome, reason=f"{outcome.reason}; cache warmed (doveadm index)")
 
 
 def _with_dovecots_view(expected: Expected, doveadm: MailboxDoveadm, backup: Backup,
