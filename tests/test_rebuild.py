@@ -20,6 +20,7 @@ from damage import Store, append, copy_store, log_records, truncate
 from dovecot_index_tool.check.catalogue import Repair, Severity
 from dovecot_index_tool.cli import main
 from dovecot_index_tool.repair import garbage
+from dovecot_index_tool.repair import rebuild as rebuild_module
 from dovecot_index_tool.repair.doveadm import DovecotSetup
 from dovecot_index_tool.repair.incident import carry_out, plan_path
 from dovecot_index_tool.repair.locking import dovecot_lock
@@ -218,3 +219,23 @@ def test_damaged_list_index_is_rebuilt_by_dovecot_with_every_mailbox(sandbox, tm
     ]
     assert sorted(sandbox.doveadm(store, "mailbox", "list").stdout.split()) == sorted(listed)
     assert _needs_repair(store) == []
+
+
+def test_an_unexpected_error_fails_that_mailbox_and_is_undone_next_time(sandbox, tmp_path,
+                                                                        monkeypatch):
+    store, _ = _truncated_sdbox(sandbox)
+    backups = tmp_path / "backups"
+
+    def broken(*args):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(rebuild_module, "restore_state", broken)
+    _, outcomes = _repair(store, backups, sandbox.setup())
+    assert [o.state for o in outcomes] == ["failed"]
+    assert "ZeroDivisionError" in outcomes[0].reason
+    monkeypatch.undo()
+
+    result = CliRunner().invoke(main, ["repair", str(store.home), "--yes", "--backup-dir",
+                                       str(backups), "--dovecot-config", str(sandbox.conf)])
+    assert "undone an unfinished repair" in result.output
+    assert result.exit_code == 1, result.output

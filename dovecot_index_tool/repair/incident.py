@@ -163,6 +163,12 @@ def _guarded(plan: PlannedRepair, action) -> RepairOutcome:
         return action()
     except (OSError, BackupError, MailboxChanged) as err:
         return _left_as_it_was(plan, f"not started: {err}", skipped=False)
+    except Exception as err:  # a bug must not stop the other mailboxes' repairs
+        return RepairOutcome(
+            plan.location.name, plan.action.value, False, None, remaining=plan.findings,
+            reason=f"stopped by {type(err).__name__}: {err}; if its backup is marked "
+            "in-progress, the next repair of this mailbox puts it back first",
+        )
 
 
 def _left_as_it_was(plan: PlannedRepair, reason: str, skipped: bool) -> RepairOutcome:
