@@ -98,11 +98,12 @@ class Sandbox:
     def setup(self) -> DovecotSetup:
         return DovecotSetup(config=str(self.conf))
 
-    def doveadm(self, store: Store, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def doveadm(self, store: Store, *args: str, check: bool = True,
+                input: str | None = None) -> subprocess.CompletedProcess:
         cmd = ["doveadm", "-c", str(self.conf), "-o", f"mail_location={location(store)}", *args]
         env = {"USER": store.home.name, "HOME": str(store.home), "PATH": SAFE_PATH}
-        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120,
-                              check=check)
+        return subprocess.run(cmd, env=env, input=input, capture_output=True, text=True,
+                              timeout=120, check=check)
 
     def fetch(self, store: Store, mailbox: str = "INBOX") -> dict[str, tuple[int, frozenset]]:
         """guid -> (uid, flags) as Dovecot shows them (``\\Recent`` left out)."""

@@ -239,3 +239,18 @@ def test_an_unexpected_error_fails_that_mailbox_and_is_undone_next_time(sandbox,
                                        str(backups), "--dovecot-config", str(sandbox.conf)])
     assert "undone an unfinished repair" in result.output
     assert result.exit_code == 1, result.output
+
+
+def test_mail_delivered_during_a_failed_repair_is_reported(sandbox, tmp_path, monkeypatch):
+    store, _ = _truncated_sdbox(sandbox)
+
+    def deliver_then_fail(*args):
+        sandbox.doveadm(store, "save", "-m", "INBOX", input="Subject: new\n\nbody\n")
+        return ["made to fail"]
+
+    monkeypatch.setattr(rebuild_module, "verify", deliver_then_fail)
+    _, outcomes = _repair(store, tmp_path / "backups", sandbox.setup())
+
+    assert [o.state for o in outcomes] == ["failed"]
+    assert "got mail during the repair" in outcomes[0].reason
+    assert "force-resync" in outcomes[0].reason

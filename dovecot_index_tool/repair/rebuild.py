@@ -118,6 +118,7 @@ def rebuild(job: RebuildJob, settings: Settings, still_needed) -> RepairOutcome:
     backup = take_backup(location.index_dir, paths, settings.backup_root, job.findings,
                          job.job_id)
     doveadm = settings.dovecot.for_mailbox(job.root, location)
+    mail_at_start = mail_files(job.root, location)
     record_names(backup, location)
     mark_started(backup)  # stays when this process dies or a put-back fails half-way
     failures = []
@@ -142,8 +143,37 @@ def rebuild(job: RebuildJob, settings: Settings, still_needed) -> RepairOutcome:
     remaining = still_needed(location)
     return RepairOutcome(
         location.name, job.action.value, False, backup.directory, (), (), remaining,
-        " | ".join(failures) + "; the backup was put back",
+        " | ".join(failures) + "; the backup was put back"
+        + _arrivals(mail_at_start, mail_files(job.root, location), location.format),
     )
+
+
+def mail_files(root: MailRoot, location: MailboxLocation) -> dict[str, int]:
+    """The dbox message files and their sizes (for mdbox the user's ``m.N`` files).
+    Maildir needs none: Dovecot lists ``cur/`` and ``new/`` at every sync."""
+    if location.format == "sdbox":
+        return _sizes(location.mail_dir, "u.*")
+    if location.format == "mdbox":
+        return _sizes(root.storage_dir, "m.*")
+    return {}
+
+
+def _sizes(directory, pattern: str) -> dict[str, int]:
+    sizes = {}
+    for path in Path(directory).glob(pattern) if directory is not None else ():
+        with contextlib.suppress(OSError):
+            sizes[path.name] = path.stat().st_size
+    return sizes
+
+
+def _arrivals(before: dict[str, int], after: dict[str, int], mail_format: str) -> str:
+    """Mail delivered while the repair ran is on disk but not in the index put back."""
+    grown = sorted(name for name, size in after.items() if size > before.get(name, -1))
+    if not grown:
+        return ""
+    return (f"; {mail_format} files {', '.join(grown[:3])}{' ...' if len(grown) > 3 else ''} "
+            "got mail during the repair: it is on disk but not in the index put back, so "
+            "run `doveadm force-resync` on the mailbox once the damage is dealt with")
 
 
 def _reindexed(outcome: RepairOutcome, doveadm: MailboxDoveadm) -> RepairOutcome:
