@@ -15,6 +15,7 @@ map)``, and queues a job for each, whose path is the file itself.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from dovecot_index_tool.jobqueue.store import Job
 from dovecot_index_tool.jobqueue.worker import RepairFailed
 from dovecot_index_tool.repair.doveadm import DoveadmError
 from dovecot_index_tool.repair.locking import lock_if_present
+from dovecot_index_tool.repair.outcome import RepairOutcome
 from dovecot_index_tool.repair.putback import put_back
 from dovecot_index_tool.repair.quarantine import (
     mark_finished,
@@ -47,7 +49,7 @@ class UserFileRepair:
     mailbox the way ``repair`` does (None when it needed nothing)."""
 
     settings: Settings
-    carry_out_mailbox: object
+    carry_out_mailbox: Callable[[MailboxLocation, MailRoot], RepairOutcome | None]
 
     def __call__(self, job: Job) -> str:
         if job.format == MDBOX_MAP:
