@@ -17,7 +17,7 @@ from click.testing import CliRunner
 
 from conftest import FIXTURES, ROOT
 from damage import Store, append, copy_store, log_records, truncate
-from dovecot_index_tool.check.catalogue import Repair, Severity
+from dovecot_index_tool.check.catalogue import Repair
 from dovecot_index_tool.cli import main
 from dovecot_index_tool.repair import garbage
 from dovecot_index_tool.repair import rebuild as rebuild_module
@@ -44,11 +44,7 @@ def _repair(store: Store, backups: Path, setup: DovecotSetup):
 
 
 def _needs_repair(store: Store) -> list[str]:
-    return [
-        f.check
-        for f in store.findings()
-        if f.severity is not Severity.INFO and f.repair is not Repair.NONE
-    ]
+    return [f.check for f in store.findings() if f.calls_for_repair]
 
 
 def _files_owned_by_others(store: Store, uid: int) -> list[str]:

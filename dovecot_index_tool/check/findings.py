@@ -36,6 +36,11 @@ class Finding:
     def repair(self) -> Repair:
         return self.rule.repair
 
+    @property
+    def calls_for_repair(self) -> bool:
+        """Above info, with a repair to carry out: what a repair must clear."""
+        return self.severity is not Severity.INFO and self.repair is not Repair.NONE
+
     def to_dict(self) -> dict[str, object]:
         return {
             "check": self.check,

@@ -13,10 +13,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from dovecot_index_tool.check.catalogue import Repair, Severity
+from dovecot_index_tool.check.catalogue import Repair
 from dovecot_index_tool.check.target import NothingToCheck
 from dovecot_index_tool.discovery import MailboxLocation, MailRoot, iter_mailboxes, locate
-from dovecot_index_tool.exitcodes import UNCHECKED
 from dovecot_index_tool.jobqueue.worker import RepairFailed
 from dovecot_index_tool.repair.cache_purge import findings_now, purge_cache
 from dovecot_index_tool.repair.doveadm import DovecotSetup
@@ -95,7 +94,7 @@ def plan_mailbox(location: MailboxLocation, root: MailRoot | None = None) -> Pla
     """None when nothing about the mailbox calls for a repair."""
     found = findings_now(location, root)
     found += garbage_under_lock(found, Path(location.index_dir))
-    findings = [f for f in found if f.severity is not Severity.INFO and f.check not in UNCHECKED]
+    findings = [f for f in found if f.calls_for_repair]
     action = max((f.repair for f in findings), key=lambda r: r.rank, default=Repair.NONE)
     if action is Repair.NONE:
         return None

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dovecot_index_tool.check.catalogue import Repair, Severity
 from dovecot_index_tool.check.runner import check_locations
 from dovecot_index_tool.discovery import MailboxLocation, MailRoot, iter_mailboxes, locate
 from dovecot_index_tool.jobqueue.store import Job
@@ -130,7 +129,7 @@ def needs_repair(root: MailRoot, name: str) -> tuple[str, ...]:
                 for report in reports
                 if report.name == name
                 for f in report.findings
-                if f.severity is not Severity.INFO and f.repair is not Repair.NONE
+                if f.calls_for_repair
             }
         )
     )
