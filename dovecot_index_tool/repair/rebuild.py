@@ -39,12 +39,12 @@ from dovecot_index_tool.discovery import MailboxLocation, MailRoot, iter_mailbox
 from dovecot_index_tool.repair.doveadm import (
     DoveadmError,
     DovecotSetup,
+    FetchedMessage,
     MailboxDoveadm,
 )
 from dovecot_index_tool.repair.expected import (
     Expected,
     expected_state,
-    message_key,
     with_view,
 )
 from dovecot_index_tool.repair.locking import LockTimeout, lock_if_present
@@ -59,7 +59,7 @@ from dovecot_index_tool.repair.quarantine import (
     refuse_if_changed,
     take_backup,
 )
-from dovecot_index_tool.repair.reconcile import restore_state, verify
+from dovecot_index_tool.repair.reconcile import moved, restore_state, shown, verify
 from dovecot_index_tool.repair.salvage import salvage
 
 INDEX_SUFFIXES = ("", ".log", ".log.2", ".cache")
@@ -243,29 +243,25 @@ def _force_resync(doveadm: MailboxDoveadm) -> None:
 
 def _done(job: RebuildJob, backup: Backup, paths: list[Path], expected: Expected,
           attempt: Attempt, failures: list[str], doveadm: MailboxDoveadm) -> RepairOutcome:
-    status = doveadm.status()
+    status, fetched = doveadm.status(), shown(doveadm, expected.format)
     how = attempt.done
     if failures:
         how += " (after " + " | ".join(failures) + ")"
     if expected.uid_validity and status.uidvalidity != expected.uid_validity:
         how += (f"; Dovecot had to renumber: UIDVALIDITY {expected.uid_validity} became "
                 f"{status.uidvalidity}, clients fetch the mailbox again")
-    else:
-        fetched = {message_key(expected.format, m): m for m in doveadm.fetch()}
-        moved = sum(1 for m in expected.messages
-                    if m.uid and m.key in fetched and fetched[m.key].uid != m.uid)
-        if moved:
-            how += (f"; {moved} message(s) came back under new UIDs above the old ones "
-                    "(clients see them expunged and delivered again)")
+    elif renumbered := moved(expected, fetched):
+        how += (f"; {len(renumbered)} message(s) came back under new UIDs above the old "
+                "ones (clients see them expunged and delivered again)")
     changed = tuple(str(p) for p in paths if file_sha256(p) != _saved_sha(backup, p))
     return RepairOutcome(
         job.location.name, job.action.value, True, backup.directory, changed,
-        _flags_unknown(expected, doveadm), (),
+        _flags_unknown(expected, fetched), (),
         f"{how}; {len(expected.messages)} message(s) verified with their flags",
     )
 
 
-def _flags_unknown(expected: Expected, doveadm: MailboxDoveadm) -> tuple[str, ...]:
+def _flags_unknown(expected: Expected, fetched: dict[str, FetchedMessage]) -> tuple[str, ...]:
     """Messages back without the flags they had: no readable index record of them was
     left anywhere (dbox keeps flags only in the index)."""
     lost = [f"{m.where}: flags not known, no readable index record" for m in expected.messages
@@ -273,7 +269,7 @@ def _flags_unknown(expected: Expected, doveadm: MailboxDoveadm) -> tuple[str, ..
     if expected.format == "mdbox":
         known = expected.by_key()
         lost += [f"uid {m.uid} (guid {m.guid}): flags not known, no readable index record"
-                 for m in doveadm.fetch() if message_key("mdbox", m) not in known]
+                 for key, m in fetched.items() if key not in known]
     return tuple(lost)
 
 

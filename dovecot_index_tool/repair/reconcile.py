@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 
-from dovecot_index_tool.repair.doveadm import MailboxDoveadm
-from dovecot_index_tool.repair.expected import Expected, message_key
+from dovecot_index_tool.repair.doveadm import FetchedMessage, MailboxDoveadm
+from dovecot_index_tool.repair.expected import Expected, ExpectedMessage, message_key
 
 
 def restore_state(doveadm: MailboxDoveadm, expected: Expected) -> None:
     """Put back in Dovecot what the files held and the rebuild dropped."""
     status = doveadm.status()
-    fetched = {message_key(expected.format, m): m for m in doveadm.fetch()}
+    fetched = shown(doveadm, expected.format)
     validity = expected.uid_validity
     same_validity = validity == status.uidvalidity
     if validity and not same_validity and uids_kept(expected, fetched):
@@ -42,16 +42,30 @@ def restore_state(doveadm: MailboxDoveadm, expected: Expected) -> None:
         doveadm.add_flags(flags, uids)
 
 
-def uids_kept(expected: Expected, fetched: dict) -> bool:
-    return all(
-        fetched[m.key].uid == m.uid for m in expected.messages if m.key in fetched and m.uid
-    )
+def shown(doveadm: MailboxDoveadm, mail_format: str) -> dict[str, FetchedMessage]:
+    """What Dovecot shows of the mailbox now, by the key ``expected.py`` gives messages."""
+    return {message_key(mail_format, m): m for m in doveadm.fetch()}
+
+
+def moved(
+    expected: Expected, fetched: dict[str, FetchedMessage]
+) -> list[tuple[ExpectedMessage, int]]:
+    """The expected messages Dovecot shows under another UID, with that UID."""
+    return [
+        (m, fetched[m.key].uid)
+        for m in expected.messages
+        if m.uid and m.key in fetched and fetched[m.key].uid != m.uid
+    ]
+
+
+def uids_kept(expected: Expected, fetched: dict[str, FetchedMessage]) -> bool:
+    return not moved(expected, fetched)
 
 
 def verify(doveadm: MailboxDoveadm, expected: Expected,
            still_needed: Callable[[], tuple[str, ...]]) -> list[str]:
     """What is wrong with the mailbox as Dovecot shows it now; empty when it passes."""
-    fetched = {message_key(expected.format, m): m for m in doveadm.fetch()}
+    fetched = shown(doveadm, expected.format)
     status = doveadm.status()
     problems = _missing(expected, fetched)
     if uids_kept(expected, fetched):
@@ -72,12 +86,8 @@ def _uids_reused(expected: Expected, fetched: dict) -> list[str]:
     used before (clients then see it expunged and delivered again); a lower one may be
     a UID a client already knows for another message."""
     floor = expected.next_uid or 0
-    reused = [
-        f"{m.where}: UID {m.uid} became {fetched[m.key].uid}"
-        for m in expected.messages
-        if m.uid and m.key in fetched and fetched[m.key].uid != m.uid
-        and fetched[m.key].uid < floor
-    ]
+    reused = [f"{m.where}: UID {m.uid} became {uid}"
+              for m, uid in moved(expected, fetched) if uid < floor]
     if not reused:
         return []
     return [f"{len(reused)} UID(s) changed below the old next UID {floor} under the same "
