@@ -136,6 +136,12 @@ def _read_or_none(path: str, errors: list[FormatError]) -> FileBytes | None:
         return None
 
 
+def parse_or_none(path: str | os.PathLike[str], parser):
+    """``parser(bytes, path)`` of the file, or None when it is missing, unreadable or
+    does not parse: for readers that take whatever still parses."""
+    return _parse_or_none(os.fspath(path), parser, [])
+
+
 def _parse_or_none(path: str, parser, errors: list[FormatError]):
     raw = _read_or_none(path, errors)
     if raw is None:

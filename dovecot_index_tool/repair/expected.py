@@ -16,8 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dovecot_index_tool.discovery import MailboxLocation, MailRoot
-from dovecot_index_tool.files import read_file
-from dovecot_index_tool.format.errors import FormatError
+from dovecot_index_tool.files import parse_or_none
 from dovecot_index_tool.format.uidlist import parse_maildir_keywords, parse_uidlist
 from dovecot_index_tool.repair.doveadm import FetchedMessage
 from dovecot_index_tool.repair.inventory import take_inventory
@@ -107,8 +106,8 @@ def message_key(mail_format: str, fetched: FetchedMessage) -> str:
 
 def _maildir(location: MailboxLocation) -> tuple[list[ExpectedMessage], int | None, int | None]:
     control = Path(location.control_dir or location.index_dir)
-    uidlist = _parsed(control / "dovecot-uidlist", parse_uidlist)
-    keywords = _parsed(control / "dovecot-keywords", parse_maildir_keywords)
+    uidlist = parse_or_none(control / "dovecot-uidlist", parse_uidlist)
+    keywords = parse_or_none(control / "dovecot-keywords", parse_maildir_keywords)
     letters = dict(keywords.names) if keywords else {}
     records = {r.filename.partition(":")[0]: r for r in uidlist.records} if uidlist else {}
     messages = []
@@ -152,10 +151,3 @@ def _mdbox(root: MailRoot, saved: Salvage, map_trusted: bool) -> list[ExpectedMe
         for m in saved.messages
         if m.guid and kept(m)
     ]
-
-
-def _parsed(path: Path, parser):
-    try:
-        return parser(read_file(path).data, str(path))
-    except (OSError, FormatError):
-        return None

@@ -24,9 +24,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from dovecot_index_tool.files import IndexSet, read_file, read_index_set
+from dovecot_index_tool.files import IndexSet, parse_or_none, read_index_set
 from dovecot_index_tool.format.binary import layout
-from dovecot_index_tool.format.errors import FormatError
 from dovecot_index_tool.format.extensions import decode_ext_header
 from dovecot_index_tool.format.index import IndexFile, parse_index
 from dovecot_index_tool.format.replay import replay
@@ -106,7 +105,7 @@ def system_flags(bits: int) -> frozenset[str]:
 
 
 def _sources(prefix: Path, current: IndexSet) -> list[tuple[str, IndexFile]]:
-    backup = _parse_backup(Path(f"{prefix}.backup"))
+    backup = parse_or_none(f"{prefix}.backup", parse_index)
     found: list[tuple[str, IndexFile]] = []
     if current.logs:
         found.append((f"{INDEX} + log", replay(current.index, current.logs, str(prefix)).index))
@@ -117,13 +116,6 @@ def _sources(prefix: Path, current: IndexSet) -> list[tuple[str, IndexFile]]:
     if backup is not None:
         found.append((f"{INDEX}.backup", backup))
     return found
-
-
-def _parse_backup(path: Path) -> IndexFile | None:
-    try:
-        return parse_index(read_file(path).data, str(path))
-    except (OSError, FormatError):
-        return None
 
 
 def _plausible_records(index: IndexFile, source: str) -> list[KnownMessage]:
