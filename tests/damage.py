@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -384,3 +385,37 @@ __all__ = [
     "uidlist_line",
     "uids",
 ]
+
+
+# -- the times Dovecot acts on ----------------------------------------------------------
+DAY = 86400
+STORE_AGES = {"fresh": 0, "aged": 30 * DAY}  # how far back a store's recorded times go
+INDEX_TIMES = ("log2_rotate_time", "day_stamp")
+LOG_CREATE_STAMP = 20  # struct mail_transaction_log_header
+
+
+def set_store_times(base: Path, when: int) -> list[Path]:
+    """Move every time Dovecot records and acts on to ``when``: the index headers'
+    ``log2_rotate_time`` (``.log.2`` is deleted once it is older than
+    ``mail_index_log2_max_age``) and ``day_stamp``, and every log's ``create_stamp``.
+    The committed fixtures carry the day they were made; a test that must not depend
+    on today's date sets them to now, or to a month ago, first."""
+    changed = []
+    for path in sorted(p for p in Path(base).rglob("dovecot*") if p.is_file()):
+        name = path.name
+        if name.endswith((".log", ".log.2")):
+            patch_u32(path, LOG_CREATE_STAMP, when)
+        elif name.endswith((".index", ".index.backup")):
+            for field in INDEX_TIMES:
+                stamp = when - when % DAY if field == "day_stamp" else when
+                patch_u32(path, header_offset(field), stamp)
+        else:
+            continue
+        changed.append(path)
+    return changed
+
+
+def age_store(store: Store, age: str) -> Store:
+    """``store`` with its recorded times set to now minus ``STORE_AGES[age]``."""
+    set_store_times(store.base / store.name, int(time.time()) - STORE_AGES[age])
+    return store

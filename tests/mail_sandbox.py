@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, IN_CI, need_doveadm
-from damage import Store, copy_store
+from damage import Store, age_store, copy_store
 from dovecot_index_tool.repair import rebuild as rebuild_module
 from dovecot_index_tool.repair.doveadm import DovecotSetup
 
@@ -74,21 +74,22 @@ class Sandbox:
     conf: Path
     uid: int
     gid: int
+    age: str = "fresh"  # a key of damage.STORE_AGES: how old the stores' recorded times are
 
     @classmethod
-    def create(cls) -> Sandbox:
+    def create(cls, age: str = "fresh") -> Sandbox:
         uid, gid = mail_user()
         base = Path(tempfile.mkdtemp(prefix="dit-sandbox-"))
         base.chmod(0o755)
         conf = base / "dovecot.conf"
         conf.write_text(CONFIG.format(tmp=base, uid=uid, gid=gid))
-        return cls(base, conf, uid, gid)
+        return cls(base, conf, uid, gid, age)
 
     def remove(self) -> None:
         shutil.rmtree(self.base, ignore_errors=True)
 
     def store(self, name: str, fixtures: Path = FIXTURES) -> Store:
-        copy = copy_store(fixtures, name, self.base / "stores")
+        copy = age_store(copy_store(fixtures, name, self.base / "stores"), self.age)
         self.give_to_mail_user(copy.base)
         return copy
 
@@ -114,6 +115,21 @@ class Sandbox:
             uid, guid, flags = [*line.split("\t"), "", ""][:3]
             shown[guid] = (int(uid), frozenset(flags.split()) - {"\\Recent"})
         return shown
+
+    def fetch_untouched(self, store: Store, mailbox: str = "INBOX"
+                        ) -> dict[str, tuple[int, frozenset]]:
+        """What Dovecot shows of ``store`` now, asked of a throwaway copy: opening a
+        mailbox lets Dovecot rewrite its files (and delete an old ``.log.2``), which
+        would change the store a test is about to damage and repair."""
+        return self.fetch(self.throwaway(store), mailbox)
+
+    def throwaway(self, store: Store) -> Store:
+        """A copy of ``store`` under the same sandbox, for Dovecot to change at will."""
+        base = Path(tempfile.mkdtemp(prefix="throwaway-", dir=self.base))
+        shutil.copytree(store.base / store.name, base / store.name, symlinks=True)
+        copy = Store(base, store.info)
+        self.give_to_mail_user(base)
+        return copy
 
     def status(self, store: Store, field: str, mailbox: str = "INBOX") -> int:
         """One number of ``doveadm mailbox status`` (uidvalidity, highestmodseq ...)."""

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import FIXTURES, ROOT
-from damage import Store, append, copy_store, log_records, truncate
+from damage import STORE_AGES, Store, append, copy_store, log_records, truncate
 from dovecot_index_tool.check.catalogue import Repair
 from dovecot_index_tool.cli import main
 from dovecot_index_tool.repair import garbage
@@ -30,9 +30,11 @@ from mail_sandbox import Sandbox, killed_half_way, mail_user
 STORES = ["maildir", "sdbox", "mdbox", "maildir-split", "mdbox-split"]
 
 
-@pytest.fixture
-def sandbox():
-    box = Sandbox.create()
+@pytest.fixture(params=sorted(STORE_AGES))
+def sandbox(request):
+    """Each repair runs on a store whose recorded times are from now and from a month
+    ago: Dovecot deletes an old ``.log.2`` while it repairs."""
+    box = Sandbox.create(request.param)
     yield box
     box.remove()
 
@@ -69,10 +71,11 @@ def _truncated_sdbox(sandbox: Sandbox) -> tuple[Store, dict[Path, str | None]]:
 
 
 @pytest.mark.parametrize("name", STORES)
-def test_truncated_index_is_rebuilt_with_every_message_and_flag(sandbox, name, tmp_path):
+def test_truncated_index_is_rebuilt_with_every_message_flag_and_uid(sandbox, name, tmp_path):
     store = sandbox.store(name)
-    before, validity = sandbox.fetch(store), sandbox.status(store, "uidvalidity")
-    modseq = sandbox.status(store, "highestmodseq")
+    oracle = sandbox.throwaway(store)
+    before, validity = sandbox.fetch(oracle), sandbox.status(oracle, "uidvalidity")
+    modseq = sandbox.status(oracle, "highestmodseq")
     index = store.index("INBOX")
     truncate(index, index.stat().st_size // 2)
 
@@ -80,23 +83,17 @@ def test_truncated_index_is_rebuilt_with_every_message_and_flag(sandbox, name, t
 
     assert plans[0].location.name == "INBOX"
     assert [o.state for o in outcomes] == ["repaired"] * len(plans), outcomes
-    after = sandbox.fetch(store)
-    for guid, (_, flags) in before.items():
-        assert guid in after, f"message {guid} lost"
-        assert flags <= after[guid][1], f"flags of {guid} lost"
-    renumbered = sandbox.status(store, "uidvalidity") != validity
-    if not renumbered:
-        assert {g: u for g, (u, _) in after.items()} == {g: u for g, (u, _) in before.items()}
-        assert sandbox.status(store, "highestmodseq") >= modseq
-    else:
-        assert "renumber" in outcomes[0].reason
+    assert sandbox.fetch(store) == before
+    assert sandbox.status(store, "uidvalidity") == validity
+    assert sandbox.status(store, "highestmodseq") >= modseq
+    assert outcomes[0].lost == ()
     assert _needs_repair(store) == []
     assert _files_owned_by_others(store, sandbox.uid) == []
 
 
 def test_wrong_seen_counter_is_rebuilt_and_the_cache_warmed(sandbox, tmp_path):
     store = sandbox.store("maildir")
-    before = sandbox.fetch(store)
+    before = sandbox.fetch_untouched(store)
     index = store.index("INBOX")
     data = bytearray(index.read_bytes())
     data[40] += 3  # seen_messages_count
@@ -125,7 +122,7 @@ def test_repair_that_cannot_run_dovecot_leaves_the_mailbox_as_it_was(sandbox, tm
 
 def test_a_repair_killed_half_way_is_undone_and_done_again(sandbox, tmp_path):
     store = sandbox.store("sdbox")
-    before = sandbox.fetch(store)
+    before = sandbox.fetch_untouched(store)
     index = store.index("INBOX")
     truncate(index, index.stat().st_size // 2)
     damaged = index.read_bytes()

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import FIXTURES
-from damage import truncate
+from damage import STORE_AGES, truncate
 from dovecot_index_tool.cli import main
 from dovecot_index_tool.jobqueue.store import JobQueue
 from dovecot_index_tool.jobqueue.worker import work
@@ -93,16 +93,18 @@ def test_repair_without_path_works_through_the_queue(ledger_target, tmp_path):
     assert not cache.exists()
 
 
-@pytest.fixture
-def sandbox():
-    box = Sandbox.create()
+@pytest.fixture(params=sorted(STORE_AGES))
+def sandbox(request):
+    """Each repair runs on a store whose recorded times are from now and from a month
+    ago: Dovecot deletes an old ``.log.2`` while it repairs."""
+    box = Sandbox.create(request.param)
     yield box
     box.remove()
 
 
 def _damaged_sdbox(sandbox: Sandbox):
     store = sandbox.store("sdbox")
-    before = sandbox.fetch(store)
+    before = sandbox.fetch_untouched(store)
     index = store.index("INBOX")
     truncate(index, index.stat().st_size // 2)
     return store, before
@@ -144,7 +146,7 @@ def test_job_killed_half_way_is_retried_and_the_mailbox_repaired(sandbox, tmp_pa
 
 def test_job_of_a_split_store_finds_its_mail_through_the_ledger(sandbox, tmp_path):
     store = sandbox.store("maildir-split")
-    before = sandbox.fetch(store)
+    before = sandbox.fetch_untouched(store)
     index = store.index("INBOX")
     truncate(index, index.stat().st_size // 2)
     db = str(tmp_path / "ledger.sqlite3")
@@ -167,7 +169,8 @@ def test_job_of_a_split_store_finds_its_mail_through_the_ledger(sandbox, tmp_pat
 
 def test_jobs_of_shared_files_rebuild_the_list_index_and_the_mdbox_map(sandbox, tmp_path):
     sdbox, mdbox = sandbox.store("sdbox"), sandbox.store("mdbox")
-    before, validity = sandbox.fetch(mdbox), sandbox.status(mdbox, "uidvalidity")
+    oracle = sandbox.throwaway(mdbox)
+    before, validity = sandbox.fetch(oracle), sandbox.status(oracle, "uidvalidity")
     truncate(sdbox.list_index(), sdbox.list_index().stat().st_size // 2)
     map_log = mdbox.map_index().with_name("dovecot.map.index.log")
     truncate(map_log, map_log.stat().st_size // 2)
