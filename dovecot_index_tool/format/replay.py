@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dovecot_index_tool.format import log as L
 from dovecot_index_tool.format.binary import LITTLE, align, layout
@@ -58,6 +58,7 @@ class Replay:
     reset: bool
     lost: str | None
     issues: tuple[ReplayIssue, ...]
+    data: bytes = field(default=b"", repr=False)  # the replayed index, as Dovecot writes it
 
 
 @dataclass
@@ -200,7 +201,8 @@ def replay(index: IndexFile | None, logs: Sequence[L.LogFile], path: str | None 
         out_path = path
     engine = _Engine(base, files)
     engine.run()
-    state = parse_index(engine.map.to_bytes(), out_path)
+    data = engine.map.to_bytes()
+    state = parse_index(data, out_path)
     return Replay(
         state,
         engine.start,
@@ -209,6 +211,7 @@ def replay(index: IndexFile | None, logs: Sequence[L.LogFile], path: str | None 
         engine.reset,
         engine.lost,
         tuple(engine.issues),
+        data,
     )
 
 

@@ -156,7 +156,11 @@ class MailboxDoveadm:
         self.run("index", self.mailbox)
 
     def add_flags(self, flags: Iterable[str], uids: Iterable[int]) -> None:
-        self.run("flags", "add", " ".join(sorted(flags)), "mailbox", self.mailbox,
+        self.run("flags add", " ".join(sorted(flags)), "mailbox", self.mailbox,
+                 "uid", uid_set(uids))
+
+    def remove_flags(self, flags: Iterable[str], uids: Iterable[int]) -> None:
+        self.run("flags remove", " ".join(sorted(flags)), "mailbox", self.mailbox,
                  "uid", uid_set(uids))
 
     def update(self, *, guid: str | None = None, uid_validity: int | None = None,

@@ -21,7 +21,7 @@ from dovecot_index_tool.format.uidlist import parse_maildir_keywords, parse_uidl
 from dovecot_index_tool.repair.doveadm import FetchedMessage
 from dovecot_index_tool.repair.inventory import take_inventory
 from dovecot_index_tool.repair.map_refs import referenced_map_uids, stored_guids
-from dovecot_index_tool.repair.salvage import Salvage, guid_128
+from dovecot_index_tool.repair.salvage import Salvage, guid_128, majority
 
 MAILDIR_LETTERS = {
     "R": "\\Answered",
@@ -38,7 +38,8 @@ class ExpectedMessage:
     uid: int | None
     flags: frozenset[str]
     where: str  # file name, or index source, for the report
-    flags_known: bool = True  # False: no readable index record of it was left
+    flags_known: bool = True  # False: only an older state, or no record at all, says
+    restore: bool = True  # put ``flags`` back; False: nothing independent recorded them
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,8 @@ def expected_state(
     so the messages are found in the ``m.N`` files instead."""
     if location.format == "maildir":
         messages, validity, next_uid = _maildir(location)
-        validity = validity or saved.uid_validity
+        votes = saved.uid_validities + ((("dovecot-uidlist", validity),) if validity else ())
+        validity = majority(votes, saved.uid_validity or validity)
         next_uid = max(next_uid or 0, saved.next_uid or 0) or None
     elif location.format == "sdbox":
         messages, validity, next_uid = _sdbox(location, saved), saved.uid_validity, saved.next_uid
@@ -75,24 +77,20 @@ def expected_state(
 
 
 def with_view(expected: Expected, shown: list[FetchedMessage]) -> Expected:
-    """``expected`` plus what Dovecot showed before the repair: its messages must stay
-    visible and keep the flags it showed. Its UIDs are not taken: Dovecot may already
-    have renumbered while opening the damaged index. For maildir every message file is
-    already expected (Dovecot may show one under its file name instead of the GUID the
-    uidlist gives it), so only flags are added."""
+    """``expected`` plus the messages Dovecot showed before the repair that no file
+    accounts for: they must stay visible. Their flags are not evidence (Dovecot read
+    them from the damaged index, where garbage shows as keywords or ``\\Deleted``), so
+    they are neither put back nor verified. For maildir every message file is already
+    expected (Dovecot may show one under its file name instead of its GUID)."""
+    if expected.format == "maildir":
+        return expected
     messages = {m.key: m for m in expected.messages}
     for seen in shown:
         key = message_key(expected.format, seen)
-        known = messages.get(key)
-        if known is None and expected.format == "maildir":
-            continue
-        if known is None:
-            # no index file has a record of it: its flags are only what Dovecot showed
-            messages[key] = ExpectedMessage(key, None, seen.flags,
+        if key not in messages:
+            messages[key] = ExpectedMessage(key, None, frozenset(),
                                             f"uid {seen.uid} as Dovecot showed it before",
-                                            flags_known=False)
-        elif not seen.flags <= known.flags:
-            messages[key] = replace(known, flags=known.flags | seen.flags)
+                                            flags_known=False, restore=False)
     return replace(expected, messages=tuple(messages.values()))
 
 
@@ -131,7 +129,9 @@ def _sdbox(location: MailboxLocation, saved: Salvage) -> list[ExpectedMessage]:
         record = known.get(uid)
         flags = record.flags if record else frozenset()
         where = f"{disk.file} (flags from {record.source})" if record else disk.file
-        messages.append(ExpectedMessage(str(uid), uid, flags, where, record is not None))
+        messages.append(ExpectedMessage(str(uid), uid, flags, where,
+                                        record is not None and record.current,
+                                        record is not None))
     return messages
 
 
@@ -147,7 +147,8 @@ def _mdbox(root: MailRoot, saved: Salvage, map_trusted: bool) -> list[ExpectedMe
     if not map_trusted:
         stored = stored_guids(root.storage_dir) if root.storage_dir else frozenset()
     return [
-        ExpectedMessage(m.guid, m.uid, m.flags, f"map_uid {m.map_uid} ({m.source})")
+        ExpectedMessage(m.guid, m.uid, m.flags, f"map_uid {m.map_uid} ({m.source})",
+                        m.current)
         for m in saved.messages
         if m.guid and kept(m)
     ]

@@ -96,14 +96,31 @@ def split_location(
     index files at ``index_dir``."""
     if mail_dir is None:
         return fallback
-    controls = [None, *_ancestors(Path(control_dir))] if control_dir else [None]
-    for index_root in _ancestors(index_dir):
-        for control_root in controls:
-            root, found = locate(mail_dir, index_root, control_root)
-            for location in found or (iter_mailboxes(root) if root else ()):
-                if location.name == mailbox and Path(location.index_dir) == index_dir:
-                    return root, location
-    return fallback
+    controls = [*_ancestors(Path(control_dir)), None] if control_dir else [None]
+    matches = [
+        (root, location)
+        for control_root in controls  # the scan's control dir first: it holds the keywords
+        for index_root in _ancestors(index_dir)
+        for root, location in _located(mail_dir, index_root, control_root)
+        if location.name == mailbox and Path(location.index_dir) == index_dir
+        and _same_dir(location.control_dir, control_root and control_dir)
+    ]
+    if not matches:
+        return fallback
+    # the widest roots that still put the files there: a mailbox's own directory can
+    # pass for a root too (INBOX at the root of INDEX=), but Dovecot must get the trees
+    return min(matches, key=lambda m: (m[1].control_dir is None,
+                                       len(m[0].index_root.parts) + len(m[0].control_root.parts)))
+
+
+def _located(mail_dir: str, index_root: Path, control_root: Path | None):
+    root, found = locate(mail_dir, index_root, control_root)
+    for location in found or (iter_mailboxes(root) if root else ()):
+        yield root, location
+
+
+def _same_dir(found: str | os.PathLike[str] | None, wanted: str | None) -> bool:
+    return wanted is None or (found is not None and Path(found) == Path(wanted))
 
 
 def _ancestors(path: Path, depth: int = 4) -> list[Path]:

@@ -34,6 +34,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from dovecot_index_tool.atomic import replace_atomically
 from dovecot_index_tool.check.catalogue import Repair
 from dovecot_index_tool.discovery import MailboxLocation, MailRoot, iter_mailboxes
 from dovecot_index_tool.repair.doveadm import (
@@ -71,15 +72,23 @@ MAILDIR_CONTROL = ("dovecot-uidlist", "dovecot-keywords")
 
 @dataclass(frozen=True)
 class Attempt:
-    """One way of letting Dovecot rebuild: which index files go first."""
+    """One way of letting Dovecot rebuild: which index files go first, and whether
+    Dovecot starts from the index the salvage rebuilt of the files (``rebuilt``)."""
 
     name: str
     moved_aside: tuple[str, ...]
     done: str  # how the outcome tells it
+    rebuilt: bool = False
 
 
 ATTEMPTS = (
     Attempt("in place", (), "Dovecot's force-resync in place"),
+    Attempt(
+        "from the rebuilt index",
+        ("dovecot.index",),
+        "Dovecot's force-resync on the index rebuilt from its backup and logs",
+        rebuilt=True,
+    ),
     Attempt(
         "without the logs",
         ("dovecot.index.log", "dovecot.index.log.2"),
@@ -113,7 +122,8 @@ def rebuild(job: RebuildJob, settings: Settings, still_needed) -> RepairOutcome:
     call for a repair (empty when none)."""
     location = job.location
     map_trusted = job.action is not Repair.STORAGE_REBUILD
-    expected = expected_state(job.root, location, salvage(location.index_dir), map_trusted)
+    saved = salvage(location.index_dir)
+    expected = expected_state(job.root, location, saved, map_trusted)
     paths = touched_files(job.root, location)
     backup = take_backup(location.index_dir, paths, settings.backup_root, job.findings,
                          job.job_id)
@@ -124,8 +134,11 @@ def rebuild(job: RebuildJob, settings: Settings, still_needed) -> RepairOutcome:
     failures = []
     try:
         expected = _with_dovecots_view(expected, doveadm, backup, location)
-        for attempt in ATTEMPTS:
-            problems = _attempt(job, settings, backup, doveadm, expected, attempt, still_needed)
+        attempts = [a for a in ATTEMPTS if saved.rebuilt or not a.rebuilt]
+        for attempt in attempts:
+            last = attempt is attempts[-1]
+            problems = _attempt(job, settings, backup, doveadm, expected, attempt,
+                                still_needed, saved.rebuilt, keep_uids=not last)
             if not problems:
                 mark_finished(backup)
                 try:
@@ -215,18 +228,31 @@ def touched_files(root: MailRoot, location: MailboxLocation) -> list[Path]:
     return list(dict.fromkeys(paths))
 
 
-def _attempt(job, settings, backup, doveadm, expected, attempt: Attempt,
-             still_needed) -> list[str]:
+def _attempt(job, settings, backup, doveadm, expected, attempt: Attempt, still_needed,
+             rebuilt: bytes | None, keep_uids: bool) -> list[str]:
     with lock_if_present(Path(job.location.index_dir) / "dovecot.index.log",
                          settings.lock_timeout):
         refuse_if_changed(backup)
         _move_aside(job, attempt.moved_aside)
+        if attempt.rebuilt and rebuilt is not None:
+            _write_rebuilt(Path(job.location.index_dir), rebuilt, doveadm.owner)
     try:
         _force_resync(doveadm)
         restore_state(doveadm, expected)
-        return verify(doveadm, expected, lambda: still_needed(job.location))
+        return verify(doveadm, expected, lambda: still_needed(job.location), keep_uids)
     except DoveadmError as err:
         return [str(err)]
+
+
+def _write_rebuilt(index_dir: Path, data: bytes, owner: tuple[int, int] | None) -> None:
+    """Put the index the salvage rebuilt (the backup, or the index, with every log
+    replayed: what Dovecot's own sync would have written) where the damaged one was,
+    so that Dovecot starts from a complete index and keeps its UIDs."""
+    def give_to_owner(temporary: str) -> None:
+        if owner is not None and os.geteuid() == 0:
+            os.chown(temporary, *owner)
+
+    replace_atomically(index_dir / "dovecot.index", data, 0o600, give_to_owner)
 
 
 def _force_resync(doveadm: MailboxDoveadm) -> None:
@@ -254,18 +280,23 @@ def _done(job: RebuildJob, backup: Backup, paths: list[Path], expected: Expected
         how += (f"; {len(renumbered)} message(s) came back under new UIDs above the old "
                 "ones (clients see them expunged and delivered again)")
     changed = tuple(str(p) for p in paths if file_sha256(p) != _saved_sha(backup, p))
-    return RepairOutcome(
-        job.location.name, job.action.value, True, backup.directory, changed,
-        _flags_unknown(expected, fetched), (),
-        f"{how}; {len(expected.messages)} message(s) verified with their flags",
-    )
+    verified = sum(1 for m in expected.messages if m.flags_known)
+    unknown = _flags_unknown(expected, fetched)
+    how += f"; {verified} message(s) verified with their flags"
+    if unknown:
+        how += f", {len(unknown)} with flags no current file records (see lost)"
+    return RepairOutcome(job.location.name, job.action.value, True, backup.directory,
+                         changed, unknown, (), how)
 
 
 def _flags_unknown(expected: Expected, fetched: dict[str, FetchedMessage]) -> tuple[str, ...]:
-    """Messages back without the flags they had: no readable index record of them was
-    left anywhere (dbox keeps flags only in the index)."""
-    lost = [f"{m.where}: flags not known, no readable index record" for m in expected.messages
-            if not m.flags_known]
+    """Messages whose flags nothing independent of the damage records: only an older
+    state of the index (put back, but changes after it are not known), or no record
+    at all (dbox keeps flags only in the index)."""
+    lost = [f"{m.where}: " + ("flags from an older state of the index, later changes "
+                              "not known" if m.restore else "flags not known, no readable "
+                              "index record")
+            for m in expected.messages if not m.flags_known]
     if expected.format == "mdbox":
         known = expected.by_key()
         lost += [f"uid {m.uid} (guid {m.guid}): flags not known, no readable index record"

@@ -2,8 +2,10 @@
 
 Both compare what Dovecot shows (``doveadm fetch``, ``mailbox status``) with what the
 files held before (``expected.py``). Putting back goes through Dovecot too: flags and
-keywords with ``doveadm flags add``, UIDVALIDITY, next UID, HIGHESTMODSEQ and the
-mailbox GUID with ``doveadm mailbox update``.
+keywords with ``doveadm flags add`` and ``flags remove`` (a rebuild from an older
+index, or from damaged records, can show flags the message no longer had, and a
+stray ``\\Deleted`` is deleted mail at the next EXPUNGE), UIDVALIDITY, next UID,
+HIGHESTMODSEQ and the mailbox GUID with ``doveadm mailbox update``.
 """
 
 from __future__ import annotations
@@ -33,12 +35,19 @@ def restore_state(doveadm: MailboxDoveadm, expected: Expected) -> None:
         min_modseq=expected.highest_modseq
         if (expected.highest_modseq or 0) > status.highest_modseq else None,
     )
-    by_flags: dict[frozenset[str], list[int]] = defaultdict(list)
+    to_add: dict[frozenset[str], list[int]] = defaultdict(list)
+    to_remove: dict[frozenset[str], list[int]] = defaultdict(list)
     for key, want in expected.by_key().items():
         have = fetched.get(key)
-        if have is not None and (missing := want.flags - have.flags):
-            by_flags[frozenset(missing)].append(have.uid)
-    for flags, uids in by_flags.items():
+        if have is None or not want.restore:
+            continue
+        if missing := want.flags - have.flags:
+            to_add[frozenset(missing)].append(have.uid)
+        if extra := have.flags - want.flags:
+            to_remove[frozenset(extra)].append(have.uid)
+    for flags, uids in to_remove.items():
+        doveadm.remove_flags(flags, uids)
+    for flags, uids in to_add.items():
         doveadm.add_flags(flags, uids)
 
 
@@ -63,11 +72,17 @@ def uids_kept(expected: Expected, fetched: dict[str, FetchedMessage]) -> bool:
 
 
 def verify(doveadm: MailboxDoveadm, expected: Expected,
-           still_needed: Callable[[], tuple[str, ...]]) -> list[str]:
-    """What is wrong with the mailbox as Dovecot shows it now; empty when it passes."""
+           still_needed: Callable[[], tuple[str, ...]], keep_uids: bool = False) -> list[str]:
+    """What is wrong with the mailbox as Dovecot shows it now; empty when it passes.
+    ``keep_uids``: a message whose UID a file records must keep it (every attempt but
+    the last, which may only fall back to new UIDs above the old ones)."""
     fetched = shown(doveadm, expected.format)
     status = doveadm.status()
     problems = _missing(expected, fetched)
+    if keep_uids and (renumbered := moved(expected, fetched)):
+        m, uid = renumbered[0]
+        problems.append(f"{len(renumbered)} message(s) got new UIDs (first: {m.where}: "
+                        f"UID {m.uid} became {uid})")
     if uids_kept(expected, fetched):
         if expected.uid_validity and status.uidvalidity != expected.uid_validity:
             problems.append(f"UIDVALIDITY {status.uidvalidity}, was {expected.uid_validity}")
@@ -100,8 +115,8 @@ def _missing(expected: Expected, fetched: dict) -> list[str]:
         have = fetched.get(want.key)
         if have is None:
             lost.append(want.where)
-        elif missing := want.flags - have.flags:
-            flags.append(f"{want.where}: {' '.join(sorted(missing))}")
+        elif want.flags_known and want.flags != have.flags:
+            flags.append(f"{want.where}: {_difference(want.flags, have.flags)}")
     problems = []
     if lost:
         problems.append(f"{len(lost)} of {len(expected.messages)} message(s) not visible"
@@ -109,3 +124,10 @@ def _missing(expected: Expected, fetched: dict) -> list[str]:
     if flags:
         problems.append(f"flags not kept on {len(flags)} message(s) (first: {flags[0]})")
     return problems
+
+
+def _difference(want: frozenset[str], have: frozenset[str]) -> str:
+    missing = " ".join(sorted(want - have))
+    extra = " ".join(sorted(have - want))
+    return "; ".join(part for part in (missing and f"without {missing}",
+                                       extra and f"with {extra} it never had") if part)
