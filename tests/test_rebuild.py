@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -89,6 +90,43 @@ def test_truncated_index_is_rebuilt_with_every_message_flag_and_uid(sandbox, nam
     assert outcomes[0].lost == ()
     assert _needs_repair(store) == []
     assert _files_owned_by_others(store, sandbox.uid) == []
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_bytes_in_the_index_come_back_with_exactly_the_flags_the_files_hold(
+        sandbox, tmp_path, seed):
+    store = sandbox.store("sdbox")
+    before = sandbox.fetch_untouched(store)
+    index = store.index("INBOX")
+    data = bytearray(index.read_bytes())
+    data[700:764] = random.Random(seed).randbytes(64)
+    index.write_bytes(bytes(data))
+
+    _, outcomes = _repair(store, tmp_path / "backups", sandbox.setup())
+
+    assert [o.state for o in outcomes] == ["repaired"], outcomes
+    assert sandbox.fetch(store) == before  # no flag lost, none gained (a stray \Deleted)
+
+
+def test_flags_only_an_older_index_holds_are_reported_not_verified(tmp_path):
+    """Dovecot deleted the old ``.log.2`` while the index was still whole; then the
+    index was damaged. The backup is older than the log that is left: what it says is
+    put back, but the repair does not call it verified."""
+    box = Sandbox.create("aged")
+    try:
+        store = box.store("sdbox")
+        box.fetch(store), box.status(store, "uidvalidity")  # Dovecot syncs: .log.2 goes
+        assert not store.log2("INBOX").exists()
+        index = store.index("INBOX")
+        truncate(index, index.stat().st_size // 2)
+
+        _, outcomes = _repair(store, tmp_path / "backups", box.setup())
+
+        assert [o.state for o in outcomes] == ["repaired"], outcomes
+        assert outcomes[0].lost and all("older state" in line for line in outcomes[0].lost)
+        assert "0 message(s) verified" in outcomes[0].reason
+    finally:
+        box.remove()
 
 
 def test_wrong_seen_counter_is_rebuilt_and_the_cache_warmed(sandbox, tmp_path):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import random
 import shutil
 from pathlib import Path
+
+import pytest
 
 from conftest import FIXTURES
 from damage import truncate
@@ -85,3 +88,88 @@ def test_highest_modseq_never_drops_when_log_records_cannot_be_read(tmp_path):
     log.write_bytes(bytes(data))
 
     assert healthy and salvage(box).highest_modseq >= healthy
+
+
+def _garble_records(box: Path, seed: int) -> None:
+    """Random bytes over the first records of the index (the issue's ``dd`` at 700)."""
+    index = box / "dovecot.index"
+    data = bytearray(index.read_bytes())
+    start = parse_index(bytes(data)).header.header_size + 84
+    data[start : start + 64] = random.Random(seed).randbytes(64)
+    index.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_bytes_over_records_never_give_flags_the_message_did_not_have(tmp_path, seed):
+    box = _copy(SDBOX_INBOX, tmp_path)
+    healthy = salvage(box).by_uid()
+    _garble_records(box, seed)
+
+    saved = salvage(box)
+
+    for uid, message in saved.by_uid().items():
+        if message.current:
+            assert message.flags == healthy[uid].flags, (uid, message.source)
+
+
+def test_a_keyword_bit_beyond_the_defined_keywords_is_not_evidence(tmp_path):
+    box = _copy(SDBOX_INBOX, tmp_path)
+    index = box / "dovecot.index"
+    parsed = parse_index(index.read_bytes())
+    ext = parsed.extension("keywords")
+    record = parsed.records[0]
+    data = bytearray(index.read_bytes())
+    data[record.offset + ext.record_offset + ext.record_size - 1] |= 0x80
+    index.write_bytes(bytes(data))
+
+    saved = salvage(box)
+
+    message = saved.by_uid()[record.uid]
+    assert message.source.startswith("dovecot.index.backup")
+
+
+def test_the_old_recent_bit_marks_a_record_as_damaged(tmp_path):
+    box = _copy(SDBOX_INBOX, tmp_path)
+    index = box / "dovecot.index"
+    record = parse_index(index.read_bytes()).records[1]
+    data = bytearray(index.read_bytes())
+    data[record.offset + 4] |= 0x20
+    index.write_bytes(bytes(data))
+
+    assert salvage(box).by_uid()[record.uid].source.startswith("dovecot.index.backup")
+
+
+def test_backup_whose_log_is_gone_is_an_older_state_and_not_current(tmp_path):
+    box = _copy(SDBOX_INBOX, tmp_path)
+    (box / "dovecot.index.log.2").unlink()  # what Dovecot does once .log.2 is old
+    index = box / "dovecot.index"
+    truncate(index, index.stat().st_size // 2)
+
+    saved = salvage(box)
+
+    assert saved.messages and not any(m.current for m in saved.messages)
+    assert saved.rebuilt is None
+    assert any("an older state" in told for told in saved.sources)
+
+
+def test_a_truncated_index_is_rebuilt_from_backup_and_every_log(tmp_path):
+    box = _copy(MDBOX_INBOX, tmp_path)
+    healthy = salvage(box)
+    index = box / "dovecot.index"
+    truncate(index, index.stat().st_size // 2)
+
+    saved = salvage(box)
+
+    assert saved.rebuilt_from == "dovecot.index.backup + log"
+    rebuilt = parse_index(saved.rebuilt)
+    assert not rebuilt.problems
+    assert [r.uid for r in rebuilt.records] == [m.uid for m in healthy.messages]
+    assert rebuilt.header.uid_validity == healthy.uid_validity
+
+
+def test_uidvalidity_is_what_most_files_record():
+    from dovecot_index_tool.repair.salvage import majority
+
+    assert majority((("dovecot.index", 7), ("dovecot.index.backup", 7), ("uidlist", 9)), 9) == 7
+    assert majority((("dovecot.index", 7), ("uidlist", 9)), 9) == 9
+    assert majority((), 5) == 5
