@@ -271,8 +271,9 @@ def repair(
                            lambda path: _scanned_dirs(db_path, path))
         _repair_queue(db_path, volume, action, plan_only, yes, as_json, batch, forever, workers)
     if not plan_only:
-        for directory in recover(path, backup_dir):
-            console.print(f"[yellow]undone[/] an unfinished repair, from {directory}")
+        for directory in recover(path, backup_dir):  # a diagnostic: stderr, never the JSON
+            Console(stderr=True, highlight=False).print(
+                f"[yellow]undone[/] an unfinished repair, from {directory}")
     try:
         plans = list(plan_path(path, index_root, control_root))
     except NothingToCheck as err:

@@ -59,9 +59,13 @@ Exit status (bits add up, as with e2fsck):
 
 
 def repair_status(states: list[str]) -> Exit:
-    """The exit status for repair outcomes ("repaired", "skipped", "failed", "planned")."""
+    """The exit status for repair outcomes ("repaired", "healthy", "skipped", "failed",
+    "planned"); "healthy" (a queued job that needed nothing when checked again) adds
+    nothing."""
     status = Exit.OK
     for state in states:
+        if state == "healthy":
+            continue
         if state == "repaired":
             status |= Exit.PROBLEMS_CORRECTED
         elif state == "failed":

@@ -65,7 +65,8 @@ def test_wrong_confirmation_cancels_without_touching_anything(store, tmp_path):
     assert not (tmp_path / "b").exists()
 
 
-def test_mailbox_whose_rebuild_fails_is_put_back_as_it_was(store, tmp_path):
+def test_a_dovecot_config_that_does_not_exist_stops_the_repair_before_any_backup(
+        store, tmp_path):
     patch_u32(store.index("INBOX"), header_offset("next_uid"), 1)
     before = _files(store.home)
     backups = tmp_path / "b"
@@ -77,11 +78,12 @@ def test_mailbox_whose_rebuild_fails_is_put_back_as_it_was(store, tmp_path):
 
     outcomes = json.loads(out)["outcomes"]
     assert [o["state"] for o in outcomes] == ["failed"]
-    assert outcomes[0]["action"] != "cache-purge"
-    assert "doveadm" in outcomes[0]["reason"] and "put back" in outcomes[0]["reason"]
+    assert outcomes[0]["setup_error"] is True
+    assert "--dovecot-config" in outcomes[0]["reason"]
+    assert "does not exist" in outcomes[0]["reason"]
     assert code == 12
     assert _files(store.home) == before
-    assert not list(backups.glob("*/in-progress"))
+    assert not backups.exists()
 
 
 def test_healthy_user_needs_nothing_and_exits_0(store, tmp_path):

@@ -148,14 +148,56 @@ def test_wrong_seen_counter_is_rebuilt_and_the_cache_warmed(sandbox, tmp_path):
     assert _needs_repair(store) == []
 
 
-def test_repair_that_cannot_run_dovecot_leaves_the_mailbox_as_it_was(sandbox, tmp_path):
+def test_repair_that_cannot_run_dovecot_says_so_before_any_backup(sandbox, tmp_path):
     store, sums = _truncated_sdbox(sandbox)
 
     _, outcomes = _repair(store, tmp_path / "backups", DovecotSetup(binary="/nonexistent"))
 
     assert [o.state for o in outcomes] == ["failed"]
-    assert "put back" in outcomes[0].reason
+    assert outcomes[0].setup_error
+    assert outcomes[0].reason == ("not started: cannot run /nonexistent: not found; install "
+                                  "dovecot-core (or give the full path of doveadm)")
+    assert not (tmp_path / "backups").exists()
     assert _index_sums(store) == sums
+
+
+def test_mail_owned_by_root_is_a_setup_error_that_names_the_fix(sandbox, tmp_path):
+    store, sums = _truncated_sdbox(sandbox)
+    subprocess.run(["chown", "-R", "0:0", str(store.base)], check=True)
+
+    _, outcomes = _repair(store, tmp_path / "backups", sandbox.setup())
+
+    assert outcomes[0].setup_error
+    assert "belong to root" in outcomes[0].reason and "chown" in outcomes[0].reason
+    assert _index_sums(store) == sums
+
+
+def test_a_doveadm_that_fails_during_the_repair_is_put_back_byte_for_byte(sandbox, tmp_path):
+    store, sums = _truncated_sdbox(sandbox)
+    failing = sandbox.base / "failing-doveadm"  # answers the setup check, fails the rest
+    failing.write_text('#!/bin/sh\ncase "$*" in *" config "*) exec doveadm "$@";; esac\n'
+                       'echo "doveadm: Error: made to fail" >&2\nexit 75\n')
+    failing.chmod(0o755)
+    setup = DovecotSetup(config=str(sandbox.conf), binary=str(failing))
+
+    _, outcomes = _repair(store, tmp_path / "backups", setup)
+
+    assert [o.state for o in outcomes] == ["failed"]
+    assert not outcomes[0].setup_error
+    assert "made to fail" in outcomes[0].reason and "put back" in outcomes[0].reason
+    assert _index_sums(store) == sums
+
+
+def test_a_mail_location_with_dovecots_variables_is_expanded_for_doveadm(sandbox, tmp_path):
+    store, _ = _truncated_sdbox(sandbox)
+    home = store.home
+    before = set(home.rglob("*"))
+    setup = DovecotSetup(config=str(sandbox.conf), mail_location="sdbox:%h/sdbox")
+
+    _, outcomes = _repair(store, tmp_path / "backups", setup)
+
+    assert [o.state for o in outcomes] == ["repaired"], outcomes
+    assert not any("%" in p.name for p in set(home.rglob("*")) - before)
 
 
 def test_a_repair_killed_half_way_is_undone_and_done_again(sandbox, tmp_path):

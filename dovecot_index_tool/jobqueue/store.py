@@ -325,8 +325,10 @@ class JobQueue:
         detail: str = "",
         seconds: float | None = None,
         now: float | None = None,
+        permanent: bool = False,
     ) -> str:
-        """Record a job's result; a failure is retried with backoff, or the job is dead."""
+        """Record a job's result; a failure is retried with backoff, or the job is dead;
+        a ``permanent`` failure (the setup cannot work) fails the job at once."""
         now = time.time() if now is None else now
         with self.db.exclusive():
             row = self.db.one("SELECT * FROM jobs WHERE id=?", (job.id,))
@@ -360,6 +362,14 @@ class JobQueue:
                         (job.action, job.format, job.bytes, job.messages, seconds, now),
                     )
                 return DONE
+            if permanent:
+                self.db.execute(
+                    "UPDATE jobs SET state='failed', last_error=?, lease_owner=NULL, "
+                    "lease_until=NULL, finished=?, updated=? WHERE id=?",
+                    (detail, now, now, job.id),
+                )
+                self._event(job.id, FAILED, worker, f"failed, not retried: {detail}", now)
+                return FAILED
             return self._retry_or_bury(current, detail or "failed", now, worker)
 
     def _retry_or_bury(

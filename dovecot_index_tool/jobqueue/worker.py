@@ -13,15 +13,31 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from dovecot_index_tool.jobqueue.store import DEFAULT_LEASE, Job, JobQueue
+from dovecot_index_tool.jobqueue.store import DEFAULT_LEASE, DONE, Job, JobQueue
+
+HEALTHY = "healthy"  # a job's result (not a queue state): done, nothing needed repairing
 
 
 class RepairFailed(Exception):
     """The action could not repair (or verify) the mailbox; the job is retried."""
 
 
+class PermanentFailure(Exception):
+    """The action cannot work as things are set up (no doveadm, mail owned by root, a
+    user database that does not answer): the job fails at once, with the reason,
+    instead of using up its retries."""
+
+
+@dataclass(frozen=True)
+class Healthy:
+    """What an action returns when the mailbox needed nothing when checked again: the
+    job is done, but nothing was repaired."""
+
+    detail: str
+
+
 class RepairAction(Protocol):
-    def __call__(self, job: Job) -> str:
+    def __call__(self, job: Job) -> str | Healthy:
         """Repair ``job``'s mailbox and return what was done; raise to fail."""
 
 
@@ -64,8 +80,8 @@ def work(
                 summary.results.append((job.id, state))
                 if on_result is not None:
                     on_result(job, state, detail)
-                summary.done += state == "done"
-                summary.failed += state != "done"
+                summary.done += state in (DONE, HEALTHY)
+                summary.failed += state not in (DONE, HEALTHY)
     return summary
 
 
@@ -103,11 +119,17 @@ def _run_one(queue: JobQueue, action: RepairAction, worker: str, job: Job) -> tu
         return (current.state, "lease lost before it ran") if current else ("gone", "")
     start = time.monotonic()
     try:
-        detail = action(job)
+        result = action(job)
+    except PermanentFailure as err:
+        detail = f"setup: {err}"
+        return queue.finish(job, worker, False, detail, permanent=True), detail
     except Exception as err:
         detail = f"{type(err).__name__}: {err}"
         return queue.finish(job, worker, False, detail), detail
-    return queue.finish(job, worker, True, detail, seconds=time.monotonic() - start), detail
+    if isinstance(result, Healthy):
+        queue.finish(job, worker, True, result.detail)
+        return HEALTHY, result.detail
+    return queue.finish(job, worker, True, result, seconds=time.monotonic() - start), result
 
 
 class _Heartbeat:

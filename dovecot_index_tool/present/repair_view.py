@@ -11,7 +11,8 @@ from dovecot_index_tool.jobqueue.store import Job
 from dovecot_index_tool.repair.incident import NOT_PERFORMED, PlannedRepair
 from dovecot_index_tool.repair.outcome import RepairOutcome
 
-STYLE = {"repaired": "green", "failed": "bold red", "skipped": "yellow", "planned": "cyan"}
+STYLE = {"repaired": "green", "healthy": "green", "failed": "bold red", "skipped": "yellow",
+         "planned": "cyan"}
 
 
 def render_plan(plan: PlannedRepair, console: Console) -> None:
@@ -30,7 +31,8 @@ def render_job(job: Job, console: Console) -> None:
     )
 
 
-JOB_STATES = {"done": "repaired", "queued": "failed", "dead": "failed"}
+JOB_STATES = {"done": "repaired", "healthy": "healthy", "queued": "failed", "dead": "failed",
+              "failed": "failed"}
 
 
 def job_outcome_state(job_state: str) -> str:

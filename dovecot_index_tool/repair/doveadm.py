@@ -14,6 +14,7 @@ so when this runs as root doveadm is started with the owner of the mailbox's fil
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -53,8 +54,39 @@ class DovecotSetup:
 
     def _location(self, root: MailRoot, user: str) -> str:
         if self.mail_location:
-            return self.mail_location.format(user=user, home=root.root.parent, root=root.root)
+            return expand_location(self.mail_location, user, str(root.root.parent),
+                                   str(root.root))
         return mail_location_of(root)
+
+
+class LocationError(ValueError):
+    """A ``--mail-location`` variable this tool cannot fill in."""
+
+
+DOVECOT_VARIABLE = re.compile(r"%(?:\{([a-z_]+)\}|([a-zA-Z%]))")
+SHORT_VARIABLES = {"u": "user", "n": "username", "d": "domain", "h": "home", "%": "%"}
+
+
+def expand_location(template: str, user: str, home: str, root: str) -> str:
+    """``mail_location`` with Dovecot's variables filled in for one user, because
+    doveadm does not expand ``-o`` values (a literal ``%h`` becomes a directory):
+    ``%u``/``%{user}``, ``%n``/``%{username}``, ``%d``/``%{domain}``, ``%h``/``%{home}``,
+    ``~`` at the start of a path, and this tool's own ``{user}``, ``{home}``, ``{root}``."""
+    username, _, domain = user.partition("@")
+    values = {"user": user, "username": username, "domain": domain, "home": home, "%": "%"}
+
+    def dovecot(match: re.Match) -> str:
+        name = match.group(1) or SHORT_VARIABLES.get(match.group(2))
+        if name not in values:
+            raise LocationError(f"--mail-location: {match.group(0)} is not a variable this "
+                                "tool fills in (use %u %n %d %h ~ or {user} {home} {root})")
+        return values[name]
+
+    expanded = DOVECOT_VARIABLE.sub(dovecot, template)
+    expanded = re.sub(r"(^|(?<=[:=]))~(?=/|$|:)", home.replace("\\", "\\\\"), expanded)
+    for name, value in (("user", user), ("home", home), ("root", root)):
+        expanded = expanded.replace("{" + name + "}", value)
+    return expanded
 
 
 def mail_location_of(root: MailRoot) -> str:

@@ -22,6 +22,7 @@ from dovecot_index_tool.repair.doveadm import DovecotSetup
 from dovecot_index_tool.repair.garbage import garbage_under_lock
 from dovecot_index_tool.repair.locking import DEFAULT_TIMEOUT
 from dovecot_index_tool.repair.outcome import RepairOutcome
+from dovecot_index_tool.repair.preflight import SetupError
 from dovecot_index_tool.repair.putback import recover_under
 from dovecot_index_tool.repair.quarantine import BackupError, MailboxChanged
 from dovecot_index_tool.repair.rebuild import RebuildJob, Settings, rebuild
@@ -160,6 +161,10 @@ def _guarded(plan: PlannedRepair, action) -> RepairOutcome:
     mailbox as it was; that is a failed repair of this mailbox, not of the run."""
     try:
         return action()
+    except SetupError as err:
+        return RepairOutcome(plan.location.name, plan.action.value, False, None,
+                             remaining=plan.findings, reason=f"not started: {err}",
+                             setup_error=True)
     except (OSError, BackupError, MailboxChanged) as err:
         return _left_as_it_was(plan, f"not started: {err}", skipped=False)
     except Exception as err:  # a bug must not stop the other mailboxes' repairs

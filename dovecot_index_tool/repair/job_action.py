@@ -15,11 +15,12 @@ from pathlib import Path
 
 from dovecot_index_tool.discovery import MailboxLocation, MailRoot, iter_mailboxes, locate
 from dovecot_index_tool.jobqueue.store import Job
-from dovecot_index_tool.jobqueue.worker import RepairFailed
+from dovecot_index_tool.jobqueue.worker import Healthy, RepairFailed
 from dovecot_index_tool.repair.doveadm import DovecotSetup
 from dovecot_index_tool.repair.incident import carry_out, plan_mailbox
 from dovecot_index_tool.repair.locking import DEFAULT_TIMEOUT
 from dovecot_index_tool.repair.outcome import RepairOutcome
+from dovecot_index_tool.repair.preflight import SetupError
 from dovecot_index_tool.repair.putback import recover_unfinished
 from dovecot_index_tool.repair.rebuild import Settings
 from dovecot_index_tool.repair.user_files import USER_FILE_FORMATS, UserFileRepair
@@ -49,11 +50,13 @@ class JobRepair:
         recovered = recover_unfinished(location, os.fspath(self.backup_root))
         plan = plan_mailbox(location, root)
         if plan is None:
-            return "healthy when checked again: nothing done"
+            return Healthy("healthy when checked again: nothing done")
         outcomes = carry_out(
             [plan], self.backup_root, self.lock_timeout, self.dovecot, self.reindex, job.id
         )
         outcome = next(iter(outcomes))
+        if outcome.setup_error:
+            raise SetupError(outcome.reason)
         if outcome.state != "repaired":
             raise RepairFailed(outcome.reason)
         undone = f" (after undoing an unfinished repair: {recovered[0]})" if recovered else ""

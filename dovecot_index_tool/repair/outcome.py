@@ -17,6 +17,7 @@ class RepairOutcome:
     remaining: tuple[str, ...] = ()
     reason: str = ""
     skipped: bool = False
+    setup_error: bool = False  # the setup cannot work: retrying will not help
 
     @property
     def state(self) -> str:
@@ -34,4 +35,5 @@ class RepairOutcome:
             "lost": list(self.lost),
             "remaining": list(self.remaining),
             "reason": self.reason,
+            "setup_error": self.setup_error,
         }

@@ -50,6 +50,7 @@ from dovecot_index_tool.repair.expected import (
 )
 from dovecot_index_tool.repair.locking import LockTimeout, lock_if_present
 from dovecot_index_tool.repair.outcome import RepairOutcome
+from dovecot_index_tool.repair.preflight import check_setup, doveadm_for
 from dovecot_index_tool.repair.putback import put_back, record_names
 from dovecot_index_tool.repair.quarantine import (
     Backup,
@@ -121,13 +122,14 @@ def rebuild(job: RebuildJob, settings: Settings, still_needed) -> RepairOutcome:
     ``still_needed(location)`` rechecks the mailbox and names the findings that still
     call for a repair (empty when none)."""
     location = job.location
+    doveadm = doveadm_for(settings.dovecot, job.root, location)
+    check_setup(doveadm)  # before any backup: a setup that cannot work is said at once
     map_trusted = job.action is not Repair.STORAGE_REBUILD
     saved = salvage(location.index_dir)
     expected = expected_state(job.root, location, saved, map_trusted)
     paths = touched_files(job.root, location)
     backup = take_backup(location.index_dir, paths, settings.backup_root, job.findings,
                          job.job_id)
-    doveadm = settings.dovecot.for_mailbox(job.root, location)
     mail_at_start = mail_files(job.root, location)
     record_names(backup, location)
     mark_started(backup)  # stays when this process dies or a put-back fails half-way

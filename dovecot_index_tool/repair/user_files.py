@@ -26,6 +26,7 @@ from dovecot_index_tool.jobqueue.worker import RepairFailed
 from dovecot_index_tool.repair.doveadm import DoveadmError
 from dovecot_index_tool.repair.locking import lock_if_present
 from dovecot_index_tool.repair.outcome import RepairOutcome
+from dovecot_index_tool.repair.preflight import check_setup, doveadm_for
 from dovecot_index_tool.repair.putback import put_back
 from dovecot_index_tool.repair.quarantine import (
     mark_finished,
@@ -103,7 +104,8 @@ def rebuild_list_index(
 
 
 def _relist(root: MailRoot, names: list[str], settings: Settings) -> list[str]:
-    doveadm = settings.dovecot.for_mailbox(root, _inbox(root))
+    doveadm = doveadm_for(settings.dovecot, root, _inbox(root))
+    check_setup(doveadm)
     try:
         listed = set(doveadm.run("mailbox list").split("\n"))
     except DoveadmError as err:
