@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import FIXTURES
-from damage import copy_store, header_offset, patch_u32, truncate
+from damage import add_u32, copy_store, header_offset, patch_u32, truncate
 from dovecot_index_tool.cli import main
 
 
@@ -106,3 +106,16 @@ def test_unusable_backup_dir_fails_the_repair_and_leaves_the_mailbox(store, tmp_
     assert "left as it was" in outcomes[0]["reason"]
     assert code == 12
     assert _files(store.home) == before
+
+
+def test_what_no_repair_changes_does_not_stay_a_warning(store, tmp_path):
+    """A .log.2 that .log does not continue: Dovecot opens the mailbox and shows the
+    same data, and no repair has anything to do, so check must not warn every night."""
+    add_u32(store.log2("INBOX"), 8, -1)  # .log.2's file_seq
+
+    code, out = run("check", "--json", str(store.home))
+    findings = [f for m in json.loads(out)["mailboxes"] for f in m["findings"]]
+    assert "log.rotated-sequence" in {f["check"] for f in findings}
+    assert code == 0
+    code, out = run("repair", "--yes", "--backup-dir", str(tmp_path / "b"), str(store.home))
+    assert code == 0 and "nothing to repair" in out

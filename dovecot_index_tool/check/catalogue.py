@@ -411,10 +411,12 @@ _RULES = (
     ),
     Rule(
         "log.rotated-sequence",
-        W,
+        INFO,
         ".log.2 is not the log that .log continues",
         "ignores .log.2 unless the index needs it",
         NONE,
+        note="Dovecot opens the mailbox, shows the same data and replaces .log.2 at the "
+        "next rotation; when the index does need .log.2, a log.lost finding says so",
     ),
     Rule(
         "log.duplicate-sequence",
@@ -466,10 +468,11 @@ _RULES = (
     ),
     Rule(
         "index.modseq-position-ahead",
-        W,
+        INFO,
         "the modseq header points past the log head",
         "'modseq_hdr.log_offset too large': re-reads the log, harmless",
         NONE,
+        note="Dovecot corrects the position the next time it writes the index",
     ),
     # -- cache ---------------------------------------------------------------------------
     Rule("cache.file-too-small", F, "the cache is shorter than its header", CACHE_UNLINK, PURGE),
