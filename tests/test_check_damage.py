@@ -273,6 +273,13 @@ def index_deleted(s: Store, box: str) -> Path:
     return s.index(box)
 
 
+def logs_deleted(s: Store, box: str) -> Path:
+    for log in (s.log(box), s.log2(box)):
+        if log.exists():
+            delete(log)
+    return s.log(box)
+
+
 def index_extension_renamed(s: Store, box: str) -> Path:
     path = s.index(box)
     patch_bytes(path, extension(path, "hdr-vsize").offset + 16, b"hdr-vsizx")
@@ -735,6 +742,14 @@ CASES = (
     Case("log.indexid-mismatch", "sdbox", "One", log_indexid_changed),
     Case("cache.indexid-mismatch", "mdbox", "INBOX", cache_indexid_changed),
     Case("index.log-lost", "mdbox", "One", index_log_seq_ahead),
+    Case(
+        "index.log-missing",
+        "sdbox",
+        "INBOX",
+        logs_deleted,
+        ("sdbox.mail-file-not-in-index",),
+        "uid 21 came after the index was written: only the deleted log recorded it",
+    ),
     Case("index.log-offset-invalid", "sdbox", "One", index_tail_off_boundary),
     Case("index.head-beyond-log-end", "maildir", "One", log_write_lost_before_head),
     # cache

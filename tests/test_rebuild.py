@@ -129,6 +129,27 @@ def test_flags_only_an_older_index_holds_are_reported_not_verified(tmp_path):
         box.remove()
 
 
+@pytest.mark.parametrize("name", ["maildir", "sdbox", "mdbox"])
+@pytest.mark.parametrize("gone", [("dovecot.index.log",),
+                                  ("dovecot.index.log", "dovecot.index.log.2")])
+def test_lost_logs_never_lower_highestmodseq_and_unknown_flags_are_named(
+        sandbox, tmp_path, name, gone):
+    store = sandbox.store(name)
+    oracle = sandbox.throwaway(store)
+    before, modseq = sandbox.fetch(oracle), sandbox.status(oracle, "highestmodseq")
+    for file in gone:
+        (store.index_dir("INBOX") / file).unlink(missing_ok=True)
+
+    _, outcomes = _repair(store, tmp_path / "backups", sandbox.setup())
+
+    assert [o.state for o in outcomes] == ["repaired"], outcomes
+    assert sandbox.status(store, "highestmodseq") >= modseq
+    after = sandbox.fetch(store)
+    changed = [guid for guid, shown in before.items() if after.get(guid) != shown]
+    assert len(outcomes[0].lost) >= len(changed), (changed, outcomes[0].lost)
+    assert _needs_repair(store) == []
+
+
 def test_wrong_seen_counter_is_rebuilt_and_the_cache_warmed(sandbox, tmp_path):
     store = sandbox.store("maildir")
     before = sandbox.fetch_untouched(store)

@@ -443,6 +443,15 @@ _RULES = (
         DBOX_STATE,
     ),
     Rule(
+        "index.log-missing",
+        E,
+        "dovecot.index.log is gone while dovecot.index was written against it",
+        "creates a new log without a word: changes recorded after the index was written "
+        "are gone and HIGHESTMODSEQ starts again (CONDSTORE/QRESYNC clients miss changes)",
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
         "index.log-lost",
         E,
         "the log position in dovecot.index is not in the logs on disk",

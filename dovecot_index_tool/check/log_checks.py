@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 from dovecot_index_tool.check.cache_checks import cache_in_order
 from dovecot_index_tool.check.data import IndexState
@@ -262,6 +263,7 @@ def check_consistency(index: IndexState) -> list[Finding]:
     """indexid across files, the index's log position, and the replay."""
     out = _indexids(index)
     out += _positions(index)
+    out += _missing_log(index)
     replay = index.replay
     if replay is not None:
         head_reported = any(f.field == "header.log_file_head_offset" for f in out)
@@ -341,6 +343,26 @@ def _indexids(index: IndexState) -> list[Finding]:
             )
         )
     return out
+
+
+def _missing_log(index: IndexState) -> list[Finding]:
+    """An index written against a log, with no log left at all: Dovecot silently starts
+    a new one, and whatever the log held after the index was written is gone."""
+    idx = index.files.index
+    if idx is None or index.files.logs or index.files.errors or not idx.header.log_file_seq:
+        return []
+    h = idx.header
+    return [
+        Finding(
+            "index.log-missing",
+            f"{index.files.prefix}.log",
+            f"no transaction log, though {Path(idx.path or index.path).name} was written "
+            f"at log seq {h.log_file_seq} offset {h.log_file_head_offset}",
+            field="file",
+            expected="present",
+            found="missing",
+        )
+    ]
 
 
 def _positions(index: IndexState) -> list[Finding]:

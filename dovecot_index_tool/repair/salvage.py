@@ -53,6 +53,7 @@ DIRTY_FLAG = 0x80  # only with the header's HAVE_DIRTY flag
 HDR_HAVE_DIRTY = 0x02
 HEX_GUID = re.compile(r"^[0-9a-f]{32}$")
 MIN_RECORD_SIZE = 12  # a log record header (8 bytes) and the smallest payload
+WHOLE_LOG_RECORDS = (1 << 20) // MIN_RECORD_SIZE  # mail_index_log_rotate_max_size: 1M
 
 
 @dataclass(frozen=True)
@@ -208,16 +209,16 @@ class _Head:
         return self.clean and position == self.end and position >= self.newest_recorded
 
     def written_at_end(self, index: IndexFile) -> bool:
-        """The file alone is current when it was written at the end of the newest log
-        (or there is no log at all)."""
+        """The file alone is current when it was written at the end of the newest log.
+        A log shorter than the index's position was cut: what came after is unknown."""
         if index.problems:
             return False
-        if self.log is None:
-            return True
         h = index.header
+        if self.log is None:
+            return not h.log_file_seq  # written against a log that is gone: older
         position = (h.log_file_seq, h.log_file_head_offset)
-        if position[0] == self.log.header.file_seq and position[1] >= self.log.size:
-            return True  # the log holds nothing after what the index already has
+        if position[0] == self.log.header.file_seq and position[1] == self.log.size:
+            return True  # the log ends where the index was written: nothing came after
         return self.reached(position)
 
 
@@ -298,6 +299,7 @@ def _highest_modseq(sources: list[Source], logs) -> int | None:
     below it, or CONDSTORE/QRESYNC clients would miss the changes made after."""
     values = [_ext_header(s.index, "modseq").get("highest_modseq") for s in sources]
     values += [_log_modseq_bound(log) for log in logs]
+    values += [_missing_log_bound(s.index, logs) for s in sources if " + " not in s.name]
     numbers = [v for v in values if isinstance(v, int) and v > 0]
     return max(numbers, default=None)
 
@@ -308,6 +310,21 @@ def _log_modseq_bound(log) -> int:
     again), too low makes them miss changes."""
     unreadable = max(0, log.size - log.valid_end)
     return log.end_modseq + unreadable // MIN_RECORD_SIZE
+
+
+def _missing_log_bound(index: IndexFile, logs) -> int:
+    """When the log an index file was written against is gone (deleted, or never
+    synced to disk), what it held is unknown: the modseq reached is bounded by the
+    readable logs before it, a whole log's worth of records for each log missing in
+    between, and one per record that fits before the index's position in the missing
+    log. Dovecot would start HIGHESTMODSEQ again from the index (1 without CONDSTORE)."""
+    seq, offset = index.header.log_file_seq, index.header.log_file_head_offset
+    if not seq or any(log.header.file_seq == seq for log in logs):
+        return 0
+    before = [log for log in logs if log.header.file_seq < seq]
+    base = max((_log_modseq_bound(log) for log in before), default=1)
+    gone = seq - 1 - max((log.header.file_seq for log in before), default=0)
+    return base + gone * WHOLE_LOG_RECORDS + offset // MIN_RECORD_SIZE
 
 
 def _mailbox_guid(index: IndexFile) -> str | None:
