@@ -17,7 +17,17 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import FIXTURES, ROOT
-from damage import STORE_AGES, Store, append, copy_store, log_records, truncate
+from damage import (
+    STORE_AGES,
+    Store,
+    append,
+    copy_store,
+    header_offset,
+    log_records,
+    patch_u32,
+    replace_text,
+    truncate,
+)
 from dovecot_index_tool.check.catalogue import Repair
 from dovecot_index_tool.cli import main
 from dovecot_index_tool.repair import garbage
@@ -147,6 +157,27 @@ def test_lost_logs_never_lower_highestmodseq_and_unknown_flags_are_named(
     after = sandbox.fetch(store)
     changed = [guid for guid, shown in before.items() if after.get(guid) != shown]
     assert len(outcomes[0].lost) >= len(changed), (changed, outcomes[0].lost)
+    assert _needs_repair(store) == []
+
+
+@pytest.mark.parametrize("damaged", ["dovecot-uidlist", "dovecot.index"])
+def test_uidvalidity_is_what_most_files_record_whichever_file_is_wrong(
+        sandbox, tmp_path, damaged):
+    store = sandbox.store("maildir")
+    oracle = sandbox.throwaway(store)
+    before, validity = sandbox.fetch(oracle), sandbox.status(oracle, "uidvalidity")
+    if damaged == "dovecot-uidlist":
+        replace_text(store.uidlist("INBOX"), f"V{validity} ".encode(),
+                     f"V{validity + 5} ".encode())
+    else:
+        patch_u32(store.index("INBOX"), header_offset("uid_validity"), validity + 5)
+    assert "maildir.uidvalidity-mismatch" in _needs_repair(store)
+
+    _, outcomes = _repair(store, tmp_path / "backups", sandbox.setup())
+
+    assert [o.state for o in outcomes] == ["repaired"], outcomes
+    assert sandbox.status(store, "uidvalidity") == validity  # clients keep their cache
+    assert sandbox.fetch(store) == before
     assert _needs_repair(store) == []
 
 

@@ -20,6 +20,7 @@ from dovecot_index_tool.files import parse_or_none
 from dovecot_index_tool.format.uidlist import parse_maildir_keywords, parse_uidlist
 from dovecot_index_tool.repair.doveadm import FetchedMessage
 from dovecot_index_tool.repair.inventory import take_inventory
+from dovecot_index_tool.repair.list_votes import list_uid_validity
 from dovecot_index_tool.repair.map_refs import referenced_map_uids, stored_guids
 from dovecot_index_tool.repair.salvage import Salvage, guid_128, majority
 
@@ -60,16 +61,21 @@ def expected_state(
 ) -> Expected:
     """``map_trusted`` is False for a storage rebuild: the mdbox map is the damaged part,
     so the messages are found in the ``m.N`` files instead."""
+    votes = saved.uid_validities
+    listed = list_uid_validity(root.list_index_dir, location.name)
+    if listed:
+        votes += (("dovecot.list.index", listed),)
     if location.format == "maildir":
         messages, validity, next_uid = _maildir(location)
-        votes = saved.uid_validities + ((("dovecot-uidlist", validity),) if validity else ())
-        validity = majority(votes, saved.uid_validity or validity)
+        votes += (("dovecot-uidlist", validity),) if validity else ()
         next_uid = max(next_uid or 0, saved.next_uid or 0) or None
     elif location.format == "sdbox":
-        messages, validity, next_uid = _sdbox(location, saved), saved.uid_validity, saved.next_uid
+        messages, next_uid = _sdbox(location, saved), saved.next_uid
     else:
-        messages = _mdbox(root, saved, map_trusted)
-        validity, next_uid = saved.uid_validity, saved.next_uid
+        messages, next_uid = _mdbox(root, saved, map_trusted), saved.next_uid
+    # UIDVALIDITY is what most files record: a client that sees it change downloads
+    # the whole mailbox again, so one damaged file must not decide it
+    validity = majority(votes, saved.uid_validity)
     return Expected(
         location.format, validity, next_uid, saved.mailbox_guid, tuple(messages),
         saved.highest_modseq,
