@@ -69,3 +69,37 @@ def recover_under(path: str | os.PathLike[str], backup_root: str,
         if location is not None:
             recovered += recover_unfinished(location, backup_root)
     return recovered
+
+
+def directories_under(top: str | os.PathLike[str]) -> frozenset[str]:
+    """Every directory below ``top`` (not following links): taken before a repair so
+    that one which fails can remove what Dovecot created while it tried."""
+    found = set()
+    for directory, subdirs, _ in os.walk(top):
+        found.update(os.path.join(directory, name) for name in subdirs)
+    return frozenset(found)
+
+
+def remove_new_directories(top: str | os.PathLike[str], before: frozenset[str]) -> list[str]:
+    """Remove the directories below ``top`` that were not there ``before`` and hold
+    nothing but Dovecot's own index and control files (a mailbox Dovecot created while
+    it tried, a directory literally named after an unexpanded variable). One that got
+    a message or any other file stays. Returns what was removed."""
+    removed = []
+    for path in sorted(directories_under(top) - before, key=len, reverse=True):
+        try:
+            entries = os.listdir(path)
+            if all(_dovecot_file(os.path.join(path, e)) for e in entries):
+                for entry in entries:
+                    os.unlink(os.path.join(path, entry))
+                os.rmdir(path)
+                removed.append(path)
+        except OSError:
+            continue  # not empty after all, or vanished: leave it
+    return removed
+
+
+def _dovecot_file(path: str) -> bool:
+    name = os.path.basename(path)
+    return os.path.isfile(path) and not os.path.islink(path) and (
+        name.startswith("dovecot") or name in ("subscriptions", "maildirfolder"))

@@ -51,7 +51,12 @@ from dovecot_index_tool.repair.expected import (
 from dovecot_index_tool.repair.locking import LockTimeout, lock_if_present
 from dovecot_index_tool.repair.outcome import RepairOutcome
 from dovecot_index_tool.repair.preflight import check_setup, doveadm_for
-from dovecot_index_tool.repair.putback import put_back, record_names
+from dovecot_index_tool.repair.putback import (
+    directories_under,
+    put_back,
+    record_names,
+    remove_new_directories,
+)
 from dovecot_index_tool.repair.quarantine import (
     Backup,
     MailboxChanged,
@@ -131,36 +136,106 @@ def rebuild(job: RebuildJob, settings: Settings, still_needed) -> RepairOutcome:
     backup = take_backup(location.index_dir, paths, settings.backup_root, job.findings,
                          job.job_id)
     mail_at_start = mail_files(job.root, location)
+    home = job.root.root.parent
+    directories = directories_under(home)
     record_names(backup, location)
     mark_started(backup)  # stays when this process dies or a put-back fails half-way
-    failures = []
+    failures: list[str] = []
     try:
         expected = _with_dovecots_view(expected, doveadm, backup, location)
-        attempts = [a for a in ATTEMPTS if saved.rebuilt or not a.rebuilt]
-        for attempt in attempts:
-            last = attempt is attempts[-1]
-            problems = _attempt(job, settings, backup, doveadm, expected, attempt,
-                                still_needed, saved.rebuilt, keep_uids=not last)
-            if not problems:
-                mark_finished(backup)
-                try:
-                    outcome = _done(job, backup, paths, expected, attempt, failures, doveadm)
-                except DoveadmError as err:  # verified already; only the details are missing
-                    outcome = RepairOutcome(location.name, job.action.value, True,
-                                            backup.directory, reason=f"{attempt.done}; {err}")
-                return _reindexed(outcome, doveadm) if settings.reindex else outcome
-            failures.append(f"{attempt.name}: " + "; ".join(problems))
-            put_back(backup, location)
+        run = _Attempts(job, settings, backup, doveadm, expected, still_needed, saved.rebuilt)
+        attempt = run.until_verified(failures)
+        if attempt is not None:
+            mark_finished(backup)
+            try:
+                outcome = _done(job, backup, paths, expected, attempt, failures, doveadm)
+            except DoveadmError as err:  # verified already; only the details are missing
+                outcome = RepairOutcome(location.name, job.action.value, True,
+                                        backup.directory, reason=f"{attempt.done}; {err}")
+            return _reindexed(outcome, doveadm) if settings.reindex else outcome
     except (MailboxChanged, LockTimeout):
         mark_finished(backup)  # raised before this attempt changed anything
         raise
     mark_finished(backup)
+    leftovers = remove_new_directories(home, directories)
     remaining = still_needed(location)
     return RepairOutcome(
         location.name, job.action.value, False, backup.directory, (), (), remaining,
         " | ".join(failures) + "; the backup was put back"
+        + (f", {len(leftovers)} directory(ies) Dovecot made were removed" if leftovers else "")
         + _arrivals(mail_at_start, mail_files(job.root, location), location.format),
     )
+
+
+@dataclass
+class _Attempts:
+    """Runs the attempts in order until one verifies with every UID and UIDVALIDITY
+    kept. When none does, the one that changed the fewest UIDs (new UIDs above the old
+    ones under the same UIDVALIDITY before a new UIDVALIDITY) is run again and kept:
+    clients then fetch only those messages again."""
+
+    job: RebuildJob
+    settings: Settings
+    backup: Backup
+    doveadm: MailboxDoveadm
+    expected: Expected
+    still_needed: object
+    rebuilt: bytes | None
+
+    def until_verified(self, failures: list[str]) -> Attempt | None:
+        fallback: tuple[int, Attempt] | None = None
+        for attempt in (a for a in ATTEMPTS if self.rebuilt or not a.rebuilt):
+            problems, cost = self._run(attempt)
+            if not problems and not cost:
+                return attempt
+            if not problems:
+                problems = [_renumbering(cost)]
+                if fallback is None or cost < fallback[0]:
+                    fallback = (cost, attempt)
+            failures.append(f"{attempt.name}: " + "; ".join(problems))
+            put_back(self.backup, self.job.location)
+        if fallback is None:
+            return None
+        problems, _ = self._run(fallback[1])
+        if not problems:
+            return fallback[1]
+        failures.append(f"{fallback[1].name} again: " + "; ".join(problems))
+        put_back(self.backup, self.job.location)
+        return None
+
+    def _run(self, attempt: Attempt) -> tuple[list[str], int]:
+        """What is wrong after ``attempt``, and what its renumbering costs clients:
+        0 when every UID was kept, the number of messages with new UIDs above the old
+        ones, or ``NEW_UIDVALIDITY`` when the whole mailbox must be fetched again."""
+        job, doveadm = self.job, self.doveadm
+        with lock_if_present(Path(job.location.index_dir) / "dovecot.index.log",
+                             self.settings.lock_timeout):
+            refuse_if_changed(self.backup)
+            _move_aside(job, attempt.moved_aside)
+            if attempt.rebuilt and self.rebuilt is not None:
+                _write_rebuilt(Path(job.location.index_dir), self.rebuilt, doveadm.owner)
+        try:
+            _force_resync(doveadm)
+            restore_state(doveadm, self.expected)
+            problems = verify(doveadm, self.expected, lambda: self.still_needed(job.location))
+            return problems, renumbering_cost(doveadm, self.expected)
+        except DoveadmError as err:
+            return [str(err)], 0
+
+
+NEW_UIDVALIDITY = 10**9  # the cost of a new UIDVALIDITY: every client fetches everything
+
+
+def renumbering_cost(doveadm: MailboxDoveadm, expected: Expected) -> int:
+    if expected.uid_validity and doveadm.status().uidvalidity != expected.uid_validity:
+        return NEW_UIDVALIDITY
+    return len(moved(expected, shown(doveadm, expected.format)))
+
+
+def _renumbering(cost: int) -> str:
+    if cost >= NEW_UIDVALIDITY:
+        return "Dovecot gave the mailbox a new UIDVALIDITY"
+    return f"{cost} message(s) got new UIDs"
 
 
 def mail_files(root: MailRoot, location: MailboxLocation) -> dict[str, int]:
@@ -230,22 +305,6 @@ def touched_files(root: MailRoot, location: MailboxLocation) -> list[Path]:
     return list(dict.fromkeys(paths))
 
 
-def _attempt(job, settings, backup, doveadm, expected, attempt: Attempt, still_needed,
-             rebuilt: bytes | None, keep_uids: bool) -> list[str]:
-    with lock_if_present(Path(job.location.index_dir) / "dovecot.index.log",
-                         settings.lock_timeout):
-        refuse_if_changed(backup)
-        _move_aside(job, attempt.moved_aside)
-        if attempt.rebuilt and rebuilt is not None:
-            _write_rebuilt(Path(job.location.index_dir), rebuilt, doveadm.owner)
-    try:
-        _force_resync(doveadm)
-        restore_state(doveadm, expected)
-        return verify(doveadm, expected, lambda: still_needed(job.location), keep_uids)
-    except DoveadmError as err:
-        return [str(err)]
-
-
 def _write_rebuilt(index_dir: Path, data: bytes, owner: tuple[int, int] | None) -> None:
     """Put the index the salvage rebuilt (the backup, or the index, with every log
     replayed: what Dovecot's own sync would have written) where the damaged one was,
@@ -279,8 +338,11 @@ def _done(job: RebuildJob, backup: Backup, paths: list[Path], expected: Expected
         how += (f"; Dovecot had to renumber: UIDVALIDITY {expected.uid_validity} became "
                 f"{status.uidvalidity}, clients fetch the mailbox again")
     elif renumbered := moved(expected, fetched):
+        which = ", ".join(f"{m.where}: UID {m.uid} is now {uid}" for m, uid in renumbered[:3])
         how += (f"; {len(renumbered)} message(s) came back under new UIDs above the old "
-                "ones (clients see them expunged and delivered again)")
+                f"ones ({which}{', ...' if len(renumbered) > 3 else ''}), because no "
+                "attempt that keeps UIDs verified (see above); clients see them expunged "
+                "and delivered again")
     changed = tuple(str(p) for p in paths if file_sha256(p) != _saved_sha(backup, p))
     verified = sum(1 for m in expected.messages if m.flags_known)
     unknown = _flags_unknown(expected, fetched)

@@ -102,23 +102,28 @@ def salvage(index_dir: str | os.PathLike[str]) -> Salvage:
     """Everything the index files in ``index_dir`` still say about the mailbox."""
     prefix = Path(index_dir) / INDEX
     current = read_index_set(prefix, with_cache=False)
-    sources = _sources(prefix, current)
+    read = [(source, _plausible_records(source)) for source in _sources(prefix, current)]
+    # a current source whose every record is plausible comes first: when dovecot.index
+    # holds damaged records, the backup replayed to the end of the log does
+    read.sort(key=lambda sr: (not sr[0].current, not _whole(*sr)))
+    sources = [source for source, _ in read]
     known: dict[int, KnownMessage] = {}
     told = []
-    whole = False  # a current source whose every record is plausible
-    for source in sources:
-        records = _plausible_records(source)
+    for source, records in read:
         told.append(f"{source.name}: {len(records)} record(s)"
-                    + ("" if source.current else " (an older state)"))
-        whole = whole or (source.current and len(records) == len(source.index.records))
+                    + ("" if source.current else " (an older state)")
+                    + ("" if _whole(source, records) else
+                       f", {len(source.index.records) - len(records)} damaged"))
         for message in records:
             if message.uid not in known or (message.current and not known[message.uid].current):
                 known[message.uid] = message
-    if whole:  # it lists every message: one only an older state has was expunged since
+    if any(source.current and _whole(source, records) for source, records in read):
+        # it lists every message: one that only an older state has was expunged since
         known = {uid: m for uid, m in known.items() if m.current}
     validities = _uid_validities(sources)
     header = next((s.index for s in sources if s.index.header.uid_validity), None)
-    rebuilt = _rebuilt(sources)
+    rebuilt = next((s for s, records in read if s.data is not None and _whole(s, records)),
+                   None)
     return Salvage(
         uid_validity=majority(validities, header.header.uid_validity if header else None),
         next_uid=max((s.index.header.next_uid for s in sources), default=None),
@@ -228,10 +233,9 @@ def _replayed(name: str, result: Replay, head: _Head, base_damaged: bool) -> Sou
     return Source(name, result.index, complete, result.data if complete else None)
 
 
-def _rebuilt(sources: list[Source]) -> Source | None:
-    """The first complete replay: an index Dovecot can start from that keeps every
-    UID, flag and keyword the files hold (used when Dovecot's own rebuild would not)."""
-    return next((s for s in sources if s.data is not None), None)
+def _whole(source: Source, records: list[KnownMessage]) -> bool:
+    """Every record of the source is plausible: none is damaged bytes."""
+    return len(records) == len(source.index.records)
 
 
 def _uid_validities(sources: list[Source]) -> tuple[tuple[str, int], ...]:
