@@ -240,6 +240,18 @@ def test_a_doveadm_that_fails_during_the_repair_is_put_back_byte_for_byte(sandbo
     assert _index_sums(store) == sums
 
 
+def test_a_user_database_that_does_not_answer_is_a_setup_error(sandbox, tmp_path):
+    store, sums = _truncated_sdbox(sandbox)  # the sandbox runs no auth service
+    setup = DovecotSetup(config=str(sandbox.conf), auth=True)
+
+    _, outcomes = _repair(store, tmp_path / "backups", setup)
+
+    assert outcomes[0].setup_error
+    assert "user database does not answer" in outcomes[0].reason
+    assert "--userdb" in outcomes[0].reason
+    assert _index_sums(store) == sums
+
+
 def test_a_mail_location_with_dovecots_variables_is_expanded_for_doveadm(sandbox, tmp_path):
     store, _ = _truncated_sdbox(sandbox)
     home = store.home
@@ -270,11 +282,12 @@ def test_a_repair_killed_half_way_is_undone_and_done_again(sandbox, tmp_path):
 
     result = CliRunner().invoke(
         main,
-        ["repair", str(home), "--yes", "--backup-dir", str(backups),
+        ["repair", str(home), "--yes", "--json", "--backup-dir", str(backups),
          "--dovecot-config", str(sandbox.conf)],
     )
 
-    assert "undone an unfinished repair" in result.output, result.output
+    assert "undone an unfinished repair" in result.stderr, result.output
+    assert [o["state"] for o in json.loads(result.stdout)["outcomes"]] == ["repaired"]
     assert result.exit_code == 1, result.output  # repaired
     after = sandbox.fetch(store)
     assert after == before

@@ -173,3 +173,22 @@ def test_uidvalidity_is_what_most_files_record():
     assert majority((("dovecot.index", 7), ("dovecot.index.backup", 7), ("uidlist", 9)), 9) == 7
     assert majority((("dovecot.index", 7), ("uidlist", 9)), 9) == 9
     assert majority((), 5) == 5
+
+
+def test_a_failed_repair_removes_only_the_directories_dovecot_made_empty(tmp_path):
+    from dovecot_index_tool.repair.putback import directories_under, remove_new_directories
+
+    (tmp_path / "Maildir" / "cur").mkdir(parents=True)
+    before = directories_under(tmp_path)
+    made = tmp_path / "%h" / "Maildir"
+    made.mkdir(parents=True)
+    (made / "dovecot.index.log").write_bytes(b"x")
+    kept = tmp_path / "Maildir" / ".New" / "cur"
+    kept.mkdir(parents=True)
+    (kept / "1.M1.host:2,S").write_text("a message delivered meanwhile")
+
+    removed = remove_new_directories(tmp_path, before)
+
+    assert not (tmp_path / "%h").exists()
+    assert kept.exists() and (tmp_path / "Maildir" / "cur").exists()
+    assert str(made) in removed
