@@ -363,27 +363,28 @@ class JobQueue:
                     )
                 return DONE
             if permanent:
-                self.db.execute(
-                    "UPDATE jobs SET state='failed', last_error=?, lease_owner=NULL, "
-                    "lease_until=NULL, finished=?, updated=? WHERE id=?",
-                    (detail, now, now, job.id),
-                )
-                self._event(job.id, FAILED, worker, f"failed, not retried: {detail}", now)
-                return FAILED
+                return self._end(job, FAILED, detail, now, worker,
+                                 f"failed, not retried: {detail}")
             return self._retry_or_bury(current, detail or "failed", now, worker)
+
+    def _end(self, job: Job, state: str, detail: str, now: float, worker: str | None,
+             event: str) -> str:
+        """The job stops for good in ``state`` (failed or dead) with ``detail``."""
+        self.db.execute(
+            "UPDATE jobs SET state=?, last_error=?, lease_owner=NULL, lease_until=NULL, "
+            "finished=?, updated=? WHERE id=?",
+            (state, detail, now, now, job.id),
+        )
+        self._event(job.id, state, worker, event, now)
+        return state
 
     def _retry_or_bury(
         self, job: Job, detail: str, now: float, worker: str | None = None, backoff: bool = True
     ) -> str:
         """Queue the job again (after a backoff when it failed) or, out of attempts, bury it."""
         if job.attempts >= job.max_attempts:
-            self.db.execute(
-                "UPDATE jobs SET state='dead', last_error=?, lease_owner=NULL, lease_until=NULL,"
-                " finished=?, updated=? WHERE id=?",
-                (detail, now, now, job.id),
-            )
-            self._event(job.id, DEAD, worker, f"dead after {job.attempts} attempts: {detail}", now)
-            return DEAD
+            return self._end(job, DEAD, detail, now, worker,
+                             f"dead after {job.attempts} attempts: {detail}")
         delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** max(0, job.attempts - 1)) if backoff else 0
         self.db.execute(
             "UPDATE jobs SET state='queued', last_error=?, lease_owner=NULL, lease_until=NULL, "
