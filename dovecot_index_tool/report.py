@@ -6,11 +6,12 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 
+from dovecot_index_tool.check.severity import rank
+from dovecot_index_tool.check.severity import worst as worst_of
 from dovecot_index_tool.jobqueue.plan import simulate
 from dovecot_index_tool.jobqueue.store import JobQueue
 
 STATES = ("affected", "queued", "repairing", "repaired", "failed")
-SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2, "fatal": 3}
 
 
 @dataclass(frozen=True)
@@ -62,14 +63,14 @@ def build_report(
             out.append(row)
     return sorted(
         out,
-        key=lambda r: (STATES.index(r.state), -SEVERITY_RANK.get(r.worst or "", 0), r.first_seen),
+        key=lambda r: (STATES.index(r.state), -rank(r.worst), r.first_seen),
     )
 
 
 def _row(path: str, group: list[dict], job, etas: dict[int, float]) -> ReportRow:
     first = group[0]
     open_ = [r for r in group if r["resolved"] is None]
-    worst = max((r["severity"] for r in open_), key=SEVERITY_RANK.get) if open_ else None
+    worst = str(worst_of(r["severity"] for r in open_)) if open_ else None
     if open_:
         state = {
             "queued": "queued",

@@ -97,3 +97,30 @@ def test_generated_catalogue_document_is_up_to_date() -> None:
     committed = (ROOT / "docs/checks.md").read_text()
     hint = "run: dovecot-index-tool rules --markdown > docs/checks.md"
     assert committed == markdown_catalogue(), hint
+
+
+def test_an_unexpected_error_exits_with_the_internal_error_bit_and_keeps_the_traceback(
+        monkeypatch, tmp_path):
+    from dovecot_index_tool.check import target
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(target, "check_path", broken)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    result = CliRunner().invoke(main, ["check", str(FIXTURES / "maildir" / "alice")])
+
+    assert result.exit_code == 128
+    assert "internal error: ZeroDivisionError: a bug" in result.stderr
+    saved = list(tmp_path.glob("dovecot-index-tool-crash-*.txt"))
+    assert len(saved) == 1 and "ZeroDivisionError" in saved[0].read_text()
+
+
+def test_a_path_without_a_mailbox_is_one_line_and_exit_8(tmp_path):
+    result = CliRunner().invoke(main, ["check", str(tmp_path)])
+
+    assert result.exit_code == 8
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error:")

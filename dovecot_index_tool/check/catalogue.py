@@ -14,16 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-
-class Severity(StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    ERROR = "error"
-    FATAL = "fatal"
-
-    @property
-    def rank(self) -> int:
-        return ("info", "warning", "error", "fatal").index(self.value)
+from dovecot_index_tool.check.severity import Severity
 
 
 class Repair(StrEnum):

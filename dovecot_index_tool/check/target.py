@@ -8,9 +8,10 @@ from pathlib import Path
 from dovecot_index_tool.check.findings import Finding
 from dovecot_index_tool.check.runner import MailboxReport, check_locations
 from dovecot_index_tool.discovery import iter_mailboxes, locate, take_unreadable
+from dovecot_index_tool.errors import ToolError
 
 
-class NothingToCheck(LookupError):
+class NothingToCheck(ToolError, LookupError):
     """PATH holds no Dovecot mailbox that could be recognised."""
 
 

@@ -76,3 +76,25 @@ def simulate(
         heapq.heappush(slots[job.volume], start + seconds)
         planned.append(Planned(job, start, start + seconds))
     return PolicyResult(policy, tuple(planned))
+
+
+def plan_document(results: list[PolicyResult], detail: PolicyResult,
+                  calibrated: set[str] | frozenset[str]) -> dict[str, object]:
+    """``queue plan --format json``: every policy's figures, and ``detail``'s order."""
+    return {
+        "calibrated_actions": sorted(calibrated),
+        "policies": {
+            r.policy: {"all": r.metrics(), "vip": r.metrics(vip_only=True)} for r in results
+        },
+        "order": [
+            {
+                "job": p.job.id,
+                "volume": p.job.volume,
+                "user": p.job.user,
+                "mailbox": p.job.mailbox,
+                "start": p.start,
+                "back_in": p.end,
+            }
+            for p in detail.planned
+        ],
+    }

@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2, "fatal": 3}
+from dovecot_index_tool.check.severity import rank
+
 DAY = 86400.0
 
 
@@ -46,4 +47,4 @@ def priority(
     days = (now - last_used) / DAY if last_used else 365.0
     recency = max(0.0, 99.0 - min(days, 99.0))  # used today: 99; a quarter idle: 0
     cheapness = 999.0 - min(cost_seconds, 999.0)
-    return SEVERITY_RANK.get(severity, 0) * 1e7 + int(vip) * 1e6 + int(recency) * 1e3 + cheapness
+    return rank(severity) * 1e7 + int(vip) * 1e6 + int(recency) * 1e3 + cheapness

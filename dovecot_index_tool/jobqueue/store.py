@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dovecot_index_tool.check.catalogue import Repair
+from dovecot_index_tool.check.severity import rank
 from dovecot_index_tool.jobqueue.costs import CostModel
-from dovecot_index_tool.jobqueue.priority import SEVERITY_RANK, VipList, priority
+from dovecot_index_tool.jobqueue.priority import VipList, priority
 from dovecot_index_tool.ledger.store import Ledger
 
 QUEUED, RUNNING, DONE, FAILED, DEAD, CANCELLED = (
@@ -163,6 +164,13 @@ class JobQueue:
             out.append(_candidate(group))
         return out
 
+    def enqueue_volumes(self, volumes: list[str]) -> tuple[int, int]:
+        """After a scan: a job for every affected mailbox of these volumes. Returns how
+        many jobs are new and how many were already queued (or were widened)."""
+        results = [r for v in volumes for r in self.enqueue(self.candidates(volume=v))]
+        new = sum(1 for _, state in results if state == "new")
+        return new, len(results) - new
+
     def enqueue(
         self, candidates: list[Candidate], costs: CostModel | None = None, now: float | None = None
     ) -> list[tuple[int, str]]:
@@ -214,7 +222,7 @@ class JobQueue:
             return job_id, "new"
         job = Job.from_row(row)
         action = widest([job.action, c.action])
-        severity = max(job.severity, c.severity, key=lambda s: SEVERITY_RANK.get(s, 0))
+        severity = max(job.severity, c.severity, key=rank)
         checks = sorted(set(job.checks) | set(c.checks))
         prio = max(prio, job.priority)
         vip = vip or job.vip
@@ -526,7 +534,7 @@ class JobQueue:
 def _candidate(group: list[dict]) -> Candidate:
     first = group[0]
     action = widest(r["repair"] for r in group) or Repair.INDEX_REBUILD.value
-    severity = max((r["severity"] for r in group), key=lambda s: SEVERITY_RANK.get(s, 0))
+    severity = max((r["severity"] for r in group), key=rank)
     return Candidate(
         first["path"],
         first["volume"],

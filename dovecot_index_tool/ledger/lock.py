@@ -6,10 +6,11 @@ import fcntl
 import os
 from pathlib import Path
 
+from dovecot_index_tool.errors import ToolError
 from dovecot_index_tool.ledger.db import is_url
 
 
-class LedgerBusy(RuntimeError):
+class LedgerBusy(ToolError, RuntimeError):
     """Another scan holds the ledger (two cron runs overlapping)."""
 
 

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dovecot_index_tool.check.findings import Finding
+from dovecot_index_tool.check.severity import Severity, worst
 from dovecot_index_tool.ledger.db import Database
 from dovecot_index_tool.ledger.schema import migrate
-
-SEVERITY_ORDER = ("info", "warning", "error", "fatal")
 
 
 def default_path() -> Path:
@@ -48,8 +47,8 @@ class MailboxRecord:
 
 
 def worst_of(severities: Iterable[str]) -> str | None:
-    ranked = [SEVERITY_ORDER.index(s) for s in severities]
-    return SEVERITY_ORDER[max(ranked)] if ranked else None
+    found = worst(severities)
+    return None if found is None else str(found)
 
 
 class Ledger:
@@ -267,7 +266,7 @@ class Ledger:
         self, tenant: str | None = None, volume: str | None = None, min_severity: str = "warning"
     ) -> list[dict[str, object]]:
         """Mailboxes with open findings at or above ``min_severity``, and since when."""
-        levels = SEVERITY_ORDER[SEVERITY_ORDER.index(min_severity) :]
+        levels = [str(s) for s in Severity if s >= Severity.of(min_severity)]
         marks = ",".join("?" * len(levels))
         sql = (
             "SELECT m.volume, m.tenant, m.user_name AS user, m.name, m.path, m.format, "

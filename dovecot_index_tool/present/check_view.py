@@ -9,6 +9,7 @@ from rich.markup import escape
 
 from dovecot_index_tool.check.catalogue import Severity
 from dovecot_index_tool.check.runner import MailboxReport
+from dovecot_index_tool.check.severity import SERIOUS
 
 STYLE = {"fatal": "bold red", "error": "red", "warning": "yellow", "info": "dim"}
 
@@ -48,5 +49,5 @@ def render_summary(reports: list[MailboxReport], console: Console) -> None:
             f"[green]healthy[/]: {len(reports)} mailboxes and files checked, nothing above info"
         )
         return
-    parts = ", ".join(f"{counts[s]} {s}" for s in ("fatal", "error", "warning") if counts[s])
+    parts = ", ".join(f"{counts[s]} {s}" for s in SERIOUS if counts[s])
     console.print(f"[bold]{affected} of {len(reports)} checked have problems[/]: {parts}")

@@ -8,10 +8,11 @@ import re
 from pathlib import Path
 
 from dovecot_index_tool.atomic import replace_atomically
+from dovecot_index_tool.check.severity import SERIOUS
 from dovecot_index_tool.scan.engine import ScanResult
 
 PREFIX = "dovecot_index_tool_scan"
-SEVERITIES = ("fatal", "error", "warning")
+SEVERITIES = tuple(str(s) for s in SERIOUS)
 
 
 def _label(value: str) -> str:

@@ -10,11 +10,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from dovecot_index_tool.check.severity import SERIOUS, rank
 from dovecot_index_tool.scan.engine import ScanResult
 from dovecot_index_tool.scan.worker import Outcome
 
-SEVERITIES = ("fatal", "error", "warning")
-RANK = ("info", "warning", "error", "fatal")
+SEVERITIES = tuple(str(s) for s in SERIOUS)
 
 
 def mailbox_doc(outcome: Outcome, findings: list[dict[str, object]]) -> dict[str, object]:
@@ -98,7 +98,7 @@ class RichOut:
         if not serious:
             v["healthy"] += 1
             return
-        worst = max(serious, key=lambda f: RANK.index(str(f["severity"])))
+        worst = max(serious, key=lambda f: rank(f["severity"]))
         if any(str(f["check"]).startswith("scanner.") for f in serious):
             v["could not check"] += 1
         else:
@@ -144,3 +144,12 @@ class RichOut:
                 escape(str(f["file"])),
             )
         self.console.print(table)
+
+
+def output_for(fmt: str, out: IO[str], console: Console):
+    """The scan output for ``--format``: told of each mailbox, then ``finish``."""
+    if fmt == "json":
+        return JsonOut(out)
+    if fmt == "ndjson":
+        return NdjsonOut(out)
+    return RichOut(console)

@@ -19,7 +19,9 @@ from pathlib import Path
 
 from dovecot_index_tool.check.findings import Finding
 from dovecot_index_tool.check.runner import MailboxReport
+from dovecot_index_tool.check.severity import worst as worst_of
 from dovecot_index_tool.discovery import find_mail_root, iter_mailboxes, take_unreadable
+from dovecot_index_tool.exitcodes import Exit, status_for
 from dovecot_index_tool.ledger.store import Ledger, MailboxRecord
 from dovecot_index_tool.scan.worker import (
     MailboxTask,
@@ -60,6 +62,22 @@ class ScanResult:
     volumes: dict[str, Counter] = field(default_factory=dict)  # per volume, for monitoring
     started: float = field(default_factory=time.time)
     finished: float | None = None
+
+    @property
+    def healthy(self) -> bool:
+        """Every mailbox read, nothing above info, every volume there."""
+        return not self.affected and not self.unchecked and not self.volume_errors
+
+    @property
+    def exit_status(self) -> Exit:
+        """The run's exit status: the bits of ``check``, plus 8 for a volume that could
+        not be scanned and 32 when the scan was interrupted."""
+        status = status_for(list(self.findings))
+        if self.volume_errors:
+            status |= Exit.OPERATIONAL_ERROR
+        if self.status == "interrupted":
+            status |= Exit.CANCELLED
+        return status
 
 
 @dataclass
@@ -395,7 +413,7 @@ class Scanner:
             volume["could_not_check"] += 1
         elif any(sev != "info" for _, sev in pairs):
             r.affected += 1
-            worst = max((s for _, s in pairs), key=("info", "warning", "error", "fatal").index)
+            worst = str(worst_of(s for _, s in pairs))
             volume[worst] += 1
         else:
             volume["healthy"] += 1

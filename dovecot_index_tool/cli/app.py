@@ -1,0 +1,74 @@
+"""The command group and the one place that turns errors into messages and exit
+statuses: a ``ToolError`` is one line and its own status, click's usage errors 16,
+Ctrl-C 32, and anything else an internal error (128) with the traceback in a file."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+import tempfile
+import traceback
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from dovecot_index_tool import __version__
+from dovecot_index_tool.errors import ToolError
+from dovecot_index_tool.exitcodes import Exit
+
+
+class ToolGroup(click.Group):
+    """Runs a command under the error model (also under click's test runner)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+        except ToolError as err:
+            error_line(err.message())
+            ctx.exit(err.exit_status)
+        except Exception as err:  # a bug: say so, keep the evidence, never exit "success"
+            error_line(f"internal error: {type(err).__name__}: {err} (traceback in "
+                       f"{_save_traceback()}); please report it")
+            ctx.exit(Exit.INTERNAL)
+
+
+def error_line(text: str) -> None:
+    """One line on stderr, never folded (cron mail and log readers grep for it)."""
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"[bold red]error:[/] {escape(text)}")
+
+
+def _save_traceback() -> str:
+    stamp = datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
+    fd, path = tempfile.mkstemp(prefix=f"dovecot-index-tool-crash-{stamp}-", suffix=".txt")
+    with os.fdopen(fd, "w") as out:
+        out.write(" ".join(sys.argv) + "\n\n" + traceback.format_exc())
+    return path
+
+
+@click.group(cls=ToolGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dovecot-index-tool")
+def main() -> None:
+    """Read-only integrity checks of Dovecot index files across mailstores."""
+
+
+def run() -> None:
+    """The console entry point: click's usage errors exit 16 (e2fsck's bit), Ctrl-C 32."""
+    try:
+        status = main(standalone_mode=False)
+    except click.UsageError as err:
+        err.show()
+        sys.exit(Exit.USAGE)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(Exit.OPERATIONAL_ERROR)
+    except (click.Abort, KeyboardInterrupt):
+        Console(stderr=True).print("cancelled")
+        sys.exit(Exit.CANCELLED)
+    sys.exit(status if isinstance(status, int) else Exit.OK)

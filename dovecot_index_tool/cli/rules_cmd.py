@@ -1,0 +1,33 @@
+"""``rules``: the catalogue of checks."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+
+from dovecot_index_tool.cli.app import main
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
+@click.option("--markdown", is_flag=True, help="Print the catalogue as a Markdown document.")
+def rules(as_json: bool, markdown: bool) -> None:
+    """List every check: stable ID, severity, what Dovecot does, the recommended repair."""
+    from dovecot_index_tool.check.catalogue import NOT_CHECKED, RULES
+    from dovecot_index_tool.present.json_out import write_json
+    from dovecot_index_tool.present.rules_view import markdown_catalogue, render_rules
+
+    if as_json:
+        write_json(
+            {
+                "rules": [r.to_dict() for r in RULES.values()],
+                "not_checked": [{"check": a, "why": b} for a, b in NOT_CHECKED],
+            },
+            sys.stdout,
+        )
+    elif markdown:
+        sys.stdout.write(markdown_catalogue())
+    else:
+        render_rules(Console(highlight=False))
