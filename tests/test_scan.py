@@ -379,3 +379,19 @@ def test_silent_if_healthy_prints_only_when_something_needs_a_look(volumes) -> N
         ],
     )
     assert damaged.exit_code == 4 and "affected" in damaged.output
+
+
+def test_ndjson_findings_have_one_schema_whether_read_again_or_taken_from_the_ledger(
+        volumes) -> None:
+    _, first = scan(volumes)
+    _, again = scan(volumes, "--incremental")
+
+    def findings(lines, reread):
+        return [f for m in lines if m["type"] == "mailbox" and m["reread"] is reread
+                for f in m["findings"]]
+
+    read, stored = findings(first, True), findings(again, False)
+    assert read and stored
+    assert {tuple(sorted(f)) for f in read} == {tuple(sorted(f)) for f in stored}
+    seen = {(f["check"], f["file"]): f["first_seen"] for f in read}
+    assert all(seen[(f["check"], f["file"])] == f["first_seen"] for f in stored)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from dovecot_index_tool.check.catalogue import RULES, Repair, Rule, Severity
@@ -19,6 +20,14 @@ class Finding:
     field: str | None = None
     expected: object = None
     found: object = None
+    first_seen: float | None = dataclasses.field(default=None, compare=False)  # from the ledger
+
+    @classmethod
+    def from_row(cls, row: dict[str, object]) -> Finding:
+        """A finding as the ledger stored it (``findings`` table)."""
+        return cls(str(row["check_id"]), row["file"], str(row["message"]),
+                   row["byte_offset"], row["field"], row["expected"], row["found"],
+                   row.get("first_seen"))
 
     def __post_init__(self) -> None:
         if self.check not in RULES:
@@ -53,7 +62,14 @@ class Finding:
             "message": self.message,
             "dovecot": self.rule.dovecot,
             "repair": self.repair.value,
+            "first_seen": self.first_seen,
         }
+
+
+def stored_findings(rows) -> list[Finding]:
+    """Ledger rows as findings; a row of a check this version no longer has is left out
+    (a ledger outlives the version that wrote it)."""
+    return [Finding.from_row(row) for row in rows if row["check_id"] in RULES]
 
 
 def _plain(value: object) -> object:

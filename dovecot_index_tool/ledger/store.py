@@ -11,10 +11,10 @@ import json
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from dovecot_index_tool.check.findings import Finding
+from dovecot_index_tool.check.findings import Finding, stored_findings
 from dovecot_index_tool.check.severity import Severity, worst
 from dovecot_index_tool.ledger.db import Database
 from dovecot_index_tool.ledger.schema import migrate
@@ -147,17 +147,20 @@ class Ledger:
         )
         return {(r["tenant"], r["user_name"]): r["oldest"] for r in rows}
 
-    def record(self, run_id: int, box: MailboxRecord, findings: list[Finding], reread: bool) -> int:
-        """Store one mailbox's scan; returns its id. Findings are merged, not replaced."""
+    def record(self, run_id: int, box: MailboxRecord, findings: list[Finding], reread: bool
+               ) -> list[Finding]:
+        """Store one mailbox's scan. Findings are merged, not replaced; returns the
+        mailbox's open findings as the ledger has them (with their first-seen time)."""
         now = time.time()
         mailbox_id = self._upsert_mailbox(run_id, box, now, reread)
-        if reread:
-            self._merge_findings(mailbox_id, run_id, findings, now)
-            worst = worst_of(f.severity.value for f in findings)
-            self.db.execute("UPDATE mailboxes SET worst=? WHERE id=?", (worst, mailbox_id))
-            if worst in (None, "info"):
-                self.db.execute("UPDATE mailboxes SET last_clean=? WHERE id=?", (now, mailbox_id))
-        return mailbox_id
+        if not reread:
+            return stored_findings(self.open_findings(box.path))
+        first_seen = self._merge_findings(mailbox_id, run_id, findings, now)
+        worst = worst_of(f.severity.value for f in findings)
+        self.db.execute("UPDATE mailboxes SET worst=? WHERE id=?", (worst, mailbox_id))
+        if worst in (None, "info"):
+            self.db.execute("UPDATE mailboxes SET last_clean=? WHERE id=?", (now, mailbox_id))
+        return [replace(f, first_seen=seen) for f, seen in zip(findings, first_seen, strict=True)]
 
     def _upsert_mailbox(self, run_id: int, box: MailboxRecord, now: float, reread: bool) -> int:
         row = self.db.one("SELECT id FROM mailboxes WHERE path=?", (box.path,))
@@ -195,17 +198,18 @@ class Ledger:
 
     def _merge_findings(
         self, mailbox_id: int, run_id: int, findings: list[Finding], now: float
-    ) -> None:
+    ) -> list[float]:
         """Match this scan's findings to the open ones by (check, file, field, offset);
         unmatched open ones are resolved, unless the scan itself could not finish."""
-        open_rows: dict[tuple, list[int]] = {}
+        open_rows: dict[tuple, list[tuple[int, float]]] = {}
         for r in self.db.all(
-            "SELECT id, check_id, file, field, byte_offset FROM findings "
+            "SELECT id, check_id, file, field, byte_offset, first_seen FROM findings "
             "WHERE mailbox_id=? AND resolved IS NULL ORDER BY id",
             (mailbox_id,),
         ):
             key = (r["check_id"], r["file"], r["field"], r["byte_offset"])
-            open_rows.setdefault(key, []).append(r["id"])
+            open_rows.setdefault(key, []).append((r["id"], r["first_seen"]))
+        first_seen = []
         for f in findings:
             d = f.to_dict()
             detail = (
@@ -218,12 +222,15 @@ class Ledger:
             )
             ids = open_rows.get((f.check, f.file, f.field, f.offset))
             if ids:
+                finding_id, seen = ids.pop(0)
                 self.db.execute(
                     "UPDATE findings SET severity=?, byte_offset=?, expected=?, found=?, "
                     "message=?, repair=?, last_seen=?, last_run=? WHERE id=?",
-                    (*detail, now, run_id, ids.pop(0)),
+                    (*detail, now, run_id, finding_id),
                 )
+                first_seen.append(seen)
             else:
+                first_seen.append(now)
                 self.db.insert(
                     "INSERT INTO findings (mailbox_id, check_id, file, field, severity, "
                     "byte_offset, expected, found, message, repair, first_seen, last_seen, "
@@ -231,10 +238,11 @@ class Ledger:
                     (mailbox_id, f.check, f.file, f.field, *detail, now, now, run_id, run_id),
                 )
         if any(f.check.startswith("scanner.") for f in findings):
-            return  # a check that did not finish proves nothing is repaired
+            return first_seen  # a check that did not finish proves nothing is repaired
         for ids in open_rows.values():
-            for finding_id in ids:
+            for finding_id, _ in ids:
                 self.db.execute("UPDATE findings SET resolved=? WHERE id=?", (now, finding_id))
+        return first_seen
 
     def retire_unseen(self, run_id: int, volumes: list[str]) -> int:
         """After a complete run: findings of mailboxes that no longer exist are resolved."""

@@ -17,7 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dovecot_index_tool.check.findings import Finding
+from dovecot_index_tool.check.findings import Finding, stored_findings
 from dovecot_index_tool.check.runner import MailboxReport
 from dovecot_index_tool.check.severity import worst as worst_of
 from dovecot_index_tool.discovery import find_mail_root, iter_mailboxes, take_unreadable
@@ -264,7 +264,8 @@ class Scanner:
         stored = self.ledger.open_findings_of(paths)
         for outcome in user.unchanged:
             user.recorded += 1
-            self._report(outcome, [_stored(row) for row in stored[outcome.report.path]])
+            self._report(outcome, [f.to_dict() for f in
+                                   stored_findings(stored[outcome.report.path])])
         user.unchanged = []
 
     def _user_unchanged(self, user: _User) -> bool:
@@ -381,12 +382,9 @@ class Scanner:
             outcome.bytes,
             outcome.fingerprint,
         )
-        self.ledger.record(self.result.run_id, box, list(report.findings), outcome.reread)
-        if outcome.reread:
-            findings = [f.to_dict() for f in report.findings]
-        else:
-            findings = [_stored(row) for row in self.ledger.open_findings(report.path)]
-        self._report(outcome, findings)
+        recorded = self.ledger.record(self.result.run_id, box, list(report.findings),
+                                      outcome.reread)
+        self._report(outcome, [f.to_dict() for f in recorded])
 
     def _report(self, outcome: Outcome, findings: list[dict[str, object]]) -> None:
         """Count, output and show progress for one recorded mailbox."""
@@ -439,22 +437,6 @@ class Scanner:
                 "bytes": r.bytes,
             },
         )
-
-
-def _stored(row: dict[str, object]) -> dict[str, object]:
-    """A finding as stored in the ledger, in the shape of ``Finding.to_dict``."""
-    return {
-        "check": row["check_id"],
-        "severity": row["severity"],
-        "file": row["file"],
-        "offset": row["byte_offset"],
-        "field": row["field"],
-        "expected": row["expected"],
-        "found": row["found"],
-        "message": row["message"],
-        "repair": row["repair"],
-        "first_seen": row["first_seen"],
-    }
 
 
 def _options_doc(opts: ScanOptions) -> dict[str, object]:
