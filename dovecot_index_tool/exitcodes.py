@@ -34,14 +34,15 @@ Exit status (bits add up, as with e2fsck):
   16  usage error
   32  cancelled by the user"""
 
-UNCHECKED = {"scanner.unreadable", "scanner.error", "scanner.timeout", "scanner.unstable"}
 
 
 def status_for(findings: list[tuple[str, str]]) -> Exit:
     """The exit status for (check id, severity) pairs: problems and could-not-check add up."""
+    from dovecot_index_tool.check.findings import could_not_check  # above exit codes
+
     status = Exit.OK
     for check, severity in findings:
-        if check in UNCHECKED:
+        if could_not_check(check, severity):
             status |= Exit.OPERATIONAL_ERROR
         elif severity != "info":
             status |= Exit.PROBLEMS_LEFT

@@ -66,6 +66,15 @@ class Finding:
         }
 
 
+UNCHECKED = frozenset(check for check in RULES if check.startswith("scanner."))
+
+
+def could_not_check(check: str, severity: str | Severity = "error") -> bool:
+    """The finding says the files were not read (unreadable, unstable, a checker that
+    crashed or timed out): never healthy, never damage, never a repair."""
+    return check in UNCHECKED and str(severity) != Severity.INFO
+
+
 def stored_findings(rows) -> list[Finding]:
     """Ledger rows as findings; a row of a check this version no longer has is left out
     (a ledger outlives the version that wrote it)."""

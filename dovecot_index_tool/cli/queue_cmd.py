@@ -10,8 +10,7 @@ from rich.console import Console
 from dovecot_index_tool.cli.app import main
 from dovecot_index_tool.cli.options import db_option, format_option, open_queue, vip_option
 from dovecot_index_tool.errors import NotFound
-
-JOB_STATES = ("queued", "running", "done", "failed", "dead", "cancelled")
+from dovecot_index_tool.jobqueue.store import JobState
 
 
 @main.group()
@@ -42,7 +41,7 @@ def queue_add(db_path, vip, volume, tenant, user, check_id, mailboxes) -> None:
 @queue.command("list")
 @db_option
 @format_option("rich", "json")
-@click.option("--state", type=click.Choice(JOB_STATES))
+@click.option("--state", type=click.Choice([str(s) for s in JobState]))
 @click.option("--volume")
 @click.option("--tenant")
 @click.option("--user")

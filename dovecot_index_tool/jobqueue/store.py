@@ -11,6 +11,7 @@ import json
 import os
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from dovecot_index_tool.check.catalogue import Repair
@@ -19,15 +20,29 @@ from dovecot_index_tool.jobqueue.costs import CostModel
 from dovecot_index_tool.jobqueue.priority import VipList, priority
 from dovecot_index_tool.ledger.store import Ledger
 
-QUEUED, RUNNING, DONE, FAILED, DEAD, CANCELLED = (
-    "queued",
-    "running",
-    "done",
-    "failed",
-    "dead",
-    "cancelled",
-)
+
+class JobState(StrEnum):
+    """A job's state, in Python and in the SQL (spelled from here, never by hand)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    DEAD = "dead"
+    CANCELLED = "cancelled"
+
+
+QUEUED, RUNNING, DONE, FAILED, DEAD, CANCELLED = tuple(JobState)
 ACTIVE = (QUEUED, RUNNING)
+ENDED = (DEAD, FAILED, CANCELLED)  # what an operator may queue again
+
+
+def sql_states(states) -> str:
+    """``('queued','running')`` for ``state IN ...``: the enum's values, quoted."""
+    return "(" + ",".join(f"'{JobState(s).value}'" for s in states) + ")"
+
+
+ACTIVE_SQL, ENDED_SQL = sql_states(ACTIVE), sql_states(ENDED)
 DEFAULT_LIMIT = 1
 DEFAULT_LEASE = 300.0
 BACKOFF_BASE = 30.0
@@ -189,7 +204,7 @@ class JobQueue:
 
     def _upsert(self, c: Candidate, vip: bool, prio: float, now: float) -> tuple[int, str]:
         row = self.db.one(
-            "SELECT * FROM jobs WHERE path=? AND state IN ('queued','running')", (c.path,)
+            f"SELECT * FROM jobs WHERE path=? AND state IN {ACTIVE_SQL}", (c.path,)
         )
         if row is None:
             job_id = self.db.insert(
@@ -260,7 +275,7 @@ class JobQueue:
                 if free <= 0:
                     continue
                 rows = self.db.all(
-                    "SELECT * FROM jobs WHERE state='queued' AND volume=? AND not_before<=? "
+                    f"SELECT * FROM jobs WHERE state='{QUEUED}' AND volume=? AND not_before<=? "
                     "ORDER BY priority DESC, id LIMIT ?" + self._skip_locked(),
                     (vol, now, min(batch, free)),
                 )
@@ -274,7 +289,7 @@ class JobQueue:
 
     def _volumes_by_urgency(self, volume: str | None, now: float) -> list[str]:
         rows = self.db.all(
-            "SELECT volume, MAX(priority) AS best FROM jobs WHERE state='queued' "
+            f"SELECT volume, MAX(priority) AS best FROM jobs WHERE state='{QUEUED}' "
             "AND not_before<=? GROUP BY volume ORDER BY MAX(priority) DESC",
             (now,),
         )
@@ -286,13 +301,13 @@ class JobQueue:
         if paused:
             return 0
         running = self.db.one(
-            "SELECT COUNT(*) AS n FROM jobs WHERE state='running' AND volume=?", (volume,)
+            f"SELECT COUNT(*) AS n FROM jobs WHERE state='{RUNNING}' AND volume=?", (volume,)
         )["n"]
         return limit - running
 
     def _start(self, job: Job, worker: str, lease: float, now: float) -> Job:
         self.db.execute(
-            "UPDATE jobs SET state='running', attempts=attempts+1, lease_owner=?, lease_until=?,"
+            f"UPDATE jobs SET state='{RUNNING}', attempts=attempts+1, lease_owner=?, lease_until=?,"
             " started=?, updated=? WHERE id=?",
             (worker, now + lease, now, now, job.id),
         )
@@ -302,7 +317,7 @@ class JobQueue:
     def _expire_leases(self, now: float) -> None:
         """A worker that died leaves its jobs running until their lease ends."""
         for row in self.db.all(
-            "SELECT * FROM jobs WHERE state='running' AND lease_until < ?", (now,)
+            f"SELECT * FROM jobs WHERE state='{RUNNING}' AND lease_until < ?", (now,)
         ):
             job = Job.from_row(row)
             self._retry_or_bury(job, f"lease of {job.lease_owner} expired", now, backoff=False)
@@ -318,7 +333,7 @@ class JobQueue:
         with self.db.exclusive():
             marks = ",".join("?" * len(job_ids)) or "NULL"
             cur = self.db.execute(
-                f"UPDATE jobs SET lease_until=?, updated=? WHERE state='running' AND "
+                f"UPDATE jobs SET lease_until=?, updated=? WHERE state='{RUNNING}' AND "
                 f"lease_owner=? AND id IN ({marks})",
                 (now + lease, now, worker, *job_ids),
             )
@@ -358,7 +373,7 @@ class JobQueue:
                 )
             if ok:
                 self.db.execute(
-                    "UPDATE jobs SET state='done', lease_owner=NULL, lease_until=NULL, "
+                    f"UPDATE jobs SET state='{DONE}', lease_owner=NULL, lease_until=NULL, "
                     "finished=?, updated=? WHERE id=?",
                     (now, now, job.id),
                 )
@@ -395,7 +410,7 @@ class JobQueue:
                              f"dead after {job.attempts} attempts: {detail}")
         delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** max(0, job.attempts - 1)) if backoff else 0
         self.db.execute(
-            "UPDATE jobs SET state='queued', last_error=?, lease_owner=NULL, lease_until=NULL, "
+            f"UPDATE jobs SET state='{QUEUED}', last_error=?, lease_owner=NULL, lease_until=NULL, "
             "not_before=?, updated=? WHERE id=?",
             (detail, now + delay, now, job.id),
         )
@@ -408,15 +423,15 @@ class JobQueue:
         with self.db.exclusive():
             if job_id is not None:
                 rows = self.db.all(
-                    "SELECT id FROM jobs WHERE id=? AND state IN ('dead','failed','cancelled')",
+                    f"SELECT id FROM jobs WHERE id=? AND state IN {ENDED_SQL}",
                     (job_id,),
                 )
             else:
-                rows = self.db.all("SELECT id FROM jobs WHERE state='dead'") if dead else []
+                rows = self.db.all(f"SELECT id FROM jobs WHERE state='{DEAD}'") if dead else []
             ids = [r["id"] for r in rows if not self._has_active(r["id"])]
             for jid in ids:
                 self.db.execute(
-                    "UPDATE jobs SET state='queued', attempts=0, not_before=0, updated=? "
+                    f"UPDATE jobs SET state='{QUEUED}', attempts=0, not_before=0, updated=? "
                     "WHERE id=?",
                     (now, jid),
                 )
@@ -427,7 +442,7 @@ class JobQueue:
         """Another queued or running job for the same mailbox (one active job per mailbox)."""
         row = self.db.one(
             "SELECT COUNT(*) AS n FROM jobs o JOIN jobs j ON o.path = j.path AND o.id != j.id "
-            "WHERE j.id=? AND o.state IN ('queued','running')",
+            f"WHERE j.id=? AND o.state IN {ACTIVE_SQL}",
             (job_id,),
         )
         return bool(row["n"])
@@ -436,8 +451,8 @@ class JobQueue:
         now = time.time()
         with self.db.exclusive():
             cur = self.db.execute(
-                "UPDATE jobs SET state='cancelled', lease_owner=NULL, updated=? "
-                "WHERE id=? AND state IN ('queued','running')",
+                f"UPDATE jobs SET state='{CANCELLED}', lease_owner=NULL, updated=? "
+                f"WHERE id=? AND state IN {ACTIVE_SQL}",
                 (now, job_id),
             )
             if cur.rowcount:
@@ -481,7 +496,7 @@ class JobQueue:
                 sql += f" AND {column}=?"
                 args.append(value)
         sql += (
-            " ORDER BY CASE state WHEN 'running' THEN 0 WHEN 'queued' THEN 1 ELSE 2 END, "
+            f" ORDER BY CASE state WHEN '{RUNNING}' THEN 0 WHEN '{QUEUED}' THEN 1 ELSE 2 END, "
             "priority DESC, id"
         )
         return [Job.from_row(r) for r in self.db.all(sql, args)]
@@ -504,9 +519,9 @@ class JobQueue:
         for r in rows:
             per_state[r["state"]] = per_state.get(r["state"], 0) + r["n"]
             per_volume.setdefault(r["volume"], {})[r["state"]] = r["n"]
-        oldest = self.db.one("SELECT MIN(created) AS t FROM jobs WHERE state='queued'")["t"]
+        oldest = self.db.one(f"SELECT MIN(created) AS t FROM jobs WHERE state='{QUEUED}'")["t"]
         done_hour = self.db.one(
-            "SELECT COUNT(*) AS n FROM jobs WHERE state='done' AND finished >= ?", (now - 3600,)
+            f"SELECT COUNT(*) AS n FROM jobs WHERE state='{DONE}' AND finished >= ?", (now - 3600,)
         )["n"]
         limits = {
             r["volume"]: {"max_running": r["max_running"], "paused": bool(r["paused"])}

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from dovecot_index_tool.check.findings import Finding, stored_findings
+from dovecot_index_tool.check.findings import Finding, could_not_check, stored_findings
 from dovecot_index_tool.check.severity import Severity, worst
 from dovecot_index_tool.ledger.db import Database
 from dovecot_index_tool.ledger.schema import migrate
@@ -237,7 +237,7 @@ class Ledger:
                     "first_run, last_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (mailbox_id, f.check, f.file, f.field, *detail, now, now, run_id, run_id),
                 )
-        if any(f.check.startswith("scanner.") for f in findings):
+        if any(could_not_check(f.check) for f in findings):
             return first_seen  # a check that did not finish proves nothing is repaired
         for ids in open_rows.values():
             for finding_id, _ in ids:

@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from dovecot_index_tool.jobqueue.plan import PolicyResult
-from dovecot_index_tool.jobqueue.store import Job
+from dovecot_index_tool.jobqueue.store import Job, JobState
 
 
 def _when(stamp: float | None) -> str:
@@ -57,7 +57,7 @@ def render_jobs(jobs: list[Job], console: Console) -> None:
 
 def render_stats(stats: dict, console: Console) -> None:
     table = Table(title="jobs per volume")
-    states = ("queued", "running", "done", "failed", "dead", "cancelled")
+    states = tuple(str(s) for s in JobState)
     for col in ("volume", *states, "limit", "paused"):
         table.add_column(col)
     for vol, counts in sorted(stats["per_volume"].items()):

@@ -83,27 +83,18 @@ class JsonOut:
 
 
 class RichOut:
-    """Counts per volume while the scan runs; prints the summary at the end."""
+    """Keeps the affected mailboxes while the scan runs; at the end prints the counts
+    the scan made per volume (``ScanResult.volumes``) and those mailboxes."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
-        self.volumes: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.affected: list[tuple[str, str, str, dict[str, object]]] = []
 
     def __call__(self, outcome: Outcome, findings: list[dict[str, object]]) -> None:
-        v = self.volumes[outcome.volume]
-        v["mailboxes"] += 1
-        v["bytes"] += outcome.bytes
         serious = [f for f in findings if f["severity"] != "info"]
-        if not serious:
-            v["healthy"] += 1
-            return
-        worst = max(serious, key=lambda f: rank(f["severity"]))
-        if any(str(f["check"]).startswith("scanner.") for f in serious):
-            v["could not check"] += 1
-        else:
-            v[str(worst["severity"])] += 1
-        self.affected.append((outcome.volume, outcome.user, outcome.report.name, worst))
+        if serious:
+            worst = max(serious, key=lambda f: rank(f["severity"]))
+            self.affected.append((outcome.volume, outcome.user, outcome.report.name, worst))
 
     def finish(self, result: ScanResult) -> None:
         table = Table(title=f"scan run {result.run_id} ({result.status})")
@@ -113,14 +104,14 @@ class RichOut:
                 table.add_column(col, overflow="fold")
             else:
                 table.add_column(col, justify="right")
-        for name, v in self.volumes.items():
+        for name, v in result.volumes.items():
             table.add_row(
                 escape(name),
                 str(v["mailboxes"]),
                 f"{v['bytes'] / 1e6:.1f}",
                 str(v["healthy"]),
                 *(str(v[s]) for s in SEVERITIES),
-                str(v["could not check"]),
+                str(v["could_not_check"]),
             )
         self.console.print(table)
         for error in result.volume_errors:

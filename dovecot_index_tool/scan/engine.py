@@ -17,7 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dovecot_index_tool.check.findings import Finding, stored_findings
+from dovecot_index_tool.check.findings import Finding, could_not_check, stored_findings
 from dovecot_index_tool.check.runner import MailboxReport
 from dovecot_index_tool.check.severity import worst as worst_of
 from dovecot_index_tool.discovery import find_mail_root, iter_mailboxes, take_unreadable
@@ -361,7 +361,7 @@ class Scanner:
         user.pending -= 1
         user.any_reread = user.any_reread or value.reread
         user.references.update(value.references)
-        if not value.reread or any(f.check.startswith("scanner.") for f in value.report.findings):
+        if not value.reread or any(could_not_check(f.check) for f in value.report.findings):
             user.all_reread = False
         return [value]
 
@@ -406,7 +406,7 @@ class Scanner:
         volume = r.volumes.setdefault(outcome.volume, Counter())
         volume["mailboxes"] += 1
         volume["bytes"] += outcome.bytes
-        if any(check.startswith("scanner.") and sev != "info" for check, sev in pairs):
+        if any(could_not_check(check, sev) for check, sev in pairs):
             r.unchecked += 1
             volume["could_not_check"] += 1
         elif any(sev != "info" for _, sev in pairs):
