@@ -26,6 +26,8 @@ import os
 import re
 import stat
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,20 +109,26 @@ class MailRoot:
 
 
 _DENIED = (errno.EACCES, errno.EPERM, errno.EIO)
-_unreadable: list[tuple[str, str]] = []  # (path, reason) met since take_unreadable()
+_noting: ContextVar[dict[str, str] | None] = ContextVar("unreadable", default=None)
 
 
-def take_unreadable() -> list[tuple[str, str]]:
-    """Directories that could not be looked into since the last call: the caller reports
-    them, because a mailbox behind them could not be checked (never clean)."""
-    found = list(dict(_unreadable).items())  # one entry per directory
-    _unreadable.clear()
-    return found
+@contextmanager
+def noting_unreadable() -> Iterator[dict[str, str]]:
+    """The directories that could not be looked into while the block ran (path ->
+    reason), for the caller to report: a mailbox behind them was not checked, which is
+    never clean. Discovery itself stays a set of plain functions."""
+    found: dict[str, str] = {}
+    token = _noting.set(found)
+    try:
+        yield found
+    finally:
+        _noting.reset(token)
 
 
 def _note(path: Path, err: OSError) -> None:
-    if err.errno in _DENIED:
-        _unreadable.append((str(path), err.strerror or str(err)))
+    found = _noting.get()
+    if found is not None and err.errno in _DENIED:
+        found.setdefault(str(path), err.strerror or str(err))
 
 
 def _mode(path: Path) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dovecot_index_tool.check.findings import Finding
 from dovecot_index_tool.check.runner import MailboxReport, check_locations
-from dovecot_index_tool.discovery import iter_mailboxes, locate, take_unreadable
+from dovecot_index_tool.discovery import iter_mailboxes, locate, noting_unreadable
 from dovecot_index_tool.errors import ToolError
 
 
@@ -20,15 +20,20 @@ def check_path(
 ) -> Iterator[MailboxReport]:
     """Reports for every mailbox under ``path`` and for its user's shared files, then for
     every directory that could not be looked into (what is behind it was not checked)."""
-    take_unreadable()
-    yield from _reports(path, index_root, control_root)
-    for where, reason in take_unreadable():
-        yield MailboxReport(
-            where,
-            "(unreadable)",
-            "unknown",
-            (Finding("scanner.unreadable", where, f"cannot look into {where}: {reason}"),),
-        )
+    with noting_unreadable() as unreadable:
+        yield from _reports(path, index_root, control_root)
+    for where, reason in unreadable.items():
+        yield unreadable_report(where, reason)
+
+
+def unreadable_report(where: str, reason: str) -> MailboxReport:
+    """A directory that could not be looked into: whatever is behind it was not checked."""
+    return MailboxReport(
+        where,
+        "(unreadable)",
+        "unknown",
+        (Finding("scanner.unreadable", where, f"cannot look into {where}: {reason}"),),
+    )
 
 
 def _reports(

@@ -20,7 +20,8 @@ from pathlib import Path
 from dovecot_index_tool.check.findings import Finding, could_not_check, stored_findings
 from dovecot_index_tool.check.runner import MailboxReport
 from dovecot_index_tool.check.severity import worst as worst_of
-from dovecot_index_tool.discovery import find_mail_root, iter_mailboxes, take_unreadable
+from dovecot_index_tool.check.target import unreadable_report
+from dovecot_index_tool.discovery import find_mail_root, iter_mailboxes, noting_unreadable
 from dovecot_index_tool.exitcodes import Exit, status_for
 from dovecot_index_tool.ledger.store import Ledger, MailboxRecord
 from dovecot_index_tool.scan.worker import (
@@ -170,17 +171,28 @@ class Scanner:
 
     def _feed_user(self, pool: ProcessPoolExecutor, volume: Path, home: UserHome) -> int:
         """Hand every mailbox of one user to the pool; returns how many there were."""
-        opts = self.options
         if home.error:
             self._no_mail_root(volume, home)
             return 0
-        take_unreadable()  # start this user's account of unreadable directories afresh
+        with noting_unreadable() as unreadable:
+            user = self._feed_mailboxes(pool, volume, home)
+        if user is None:
+            self._no_mail_root(volume, home)
+            return 0
+        self._record_unchanged(user)
+        self._report_unreadable(volume, user, unreadable)
+        user.complete = True
+        self._maybe_user_task(pool, user)
+        return max(1, user.pending + user.recorded)
+
+    def _feed_mailboxes(self, pool: ProcessPoolExecutor, volume: Path, home: UserHome
+                        ) -> _User | None:
+        opts = self.options
         root = find_mail_root(
             home.home, user_tree(opts.index_root, home), user_tree(opts.control_root, home)
         )
         if root is None:
-            self._no_mail_root(volume, home)
-            return 0
+            return None
         user = _User(home, str(volume), root.list_index_dir, root.map_index_dir, root.storage_dir)
         if opts.incremental:
             user.known = self.ledger.user_fingerprints(str(volume), home.tenant, home.user)
@@ -200,21 +212,12 @@ class Scanner:
             )
             self._submit(pool, pool.submit(scan_mailbox, task), user)
             user.pending += 1
-        self._record_unchanged(user)
-        self._report_unreadable(volume, user)
-        user.complete = True
-        self._maybe_user_task(pool, user)
-        return max(1, user.pending + user.recorded)
+        return user
 
-    def _report_unreadable(self, volume: Path, user: _User) -> None:
+    def _report_unreadable(self, volume: Path, user: _User, unreadable: dict[str, str]) -> None:
         """Directories discovery could not look into: what is behind them was not checked."""
-        for path, reason in take_unreadable():
-            report = MailboxReport(
-                path,
-                "(unreadable)",
-                "unknown",
-                (Finding("scanner.unreadable", path, f"cannot look into {path}: {reason}"),),
-            )
+        for path, reason in unreadable.items():
+            report = unreadable_report(path, reason)
             self._record(
                 Outcome(str(volume), user.home.tenant, user.home.user, report, 0, None, True), user
             )
