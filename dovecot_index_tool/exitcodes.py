@@ -36,19 +36,6 @@ Exit status (bits add up, as with e2fsck):
 
 
 
-def status_for(findings: list[tuple[str, str]]) -> Exit:
-    """The exit status for (check id, severity) pairs: problems and could-not-check add up."""
-    from dovecot_index_tool.check.findings import could_not_check  # above exit codes
-
-    status = Exit.OK
-    for check, severity in findings:
-        if could_not_check(check, severity):
-            status |= Exit.OPERATIONAL_ERROR
-        elif severity != "info":
-            status |= Exit.PROBLEMS_LEFT
-    return status
-
-
 REPAIR_EXIT_HELP = """\b
 Exit status (bits add up, as with e2fsck):
   0   nothing needed repairing

@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from dovecot_index_tool.check.catalogue import RULES, Repair, Rule, Severity
+from dovecot_index_tool.exitcodes import Exit
 from dovecot_index_tool.format.errors import FormatError
 
 
@@ -73,6 +74,17 @@ def could_not_check(check: str, severity: str | Severity = "error") -> bool:
     """The finding says the files were not read (unreadable, unstable, a checker that
     crashed or timed out): never healthy, never damage, never a repair."""
     return check in UNCHECKED and str(severity) != Severity.INFO
+
+
+def status_for(findings: list[tuple[str, str]]) -> Exit:
+    """The exit status for (check id, severity) pairs: problems and could-not-check add up."""
+    status = Exit.OK
+    for check, severity in findings:
+        if could_not_check(check, severity):
+            status |= Exit.OPERATIONAL_ERROR
+        elif severity != Severity.INFO:
+            status |= Exit.PROBLEMS_LEFT
+    return status
 
 
 def stored_findings(rows) -> list[Finding]:

@@ -8,9 +8,10 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from dovecot_index_tool.check.findings import status_for
 from dovecot_index_tool.cli.app import main
 from dovecot_index_tool.cli.options import mailbox_path
-from dovecot_index_tool.exitcodes import CHECK_EXIT_HELP, status_for
+from dovecot_index_tool.exitcodes import CHECK_EXIT_HELP
 
 
 @main.command(epilog=CHECK_EXIT_HELP)

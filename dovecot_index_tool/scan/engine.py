@@ -17,12 +17,17 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dovecot_index_tool.check.findings import Finding, could_not_check, stored_findings
+from dovecot_index_tool.check.findings import (
+    Finding,
+    could_not_check,
+    status_for,
+    stored_findings,
+)
 from dovecot_index_tool.check.runner import MailboxReport
 from dovecot_index_tool.check.severity import worst as worst_of
 from dovecot_index_tool.check.target import unreadable_report
 from dovecot_index_tool.discovery import find_mail_root, iter_mailboxes, noting_unreadable
-from dovecot_index_tool.exitcodes import Exit, status_for
+from dovecot_index_tool.exitcodes import Exit
 from dovecot_index_tool.ledger.store import Ledger, MailboxRecord
 from dovecot_index_tool.scan.worker import (
     MailboxTask,
