@@ -32,8 +32,8 @@ Exit status (bits add up, as with e2fsck):
   8   something could not be checked (unreadable file, checker error)
   12  both of the above
   16  usage error
-  32  cancelled by the user"""
-
+  32  cancelled by the user
+  128 internal error (the traceback is kept in a file it names)"""
 
 
 REPAIR_EXIT_HELP = """\b
@@ -41,9 +41,10 @@ Exit status (bits add up, as with e2fsck):
   0   nothing needed repairing
   1   damage was repaired and verified
   4   damage was left: a repair was skipped or failed, or (with --plan) nothing was done
-  8   a repair failed verification and was put back, or something could not be checked
+  8   a repair failed verification and was put back, or could not start (setup)
   16  usage error
-  32  cancelled by the user"""
+  32  cancelled by the user
+  128 internal error (the traceback is kept in a file it names)"""
 
 
 def repair_status(states: list[str]) -> Exit:
