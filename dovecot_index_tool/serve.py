@@ -13,6 +13,7 @@ from pathlib import Path
 
 from flask import Flask, Response, abort, request
 
+from dovecot_index_tool.errors import ToolError
 from dovecot_index_tool.jobqueue.store import JobQueue
 from dovecot_index_tool.ledger.store import Ledger
 from dovecot_index_tool.present.report_view import write_html
@@ -94,7 +95,12 @@ def create_app(db: str, tokens: dict[str, str]) -> Flask:
     return app
 
 
-def serve(db: str, tokens: dict[str, str], host: str, port: int) -> None:
-    from waitress import serve as waitress_serve
+def bind(db: str, tokens: dict[str, str], host: str, port: int):
+    """The HTTP server, bound to its port (``.run()`` serves): a port in use is an error
+    before anything says it is serving."""
+    from waitress import create_server
 
-    waitress_serve(create_app(db, tokens), host=host, port=port, threads=4)
+    try:
+        return create_server(create_app(db, tokens), host=host, port=port, threads=4)
+    except OSError as err:
+        raise ToolError(f"cannot serve on {host}:{port}: {err.strerror or err}") from None

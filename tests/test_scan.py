@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import shutil
 from pathlib import Path
 
@@ -395,3 +396,28 @@ def test_ndjson_findings_have_one_schema_whether_read_again_or_taken_from_the_le
     assert {tuple(sorted(f)) for f in read} == {tuple(sorted(f)) for f in stored}
     seen = {(f["check"], f["file"]): f["first_seen"] for f in read}
     assert all(seen[(f["check"], f["file"])] == f["first_seen"] for f in stored)
+
+
+def test_a_ledger_that_cannot_be_reached_is_one_line_and_exit_8(volumes) -> None:
+    result = CliRunner().invoke(main, ["scan", "-q", "--db", "postgresql://127.0.0.1:1/x",
+                                       str(volumes["vol1"])])
+
+    assert result.exit_code == 8, result.output
+    assert result.stderr.startswith("error: ledger:") and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.output
+
+
+def test_a_damaged_sqlite_ledger_is_one_line_and_exit_8(volumes) -> None:
+    db = volumes["db"]
+    scan(volumes)
+    with open(db, "r+b") as f:  # four pages overwritten, as a failing disk would
+        f.seek(4096 * 3)
+        f.write(random.Random(3).randbytes(4096 * 4))
+
+    for command in (["scan", "-q", "--db", str(db), str(volumes["vol1"])],
+                    ["report", "--db", str(db), "--format", "json"]):
+        result = CliRunner().invoke(main, command)
+        assert "Traceback" not in result.output
+        assert result.exit_code in (0, 8), result.output
+        if result.exit_code == 8:
+            assert result.stderr.startswith("error: ledger:")

@@ -94,3 +94,24 @@ def test_the_atom_feed_parses_with_a_real_feed_parser(server: str) -> None:
 def test_the_page_is_html_with_the_tenants_counts(server: str) -> None:
     status, body = get(f"{server}/", ORG)
     assert status == 200 and b'id="per-tenant"' in body and b"alice" in body
+
+
+def test_a_port_in_use_is_one_line_and_exit_8_before_it_says_serving(tmp_path):
+    import socket
+
+    db = tmp_path / "ledger.sqlite3"
+    CliRunner().invoke(main, ["scan", "-q", "--db", str(db), str(FIXTURES / "maildir")])
+    tokens = tmp_path / "tokens"
+    tokens.write_text("0123456789abcdefXYZ *\n")
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        result = CliRunner().invoke(main, ["serve", "--db", str(db), "--tokens", str(tokens),
+                                           "--port", str(port)])
+    finally:
+        busy.close()
+
+    assert result.exit_code == 8, result.output
+    assert "cannot serve on" in result.stderr and "serving on" not in result.output

@@ -33,9 +33,28 @@ class ToolGroup(click.Group):
             error_line(err.message())
             ctx.exit(err.exit_status)
         except Exception as err:  # a bug: say so, keep the evidence, never exit "success"
+            if (known := _operational(err)) is not None:
+                error_line(known)
+                ctx.exit(Exit.OPERATIONAL_ERROR)
             error_line(f"internal error: {type(err).__name__}: {err} (traceback in "
                        f"{_save_traceback()}); please report it")
             ctx.exit(Exit.INTERNAL)
+
+
+def _operational(err: Exception) -> str | None:
+    """What an error from outside the tool means in one line, when it is not a bug: a
+    ledger that cannot be reached or is damaged, a port in use, a file system error."""
+    import sqlite3
+
+    if isinstance(err, sqlite3.Error):
+        return f"ledger: {err} (a damaged SQLite ledger can be moved aside; the next scan "\
+            "starts a new one)"
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None and isinstance(err, psycopg.Error):
+        return "ledger: " + " ".join(str(err).split())
+    if isinstance(err, OSError):
+        return str(err)
+    return None
 
 
 def error_line(text: str) -> None:

@@ -27,10 +27,10 @@ db_option = click.option(
 )
 
 
-def format_option(*choices: str, default: str = "rich"):
-    """``--format`` with these choices (the first is the default unless given)."""
+def format_option(*choices: str):
+    """``--format`` with these choices; the first is the default."""
     return click.option(
-        "--format", "fmt", type=click.Choice(choices), default=default, show_default=True,
+        "--format", "fmt", type=click.Choice(choices), default=choices[0], show_default=True,
         help="Output on stdout.",
     )
 

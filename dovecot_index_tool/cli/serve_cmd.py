@@ -22,12 +22,13 @@ from dovecot_index_tool.cli.options import db_option, ledger_target, open_queue
 def serve_command(db_path, tokens_file, host, port) -> None:
     """Serve the report page (/), the status JSON (/status.json) and the Atom feed
     (/feed.atom) read-only over HTTP; each token sees only its tenant's mailboxes."""
-    from dovecot_index_tool.serve import load_tokens, serve
+    from dovecot_index_tool.serve import bind, load_tokens
 
     open_queue(db_path)  # fail now, not at the first request
     try:
         tokens = load_tokens(tokens_file)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--tokens") from None
+    server = bind(ledger_target(db_path), tokens, host, port)
     Console(stderr=True).print(f"serving on http://{host}:{port}/")
-    serve(ledger_target(db_path), tokens, host, port)
+    server.run()
