@@ -71,28 +71,38 @@ def _walk(volume: Path, base: Path, parts: tuple[str, ...], values: dict[str, st
             yield from _walk(volume, base / head, rest, values)
         return
     try:
-        names = _subdirs(base)
+        names, broken = _subdirs(base)
     except OSError as err:
-        key = base.relative_to(volume).as_posix()
-        yield UserHome(
-            volume,
-            values.get("domain") or values.get("tenant"),
-            key,
-            base,
-            key,
-            error=f"cannot list {base}: {err.strerror or err}",
-        )
+        yield _unlistable(volume, base, values, f"cannot list {base}: {err.strerror or err}")
         return
+    for name, reason in broken:  # one bad entry is one finding; the others are scanned
+        yield _unlistable(volume, base / name, values, f"cannot look into {base / name}: "
+                          f"{reason}")
     for name in names:
         yield from _walk(volume, base / name, rest, {**values, match.group(1): name})
 
 
-def _subdirs(path: Path) -> list[str]:
-    """Subdirectories, sorted; symlinked user directories are followed (read-only)."""
+def _unlistable(volume: Path, path: Path, values: dict[str, str], error: str) -> UserHome:
+    key = path.relative_to(volume).as_posix()
+    return UserHome(volume, values.get("domain") or values.get("tenant"), key, path, key,
+                    error=error)
+
+
+def _subdirs(path: Path) -> tuple[list[str], list[tuple[str, str]]]:
+    """Subdirectories, sorted; symlinked user directories are followed (read-only). An
+    entry that cannot be followed (a symlink loop, a dangling mount) is returned apart,
+    with the reason."""
+    names, broken = [], []
     with os.scandir(path) as entries:
-        return sorted(
-            e.name for e in entries if e.is_dir(follow_symlinks=True) and not e.name.startswith(".")
-        )
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if entry.is_dir(follow_symlinks=True):
+                    names.append(entry.name)
+            except OSError as err:
+                broken.append((entry.name, err.strerror or str(err)))
+    return sorted(names), sorted(broken)
 
 
 def user_tree(root: Path | None, user: UserHome) -> Path | None:

@@ -421,3 +421,23 @@ def test_a_damaged_sqlite_ledger_is_one_line_and_exit_8(volumes) -> None:
         assert result.exit_code in (0, 8), result.output
         if result.exit_code == 8:
             assert result.stderr.startswith("error: ledger:")
+
+
+def test_a_user_symlink_loop_is_one_finding_and_the_rest_of_the_volume_is_scanned(
+        tmp_path) -> None:
+    volume = tmp_path / "vol"
+    volume.mkdir()
+    shutil.copytree(FIXTURES / "maildir" / "alice", volume / "alice", symlinks=True)
+    (volume / "a").symlink_to("b")
+    (volume / "b").symlink_to("a")
+
+    result = CliRunner().invoke(main, ["scan", "-q", "--db", str(tmp_path / "l.sqlite3"),
+                                       "--format", "ndjson", str(volume)])
+
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    boxes = [m for m in lines if m["type"] == "mailbox"]
+    assert result.exit_code == 8, result.output
+    assert {m["user"] for m in boxes} == {"alice", "a", "b"}
+    assert all(f["check"] == "scanner.unreadable" for m in boxes if m["user"] in "ab"
+               for f in m["findings"])
+    assert lines[-1]["volume_errors"] == []
