@@ -280,6 +280,15 @@ def logs_deleted(s: Store, box: str) -> Path:
     return s.log(box)
 
 
+def state_files_elsewhere(s: Store, box: str) -> Path:
+    """The mailbox's index and control files are not where it is looked at (INDEX= and
+    CONTROL= trees the caller did not give)."""
+    for path in s.index_dir(box).glob("dovecot.index*"):
+        delete(path)
+    delete(s.uidlist(box))
+    return s.index_dir(box)
+
+
 def index_extension_renamed(s: Store, box: str) -> Path:
     path = s.index(box)
     patch_bytes(path, extension(path, "hdr-vsize").offset + 16, b"hdr-vsizx")
@@ -796,6 +805,7 @@ CASES = (
     Case("list.record-invalid", "sdbox", None, list_parent_missing),
     # the scanner
     Case("scanner.unreadable", "maildir", "INBOX", cache_not_a_file),
+    Case("scanner.state-elsewhere", "maildir", "INBOX", state_files_elsewhere),
 )
 
 

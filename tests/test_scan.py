@@ -441,3 +441,43 @@ def test_a_user_symlink_loop_is_one_finding_and_the_rest_of_the_volume_is_scanne
     assert all(f["check"] == "scanner.unreadable" for m in boxes if m["user"] in "ab"
                for f in m["findings"])
     assert lines[-1]["volume_errors"] == []
+
+
+def _split_store_with_damage(tmp_path: Path) -> Path:
+    store = tmp_path / "vs"
+    shutil.copytree(FIXTURES / "maildir-split", store, symlinks=True)
+    for sub in ("cur", "new", "tmp"):
+        (store / "home/erin/Maildir" / sub).mkdir(exist_ok=True)
+    os.truncate(store / "index/erin/.One/dovecot.index", 100)
+    return store
+
+
+def test_a_scan_that_misses_the_index_roots_could_not_check_and_resolves_nothing(
+        tmp_path) -> None:
+    store = _split_store_with_damage(tmp_path)
+    db = str(tmp_path / "l.sqlite3")
+    with_roots = ["scan", "-q", "--db", db, "--layout", "home/{user}", "--index-root",
+                  str(store / "index"), "--control-root", str(store / "control"), str(store)]
+    assert CliRunner().invoke(main, with_roots).exit_code == 4
+
+    without = CliRunner().invoke(main, ["scan", "-q", "--db", db, "--layout", "home/{user}",
+                                        "--format", "json", str(store)])
+
+    assert without.exit_code == 8, without.output
+    checks = {f["check"] for m in json.loads(without.stdout)["mailboxes"]
+              for f in m["findings"]}
+    assert "scanner.state-elsewhere" in checks
+    report = json.loads(CliRunner().invoke(main, ["report", "--db", db, "--format", "json"])
+                        .stdout)
+    one = [r for r in report["mailboxes"] if r["mailbox"] == "One"]
+    assert one and all(r["state"] != "repaired" for r in one), one
+
+
+def test_check_given_a_tree_of_users_as_index_root_could_not_check(tmp_path) -> None:
+    store = _split_store_with_damage(tmp_path)
+
+    result = CliRunner().invoke(main, ["check", str(store / "home/erin/Maildir"),
+                                       "--index-root", str(store / "index")])
+
+    assert result.exit_code == 8, result.output
+    assert "scanner.state-elsewhere" in result.output

@@ -697,6 +697,15 @@ _RULES = (
         note="Could-not-check is never clean: exit status 8.",
     ),
     Rule(
+        "scanner.state-elsewhere",
+        E,
+        "mail Dovecot has handled, but none of its index or control files where it was found",
+        "n/a: it reads them where INDEX=/CONTROL= put them",
+        NONE,
+        note="Could-not-check: the mailbox's state was not read. Give the INDEX=/CONTROL= "
+        "trees (--index-root, --control-root).",
+    ),
+    Rule(
         "scanner.unstable",
         W,
         "a file kept changing while it was read",

@@ -16,6 +16,7 @@ from dovecot_index_tool.check.cache_checks import check_cache
 from dovecot_index_tool.check.data import MailboxData, UserData, load_mailbox, load_user
 from dovecot_index_tool.check.findings import Finding
 from dovecot_index_tool.check.index_checks import check_index
+from dovecot_index_tool.check.location_checks import check_state_files
 from dovecot_index_tool.check.log_checks import check_consistency, check_logs
 from dovecot_index_tool.check.storage_checks import (
     check_list_index,
@@ -84,6 +85,7 @@ def mailbox_findings(data: MailboxData, user: UserData | None) -> list[Finding]:
     elif data.format == "mdbox" and user is not None:
         out += check_mdbox_mailbox(data, user)
     out += [Finding("scanner.unreadable", e.file, e.reason) for e in data.read_errors]
+    out += check_state_files(data)
     return _unique(_without_cascades(out))
 
 

@@ -245,16 +245,27 @@ class Ledger:
         return first_seen
 
     def retire_unseen(self, run_id: int, volumes: list[str]) -> int:
-        """After a complete run: findings of mailboxes that no longer exist are resolved."""
+        """After a complete run: findings of mailboxes that no longer exist are resolved.
+        A mailbox this run did not see but whose directory is still there was not read
+        (other roots, another layout): its findings stay open, never "repaired"."""
         marks = ",".join("?" * len(volumes))
-        cur = self.db.execute(
-            "UPDATE findings SET resolved=? WHERE resolved IS NULL AND mailbox_id IN "
-            f"(SELECT id FROM mailboxes WHERE volume IN ({marks}) AND "
-            "(last_run IS NULL OR last_run != ?))",
-            (time.time(), *volumes, run_id),
+        unseen = self.db.all(
+            f"SELECT id, path FROM mailboxes WHERE volume IN ({marks}) AND "
+            "(last_run IS NULL OR last_run != ?)",
+            (*volumes, run_id),
         )
+        gone = [row["id"] for row in unseen if not os.path.lexists(str(row["path"]))]
+        resolved, now = 0, time.time()
+        for i in range(0, len(gone), 500):
+            chunk = gone[i : i + 500]
+            cur = self.db.execute(
+                "UPDATE findings SET resolved=? WHERE resolved IS NULL AND mailbox_id IN "
+                f"({','.join('?' * len(chunk))})",
+                (now, *chunk),
+            )
+            resolved += cur.rowcount
         self.db.commit()
-        return cur.rowcount
+        return resolved
 
     # questions -----------------------------------------------------------
     def mailbox_dirs(self, path: str) -> tuple[str | None, str | None]:
