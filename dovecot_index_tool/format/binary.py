@@ -17,9 +17,8 @@ def layout(byteorder: str, fmt: str) -> struct.Struct:
     return struct.Struct(byteorder + fmt)
 
 
-def unpack(byteorder: str, fmt: str, data: bytes | memoryview, offset: int, field: str) -> tuple:
-    """Unpack ``fmt`` at ``offset`` or raise a FormatError naming ``field``."""
-    st = layout(byteorder, fmt)
+def unpack(st: struct.Struct, data: bytes | memoryview, offset: int, field: str) -> tuple:
+    """Unpack ``st`` at ``offset`` or raise a FormatError naming ``field``."""
     if offset < 0 or offset + st.size > len(data):
         raise FormatError(
             "truncated",

@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from dovecot_index_tool.format.binary import BIG, LITTLE, align, decode_packed_offset, layout
+from dovecot_index_tool.format.binary import BIG, LITTLE, align, decode_packed_offset
 from dovecot_index_tool.format.errors import FormatError
+from dovecot_index_tool.format.layouts import FORMATS, for_order
 
 HEADER_SIZE = 32
-HEADER_FORMAT = "BBBxIIIIII4s"
+HEADER_FORMAT = FORMATS["cache_header"]
 FIELD_HEADER_SIZE = 12
 RECORD_HEADER_SIZE = 8
 
@@ -138,15 +139,15 @@ def guess_byteorder(data: bytes, indexid: int | None = None) -> str:
         return LITTLE
     if indexid is not None:
         for bo in (LITTLE, BIG):
-            if layout(bo, "I").unpack_from(data, 4)[0] == indexid:
+            if for_order(bo).u32.unpack_from(data, 4)[0] == indexid:
                 return bo
 
     def plausible(bo: str) -> int:
-        idx, seq = layout(bo, "II").unpack_from(data, 4)
+        idx, seq = for_order(bo).cache_ids.unpack_from(data, 4)
         score = int(0 <= seq - idx < 1 << 20)
         fh = decode_packed_offset(data[28:32]) if len(data) >= 32 else 0
         if fh and fh + 12 <= len(data):
-            size, count = layout(bo, "II").unpack_from(data, fh + 4)
+            _, size, count = for_order(bo).cache_field_header.unpack_from(data, fh)
             score += int(12 + 10 * count <= size <= len(data) - fh)
         return score
 
@@ -168,7 +169,7 @@ def parse_cache(
             found=f"{len(data)} bytes",
         )
     bo = byteorder or guess_byteorder(data, indexid)
-    values = layout(bo, HEADER_FORMAT).unpack_from(data, 0)
+    values = for_order(bo).cache_header.unpack_from(data, 0)
     raw_offset = values[-1]
     header = CacheHeader(*values[:-1], decode_packed_offset(raw_offset), raw_offset)
     problems: list[FormatError] = []
@@ -213,16 +214,17 @@ def _err(reason: str, path: str | None, offset: int, field_path: str, found: obj
 
 
 def _field_header(data: bytes, offset: int, bo: str, path: str | None) -> FieldHeader | FormatError:
-    next_raw = data[offset : offset + 4]
-    size, count = layout(bo, "II").unpack_from(data, offset + 4)
+    lay = for_order(bo)
+    next_raw, size, count = lay.cache_field_header.unpack_from(data, offset)
     names_at = FIELD_HEADER_SIZE + 10 * count
     if size < names_at:
         return _err("invalid field header size", path, offset + 4, "field_header.size", size)
     if offset + size > len(data):
         return _err("header field size outside file", path, offset + 4, "field_header.size", size)
     block = data[offset : offset + size]
-    last_used = layout(bo, f"{count}I").unpack_from(block, 12)
-    sizes = layout(bo, f"{count}I").unpack_from(block, 12 + 4 * count)
+    column = lay.u32_array(count)
+    last_used = column.unpack_from(block, 12)
+    sizes = column.unpack_from(block, 12 + 4 * count)
     types = block[12 + 8 * count : 12 + 9 * count]
     decisions = block[12 + 9 * count : 12 + 10 * count]
     fields = []
@@ -269,7 +271,7 @@ def read_record(cache: CacheFile, offset: int) -> CacheRecord | FormatError:
         return _err("invalid record offset", path, offset, "record", offset)
     if offset + RECORD_HEADER_SIZE > len(data):
         return _err("record points outside file", path, offset, "record", offset)
-    prev, size = layout(cache.byteorder, "II").unpack_from(data, offset)
+    prev, size = for_order(cache.byteorder).cache_record_header.unpack_from(data, offset)
     if size < RECORD_HEADER_SIZE:
         return _err("invalid record size", path, offset + 4, "record.size", size)
     if offset + size > len(data):
@@ -283,7 +285,7 @@ def read_record(cache: CacheFile, offset: int) -> CacheRecord | FormatError:
 def _record_values(
     cache: CacheFile, offset: int, rec: bytes
 ) -> tuple[CacheValue, ...] | FormatError:
-    u32 = layout(cache.byteorder, "I")
+    u32 = for_order(cache.byteorder).u32
     values = []
     pos = RECORD_HEADER_SIZE
     count = len(cache.fields)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dovecot_index_tool.format.binary import layout
 from dovecot_index_tool.format.errors import FormatError
+from dovecot_index_tool.format.layouts import FORMATS, UNSIGNED, for_order
 from dovecot_index_tool.format.mime_parts import decode_mime_parts
 
 # Extension header layouts, by extension name.
@@ -30,7 +31,7 @@ HEADER_LAYOUTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "mbox": ("QIB3x16s", ("sync_size", "sync_mtime", "dirty_flag", "mailbox_guid")),
     "mdbox-hdr": ("I16sB3x", ("map_uid_validity", "mailbox_guid", "flags")),
     "dbox-hdr": ("I16sB3x", ("rebuild_count", "mailbox_guid", "flags")),
-    "modseq": ("QII", ("highest_modseq", "log_seq", "log_offset")),
+    "modseq": (FORMATS["modseq_header"], ("highest_modseq", "log_seq", "log_offset")),
     "fts": ("III", ("last_indexed_uid", "settings_checksum", "unused")),
     "hdr-pop3-uidl": ("I", ("max_uid_with_pop3_uidl",)),
     "map": ("II", ("highest_file_id", "rebuild_count")),
@@ -53,7 +54,6 @@ RECORD_LAYOUTS: dict[tuple[str, int], tuple[str, tuple[str, ...]]] = {
 }
 
 GUID_FIELDS = {"mailbox_guid", "guid"}
-NUMBER_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
 
 
 def _named(fmt: str, names: tuple[str, ...], data: bytes, bo: str) -> dict[str, object]:
@@ -85,7 +85,7 @@ def decode_list_header(data: bytes, bo: str) -> dict[str, object]:
     names: dict[int, str] = {}
     refresh = data[0] if data else 0
     pos = 1
-    u32 = layout(bo, "I")
+    u32 = for_order(bo).u32
     broken = False
     while pos < len(data):
         if pos + 4 > len(data):
@@ -119,8 +119,8 @@ def decode_ext_record(
     spec = RECORD_LAYOUTS.get((name, size))
     if spec is not None:
         return _named(spec[0], spec[1], data, bo)
-    if size in NUMBER_CODES and record_align == size:
-        return layout(bo, NUMBER_CODES[size]).unpack(data)[0]
+    if size in UNSIGNED and record_align == size:
+        return for_order(bo).unsigned(size).unpack(data)[0]
     return data.hex()
 
 
@@ -130,10 +130,10 @@ def decode_cache_value(name: str, type_: int, data: bytes, bo: str) -> object:
     if name == "mime.parts" and type_ == 1:
         return decode_mime_parts(data, bo)
     if name == "date.sent" and len(data) == 8:
-        time_, tz_minutes = layout(bo, "Ii").unpack(data)
+        time_, tz_minutes = for_order(bo).sent_date.unpack(data)
         return {"time": time_, "tz_minutes": tz_minutes}
-    if type_ in (0, 3) and len(data) in NUMBER_CODES:
-        return layout(bo, NUMBER_CODES[len(data)]).unpack(data)[0]
+    if type_ in (0, 3) and len(data) in UNSIGNED:
+        return for_order(bo).unsigned(len(data)).unpack(data)[0]
     if type_ == 2:
         return (
             data[:-1].decode("utf-8", "replace")
@@ -147,7 +147,7 @@ def decode_cache_value(name: str, type_: int, data: bytes, bo: str) -> object:
 
 def decode_cache_header_value(data: bytes, bo: str) -> dict[str, object]:
     """A HEADER field: u32 line numbers ending with 0, then the raw header lines."""
-    u32 = layout(bo, "I")
+    u32 = for_order(bo).u32
     lines = []
     pos = 0
     while True:

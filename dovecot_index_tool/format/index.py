@@ -7,13 +7,18 @@ records. Integers are in the writer's byte order, named by ``compat_flags``.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from dovecot_index_tool.format.binary import BIG, LITTLE, align, layout, unpack
+from dovecot_index_tool.format.binary import BIG, LITTLE, align, unpack
 from dovecot_index_tool.format.errors import FormatError
+from dovecot_index_tool.format.layouts import (
+    FORMATS,
+    INDEX_HEADER_FIELDS,
+    INDEX_HEADER_OFFSETS,
+    for_order,
+)
 
 BASE_HEADER_SIZE = 120
 RECORD_MIN_SIZE = 8
@@ -32,49 +37,12 @@ MAIL_RECENT_OLD = 0x20
 MAIL_BACKEND = 0x40
 MAIL_DIRTY = 0x80
 
-# (field name, struct code) in file order; "x" entries are padding.
-HEADER_FIELDS: tuple[tuple[str, str], ...] = (
-    ("major_version", "B"),
-    ("minor_version", "B"),
-    ("base_header_size", "H"),
-    ("header_size", "I"),
-    ("record_size", "I"),
-    ("compat_flags", "B"),
-    ("", "3x"),
-    ("indexid", "I"),
-    ("flags", "I"),
-    ("uid_validity", "I"),
-    ("next_uid", "I"),
-    ("messages_count", "I"),
-    ("unused_old_recent_messages_count", "I"),
-    ("seen_messages_count", "I"),
-    ("deleted_messages_count", "I"),
-    ("first_recent_uid", "I"),
-    ("first_unseen_uid_lowwater", "I"),
-    ("first_deleted_uid_lowwater", "I"),
-    ("log_file_seq", "I"),
-    ("log_file_tail_offset", "I"),
-    ("log_file_head_offset", "I"),
-    ("unused_old_sync_size_part1", "I"),
-    ("log2_rotate_time", "I"),
-    ("last_temp_file_scan", "I"),
-    ("day_stamp", "I"),
-    ("day_first_uid", "8I"),
-)
-HEADER_FORMAT = "".join(code for _, code in HEADER_FIELDS)
+HEADER_FIELDS = INDEX_HEADER_FIELDS
+HEADER_FORMAT = FORMATS["index_header"]
 HEADER_NAMES = tuple(name for name, code in HEADER_FIELDS if name)
+HEADER_OFFSETS = INDEX_HEADER_OFFSETS
 
-# Offsets of each base header field, used by log header updates.
-HEADER_OFFSETS: dict[str, tuple[int, int]] = {}
-_pos = 0
-for _name, _code in HEADER_FIELDS:
-    _size = struct.calcsize("<" + _code)
-    if _name:
-        HEADER_OFFSETS[_name] = (_pos, _size)
-    _pos += _size
-del _pos, _name, _code, _size
-
-EXT_HEADER_FORMAT = "IIHHHH"
+EXT_HEADER_FORMAT = FORMATS["ext_header"]
 EXT_HEADER_SIZE = 16
 
 
@@ -167,12 +135,12 @@ class RecordTable:
             raise IndexError(index)
         start = index * self.record_size
         raw = self.data[start : start + self.record_size]
-        uid, flags = layout(self.byteorder, "IB").unpack_from(raw, 0)
+        uid, flags = for_order(self.byteorder).record_head.unpack_from(raw, 0)
         return IndexRecord(index + 1, self.base + start, uid, flags, raw)
 
     def __iter__(self) -> Iterator[IndexRecord]:
         size, data, base = self.record_size, self.data, self.base
-        head = layout(self.byteorder, "IB").unpack_from
+        head = for_order(self.byteorder).record_head.unpack_from
         for start in range(0, self.count * size, size):
             uid, flags = head(data, start)
             raw = data[start : start + size]
@@ -182,7 +150,7 @@ class RecordTable:
         """All (uid, flags) pairs in one pass of ``struct.iter_unpack``."""
         if self.count == 0:
             return []
-        st = layout(self.byteorder, f"IB{self.record_size - 5}x")
+        st = for_order(self.byteorder).record_heads(self.record_size)
         return list(st.iter_unpack(self.data[: self.count * self.record_size]))
 
 
@@ -224,7 +192,7 @@ def parse_header(data: bytes, byteorder: str | None = None) -> IndexHeader:
             found=f"{len(data)} bytes",
         )
     bo = byteorder or byteorder_of(data[12])
-    values = list(unpack(bo, HEADER_FORMAT, data, 0, "header"))
+    values = list(unpack(for_order(bo).index_header, data, 0, "header"))
     day_first = tuple(values[-8:])
     return IndexHeader(*values[:-8], day_first_uid=day_first)
 
@@ -302,7 +270,7 @@ def _parse_one_extension(
     if offset + EXT_HEADER_SIZE >= header_end:
         return _outside(path, offset, where, "", offset + EXT_HEADER_SIZE, header_end)
     hdr_size, reset_id, rec_off, rec_size, rec_align, name_size = unpack(
-        bo, EXT_HEADER_FORMAT, data, offset, where
+        for_order(bo).ext_header, data, offset, where
     )
     data_offset = offset + align(EXT_HEADER_SIZE + name_size, 8)
     name = data[offset + EXT_HEADER_SIZE : min(offset + EXT_HEADER_SIZE + name_size, header_end)]
@@ -342,7 +310,7 @@ def _outside(
 
 def parse_keywords_header(data: bytes, bo: str) -> tuple[str, ...]:
     """Keyword names from the ``keywords`` extension header data, in index order."""
-    (count,) = unpack(bo, "I", data, 0, "keywords.keywords_count")
+    (count,) = unpack(for_order(bo).u32, data, 0, "keywords.keywords_count")
     names_start = 4 + 8 * count
     if names_start > len(data):
         raise FormatError(
@@ -363,7 +331,8 @@ def parse_keywords_header(data: bytes, bo: str) -> tuple[str, ...]:
         )
     names = []
     for i in range(count):
-        (_, name_offset) = unpack(bo, "II", data, 4 + 8 * i, f"keywords[{i}]")
+        entry = for_order(bo).keyword_entry
+        (_, name_offset) = unpack(entry, data, 4 + 8 * i, f"keywords[{i}]")
         if name_offset > len(area):
             raise FormatError(
                 "name_offset points outside allocated header",

@@ -8,18 +8,13 @@ follows as a write still in progress.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from dovecot_index_tool.format.binary import (
-    BIG,
-    LITTLE,
-    align,
-    decode_packed_offset,
-    layout,
-    unpack,
-)
+from dovecot_index_tool.format.binary import BIG, LITTLE, align, decode_packed_offset, unpack
 from dovecot_index_tool.format.errors import FormatError
+from dovecot_index_tool.format.layouts import FORMATS, for_order
 
 HEADER_MIN_SIZE = 24
 HEADER_SIZE = 40
@@ -74,7 +69,7 @@ TYPE_NAMES: dict[int, str] = {
     ATTRIBUTE_UPDATE: "attribute-update",
 }
 
-HEADER_FORMAT = "BBHIIIIIQB3xI"
+HEADER_FORMAT = FORMATS["log_header"]
 HEADER_NAMES = (
     "major_version",
     "minor_version",
@@ -283,14 +278,13 @@ def parse_log_header(data: bytes) -> LogHeader:
             found=f"{len(data)} bytes",
         )
     raw = bytearray(data[:HEADER_SIZE].ljust(HEADER_SIZE, b"\0"))
-    (hdr_size,) = layout(LITTLE if raw[32] & 1 else BIG, "H").unpack_from(raw, 2)
     bo = byteorder_of(raw[32], raw[0], raw[1])
-    (hdr_size,) = layout(bo, "H").unpack_from(raw, 2)
+    (hdr_size,) = for_order(bo).u16.unpack_from(raw, 2)
     if hdr_size < HEADER_SIZE:
         raw[max(hdr_size, 4) :] = bytes(HEADER_SIZE - max(hdr_size, 4))
     if hdr_size <= 32:
         bo = LITTLE  # compat_flags was not written: nothing tells the order
-    return LogHeader(*unpack(bo, HEADER_FORMAT, bytes(raw), 0, "header"))
+    return LogHeader(*unpack(for_order(bo).log_header, bytes(raw), 0, "header"))
 
 
 def parse_log(data: bytes, path: str | None = None) -> LogFile:
@@ -350,7 +344,7 @@ class _Scanner:
             self.pos = len(data)
             self.end_reason = END_UNFINISHED
             return
-        head = layout(self.bo, "I")
+        head = for_order(self.bo).u32
         while self.pos + RECORD_HEADER_SIZE <= len(data):
             size = decode_packed_offset(data[self.pos : self.pos + 4])
             if size == 0:
@@ -375,7 +369,7 @@ class _Scanner:
     def _boundary_past_eof(self, rtype: int, size: int) -> bool:
         if rtype & TYPE_MASK != BOUNDARY or not rtype & EXTERNAL or size < 12:
             return False
-        (bsize,) = layout(self.bo, "I").unpack_from(self.data, self.pos + 8)
+        (bsize,) = for_order(self.bo).boundary.unpack_from(self.data, self.pos + 8)
         return self.pos + bsize > len(self.data)
 
     def _error(self, reason: str, field_name: str, expected: object, found: object) -> FormatError:
@@ -442,8 +436,7 @@ def decode_payload(rtype: int, payload: bytes, bo: str, intro_record_size: int =
     return decoder(payload, bo, intro_record_size)
 
 
-def _fixed(payload: bytes, bo: str, fmt: str, what: str) -> list[tuple]:
-    st = layout(bo, fmt)
+def _fixed(payload: bytes, st: struct.Struct, what: str) -> list[tuple]:
     if len(payload) % st.size:
         raise FormatError(
             f"Invalid {what} record size",
@@ -455,38 +448,38 @@ def _fixed(payload: bytes, bo: str, fmt: str, what: str) -> list[tuple]:
 
 
 def _ranges(payload: bytes, bo: str, _intro: int = 0) -> Payload:
-    return tuple(map(Range._make, _fixed(payload, bo, "II", "uid range")))
+    return tuple(map(Range._make, _fixed(payload, for_order(bo).uid_range, "uid range")))
 
 
 def _appends(payload: bytes, bo: str, _intro: int) -> Payload:
-    return tuple(map(Append._make, _fixed(payload, bo, "IB3x", "append")))
+    return tuple(map(Append._make, _fixed(payload, for_order(bo).append, "append")))
 
 
 def _expunge_guids(payload: bytes, bo: str, _intro: int) -> Payload:
-    return tuple(ExpungeGuid(u, g.hex()) for u, g in _fixed(payload, bo, "I16s", "expunge guid"))
+    items = _fixed(payload, for_order(bo).expunge_guid, "expunge guid")
+    return tuple(ExpungeGuid(u, g.hex()) for u, g in items)
 
 
 def _flag_updates(payload: bytes, bo: str, _intro: int) -> Payload:
-    return tuple(map(FlagUpdate._make, _fixed(payload, bo, "IIBBBx", "flag update")))
+    return tuple(map(FlagUpdate._make, _fixed(payload, for_order(bo).flag_update, "flag update")))
 
 
 def _modseq_updates(payload: bytes, bo: str, _intro: int) -> Payload:
-    return tuple(
-        ModseqUpdate(u, (hi << 32) | lo) for u, lo, hi in _fixed(payload, bo, "III", "modseq")
-    )
+    items = _fixed(payload, for_order(bo).modseq_update, "modseq")
+    return tuple(ModseqUpdate(u, (hi << 32) | lo) for u, lo, hi in items)
 
 
 def _atomic_incs(payload: bytes, bo: str, _intro: int) -> Payload:
-    return tuple(map(AtomicInc._make, _fixed(payload, bo, "Ii", "atomic inc")))
+    return tuple(map(AtomicInc._make, _fixed(payload, for_order(bo).atomic_inc, "atomic inc")))
 
 
 def _header_updates(payload: bytes, bo: str, _intro: int, wide: bool = False) -> Payload:
-    fmt = "II" if wide else "HH"
-    head = layout(bo, fmt)
+    lay = for_order(bo)
+    head = lay.header_update32 if wide else lay.header_update
     items = []
     pos = 0
     while pos < len(payload):
-        offset, size = unpack(bo, fmt, payload, pos, f"update@{pos}")
+        offset, size = unpack(head, payload, pos, f"update@{pos}")
         start = pos + head.size
         if start + size > len(payload):
             raise FormatError(
@@ -505,7 +498,7 @@ def _ext_hdr_updates32(payload: bytes, bo: str, intro: int) -> Payload:
 
 
 def _ext_intros(payload: bytes, bo: str, _intro: int) -> Payload:
-    st = layout(bo, "IIIHHHH")
+    st = for_order(bo).ext_intro
     items = []
     pos = 0
     while pos + st.size <= len(payload):
@@ -532,7 +525,7 @@ def _ext_reset(payload: bytes, bo: str, _intro: int) -> Payload:
         raise FormatError(
             "ext reset: invalid record size", field="payload", expected=">= 4", found=len(payload)
         )
-    (reset_id,) = layout(bo, "I").unpack_from(payload, 0)
+    (reset_id,) = for_order(bo).ext_reset.unpack_from(payload, 0)
     preserve = payload[4] if len(payload) > 4 else 0
     return (ExtReset(reset_id, preserve),)
 
@@ -546,12 +539,12 @@ def _ext_rec_updates(payload: bytes, bo: str, intro_record_size: int) -> Payload
             expected=f"multiple of {step}",
             found=len(payload),
         )
-    st = layout(bo, f"I{intro_record_size}s{step - 4 - intro_record_size}x")
+    st = for_order(bo).ext_rec_update(intro_record_size)
     return tuple(map(ExtRecUpdate._make, st.iter_unpack(payload)))
 
 
 def _keyword_update(payload: bytes, bo: str, _intro: int) -> Payload:
-    modify_type, name_size = unpack(bo, "BxH", payload, 0, "keyword")
+    modify_type, name_size = unpack(for_order(bo).keyword_update, payload, 0, "keyword")
     if name_size == 0:
         raise FormatError(
             "Trying to use empty keyword", field="name_size", expected=">= 1", found=0
@@ -570,7 +563,7 @@ def _keyword_update(payload: bytes, bo: str, _intro: int) -> Payload:
 
 
 def _boundary(payload: bytes, bo: str, _intro: int) -> Payload:
-    (size,) = unpack(bo, "I", payload, 0, "boundary.size")
+    (size,) = unpack(for_order(bo).boundary, payload, 0, "boundary.size")
     return (Boundary(size),)
 
 
@@ -595,7 +588,7 @@ def _attribute_update(payload: bytes, bo: str, _intro: int) -> Payload:
         keys.append((chr(entry[0]), chr(entry[1]), entry[2:].decode("utf-8", "replace")))
         pos = end + 1
     pos = align(pos + 1, 4)  # after the terminating NUL (doveadm dump misreads this)
-    extras = [v for (v,) in _fixed(payload[pos:], bo, "I", "attribute update")]
+    extras = [v for (v,) in _fixed(payload[pos:], for_order(bo).u32, "attribute update")]
     wanted = sum(2 if op == "+" else 1 for op, _, _ in keys)
     if len(extras) != wanted:
         raise FormatError(

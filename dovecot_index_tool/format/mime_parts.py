@@ -9,8 +9,11 @@ Every part takes at least 36 bytes, so a count cannot make the walk outlast the 
 
 from __future__ import annotations
 
-from dovecot_index_tool.format.binary import layout, unpack
+import struct
+
+from dovecot_index_tool.format.binary import unpack
 from dovecot_index_tool.format.errors import FormatError
+from dovecot_index_tool.format.layouts import for_order
 
 MULTIPART = 0x01
 MESSAGE_RFC822 = 0x04
@@ -33,11 +36,11 @@ def decode_mime_parts(data: bytes, bo: str) -> dict[str, object]:
 
 class _Walk:
     def __init__(self, data: bytes, bo: str) -> None:
-        self.data, self.bo, self.pos = data, bo, 0
+        self.data, self.lay, self.pos = data, for_order(bo), 0
 
-    def take(self, fmt: str, field: str) -> tuple:
-        values = unpack(self.bo, fmt, self.data, self.pos, f"mime.parts.{field}")
-        self.pos += layout(self.bo, fmt).size
+    def take(self, st: struct.Struct, field: str) -> tuple:
+        values = unpack(st, self.data, self.pos, f"mime.parts.{field}")
+        self.pos += st.size
         return values
 
     def parts(self, count: int, root: bool, depth: int) -> list[dict[str, object]]:
@@ -50,9 +53,9 @@ class _Walk:
         return [self.part(root and i == 0, depth) for i in range(count)]
 
     def part(self, root: bool, depth: int) -> dict[str, object]:
-        (flags,) = self.take("I", "flags")
-        (pos,) = (0,) if root else self.take("Q", "physical_pos")
-        hdr_p, hdr_v, body_p, body_v = self.take("QQQQ", "sizes")
+        (flags,) = self.take(self.lay.u32, "flags")
+        (pos,) = (0,) if root else self.take(self.lay.u64, "physical_pos")
+        hdr_p, hdr_v, body_p, body_v = self.take(self.lay.mime_part_sizes, "sizes")
         part: dict[str, object] = {
             "flags": flags,
             "pos": pos,
@@ -62,10 +65,10 @@ class _Walk:
             "body_virtual": body_v,
         }
         if flags & (TEXT | MESSAGE_RFC822):
-            (part["body_lines"],) = self.take("I", "body_lines")
+            (part["body_lines"],) = self.take(self.lay.u32, "body_lines")
         children: list[dict[str, object]] = []
         if flags & (MULTIPART | MESSAGE_RFC822):
-            (count,) = self.take("I", "children_count")
+            (count,) = self.take(self.lay.u32, "children_count")
             children = self.parts(count, False, depth + 1)
         part["children"] = children
         return part
