@@ -21,7 +21,7 @@ from dovecot_index_tool.format.extensions import (
     decode_ext_record,
 )
 from dovecot_index_tool.format.index import HEADER_FIELDS, HEADER_OFFSETS, IndexFile
-from dovecot_index_tool.format.replay import Replay
+from dovecot_index_tool.format.replay import Replay, unusable
 from dovecot_index_tool.format.uidlist import MaildirKeywords, Uidlist
 
 FLAG_NAMES = (
@@ -72,6 +72,7 @@ def index_doc(
     }
     if replay is not None:
         doc["replay"] = replay_doc(replay, original)
+    doc["problems"] += _replay_problems(replay, index.path) + _cache_problems(doc)
     return doc
 
 
@@ -215,7 +216,27 @@ def index_set_doc(
     doc["index_file_present"] = files.index is not None
     doc["log_files"] = [f.path for f in files.logs]
     doc["problems"] = problems_doc(files.errors) + doc["problems"]  # type: ignore[operator]
+    if replay is not None and files.index is not None:  # the stored file's own damage too
+        stored = [*files.index.problems, *filter(None, [unusable(files.index)])]
+        doc["problems"] += [p for p in problems_doc(stored) if p not in doc["problems"]]
     return doc
+
+
+def _replay_problems(replay: Replay | None, path: str | None) -> list[dict[str, object]]:
+    """What the replay met, as problems: every reason for the exit status is listed."""
+    if replay is None:
+        return []
+    found = [FormatError(i.reason, file=i.file, offset=i.offset, field="log record")
+             for i in replay.issues]
+    if replay.lost:
+        found.append(FormatError(f"Lost log: {replay.lost}", file=f"{path}.log",
+                                 field="log position"))
+    return problems_doc(found)
+
+
+def _cache_problems(doc: dict[str, object]) -> list[dict[str, object]]:
+    errors = [(r.get("cache") or {}).get("error") for r in doc.get("records", [])]
+    return [e for e in errors if isinstance(e, dict)]
 
 
 # log -------------------------------------------------------------------
@@ -425,10 +446,6 @@ def build_dump(path: str, replay: bool = True, uid: int | None = None) -> dict[s
 
 
 def has_problems(doc: dict[str, object]) -> bool:
-    """Whether a document carries parse problems, replay issues or broken cache chains."""
-    if doc.get("problems"):
-        return True
-    replay = doc.get("replay") or {}
-    if replay.get("issues") or replay.get("lost"):
-        return True
-    return any((r.get("cache") or {}).get("error") for r in doc.get("records", []))
+    """Whether a document lists problems: parse problems, replay issues and broken cache
+    chains are all in ``problems``, so the exit status and the document agree."""
+    return bool(doc.get("problems"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from dump_compare import INDEX_HEADER_FIELDS
 INBOX = FIXTURES / "maildir/alice/Maildir"
 MDBOX_INBOX = FIXTURES / "mdbox/carol/mdbox/mailboxes/INBOX/dbox-Mails"
 EMPTY = FIXTURES / "maildir/alice/Maildir/.Empty"
+SDBOX = FIXTURES / "sdbox/bob/sdbox"
 
 INDEX_HEADER_KEYS = set(INDEX_HEADER_FIELDS)
 LOG_HEADER_KEYS = {
@@ -157,3 +159,24 @@ def test_every_store_inbox_dumps_without_problems(store: str, stores: list[dict]
     entry = next(s for s in stores if s["store"] == store)
     doc = dump_json(str(FIXTURES / entry["index_dirs"]["INBOX"]))
     assert doc["problems"] == [] and doc["replay"]["issues"] == []
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_exit_status_of_dump_agrees_with_its_problems(tmp_path, seed):
+    """Damage of any kind to a real sdbox index: exit 4 exactly when ``problems`` lists
+    something, and every level's reason is in that one list."""
+    box = tmp_path / "INBOX"
+    shutil.copytree(SDBOX / "mailboxes/INBOX/dbox-Mails", box)
+    rng = random.Random(seed)
+    target = box / rng.choice(["dovecot.index", "dovecot.index.log", "dovecot.index.cache"])
+    data = bytearray(target.read_bytes())
+    start = rng.randrange(0, len(data) - 16)
+    data[start : start + rng.randint(1, 16)] = rng.randbytes(16)[: rng.randint(1, 16)]
+    target.write_bytes(bytes(data))
+
+    result = CliRunner().invoke(main, ["dump", "--json", str(box / "dovecot.index")])
+
+    assert result.exit_code in (0, 4, 8), result.output[-2000:]
+    if result.exit_code != 8:
+        problems = json.loads(result.stdout)["problems"]
+        assert (result.exit_code == 4) == bool(problems), result.stdout[:2000]

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, store_files
+from conftest import FIXTURES, ROOT, store_files
 from dovecot_index_tool import dump
 from dovecot_index_tool.files import file_kind
 from dovecot_index_tool.format.cache import parse_cache
@@ -142,3 +143,28 @@ def test_hostile_lengths_are_bounded_by_the_file() -> None:
     parsed = parse_log(bytes(log))
     assert parsed.records == ()
     assert parsed.end_reason == "unfinished"
+
+
+def test_an_impossible_record_size_is_never_allocated(tmp_path):
+    """A list index whose header says records are 4 GiB, replayed with a log that appends:
+    Dovecot throws such an index away, and the replay must start from nothing, not
+    allocate the size (run under a 1 GiB address-space limit)."""
+    import subprocess
+    import sys
+
+    box = tmp_path / "sdbox"
+    shutil.copytree(FIXTURES / "sdbox" / "bob" / "sdbox", box)
+    index = box / "dovecot.list.index"
+    data = bytearray(index.read_bytes())
+    data[8:12] = b"\xff\xff\xff\xff"  # header.record_size
+    data[68:72] = (40).to_bytes(4, "little")  # log_file_head_offset: replay every record
+    index.write_bytes(bytes(data))
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30));"
+            "from dovecot_index_tool.cli import run; sys.argv[1:] = ['dump', '--json', "
+            f"{str(index)!r}]; run()")
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT)
+
+    assert "MemoryError" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == 4, done.stderr

@@ -15,25 +15,59 @@ from collections.abc import Sequence
 
 from dovecot_index_tool.format import log as L
 from dovecot_index_tool.format.binary import LITTLE
-from dovecot_index_tool.format.index import IndexFile, parse_index
+from dovecot_index_tool.format.errors import FormatError
+from dovecot_index_tool.format.index import (
+    BASE_HEADER_SIZE,
+    RECORD_MIN_SIZE,
+    IndexFile,
+    parse_index,
+)
 from dovecot_index_tool.format.replay.engine import Engine
 from dovecot_index_tool.format.replay.record_map import RecordMap
 from dovecot_index_tool.format.replay.results import Replay, ReplayIssue
 
-__all__ = ["Replay", "ReplayIssue", "replay"]
+__all__ = ["Replay", "ReplayIssue", "replay", "unusable"]
+
+
+MAX_RECORD_SIZE = 1 << 16  # far above any record Dovecot writes (each extension < 32 KiB)
+
+
+def unusable(index: IndexFile) -> FormatError | None:
+    """Why Dovecot would not map this index at all, or None: a header whose sizes are
+    impossible makes it throw the file away (``mail_index_map_check_header``), so a
+    replay must not start from it either (a record size of 4 GiB is not a size to
+    allocate)."""
+    h = index.header
+    if h.major_version != 7:
+        return _unusable(index, 0, "header.major_version", 7, h.major_version)
+    if not RECORD_MIN_SIZE <= h.record_size <= MAX_RECORD_SIZE:
+        return _unusable(index, 8, "header.record_size",
+                         f"{RECORD_MIN_SIZE}..{MAX_RECORD_SIZE}", h.record_size)
+    if not BASE_HEADER_SIZE <= h.base_header_size <= h.header_size <= index.size:
+        return _unusable(index, 2, "header.header_size",
+                         f"{BASE_HEADER_SIZE} <= base <= header <= {index.size}",
+                         f"base {h.base_header_size}, header {h.header_size}")
+    return None
+
+
+def _unusable(index: IndexFile, offset: int, field: str, expected, found) -> FormatError:
+    return FormatError("Dovecot throws this index away: the replay starts without it",
+                       file=index.path, offset=offset, field=field, expected=expected,
+                       found=found)
 
 
 def replay(index: IndexFile | None, logs: Sequence[L.LogFile], path: str | None = None) -> Replay:
     """Replay ``logs`` (``.log.2`` and ``.log``, any order) over ``index`` (may be None)."""
     files = sorted(logs, key=lambda f: f.header.file_seq)
     head = files[-1] if files else None
-    if index is not None:
+    if index is not None and unusable(index) is None:
         base = RecordMap.from_index(index)
         out_path = index.path
-    else:
-        bo = head.byteorder if head else LITTLE
-        base = RecordMap.empty(bo, head.header.indexid if head else 0)
-        out_path = path
+    else:  # no index, or one Dovecot throws away: it starts from an empty map
+        bo = index.byteorder if index is not None else head.byteorder if head else LITTLE
+        indexid = index.header.indexid if index is not None else 0
+        base = RecordMap.empty(bo, indexid or (head.header.indexid if head else 0))
+        out_path = index.path if index is not None else path
     engine = Engine(base, files)
     engine.run()
     data = engine.map.to_bytes()
