@@ -133,7 +133,8 @@ def test_flags_only_an_older_index_holds_are_reported_not_verified(tmp_path):
         _, outcomes = _repair(store, tmp_path / "backups", box.setup())
 
         assert [o.state for o in outcomes] == ["repaired"], outcomes
-        assert outcomes[0].lost and all("older state" in line for line in outcomes[0].lost)
+        assert outcomes[0].lost and all("not known" in line for line in outcomes[0].lost)
+        assert any("older state" in line for line in outcomes[0].lost)
         assert "0 message(s) verified" in outcomes[0].reason
     finally:
         box.remove()
