@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dovecot_index_tool.check.cache_checks import check_cache
 from dovecot_index_tool.check.data import MailboxData, UserData, load_mailbox, load_user
-from dovecot_index_tool.check.findings import Finding
+from dovecot_index_tool.check.findings import Finding, from_error
 from dovecot_index_tool.check.index_checks import check_index
 from dovecot_index_tool.check.log_checks import check_consistency, check_logs
 from dovecot_index_tool.check.storage_checks import (
@@ -83,7 +83,7 @@ def mailbox_findings(data: MailboxData, user: UserData | None) -> list[Finding]:
         out += check_sdbox(data)
     elif data.format == "mdbox" and user is not None:
         out += check_mdbox_mailbox(data, user)
-    out += [Finding("scanner.unreadable", e.file, e.reason) for e in data.read_errors]
+    out += [from_error("scanner.unreadable", e) for e in data.read_errors]
     return _unique(_without_cascades(out))
 
 
@@ -172,7 +172,7 @@ def check_user_files(
                 + check_mdbox_map(user, references)
             ),
         )
-        found += [Finding("scanner.unreadable", e.file, e.reason) for e in user.read_errors]
+        found += [from_error("scanner.unreadable", e) for e in user.read_errors]
         reports.append(MailboxReport(path, "(mdbox map)", "mdbox-map", tuple(_unique(found))))
     return reports
 
