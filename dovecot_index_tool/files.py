@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dovecot_index_tool.format.cache import CacheFile, parse_cache
-from dovecot_index_tool.format.errors import FormatError
+from dovecot_index_tool.format.errors import FileError, FormatError, ReadError
 from dovecot_index_tool.format.index import IndexFile, parse_index
 from dovecot_index_tool.format.log import LogFile, parse_log
 
@@ -76,14 +76,15 @@ def _same(a: os.stat_result | None, b: os.stat_result | None) -> bool:
 class IndexSet:
     """One index prefix (``P``, ``P.log``, ``P.log.2``, ``P.cache``) as found on disk.
 
-    ``errors`` holds the files that exist but could not be parsed at all.
+    ``errors`` holds the files that exist but could not be read (``ReadError``) or
+    parsed at all (``FormatError``).
     """
 
     prefix: str
     index: IndexFile | None
     logs: tuple[LogFile, ...]
     cache: CacheFile | None
-    errors: tuple[FormatError, ...] = field(default=())
+    errors: tuple[FileError, ...] = field(default=())
     log_inodes: tuple[int, ...] = ()
     hardlinked: bool = False
 
@@ -95,7 +96,7 @@ class IndexSet:
 def read_index_set(prefix: str | os.PathLike[str], with_cache: bool = True) -> IndexSet:
     """Read and parse every file of one index prefix; missing files are simply absent."""
     prefix = os.fspath(prefix)
-    errors: list[FormatError] = []
+    errors: list[FileError] = []
     index = _parse_or_none(prefix, parse_index, errors)
     logs = []
     inodes: list[int] = []
@@ -126,13 +127,13 @@ def read_index_set(prefix: str | os.PathLike[str], with_cache: bool = True) -> I
     return IndexSet(prefix, index, tuple(logs), cache, tuple(errors), tuple(inodes), hardlinked)
 
 
-def _read_or_none(path: str, errors: list[FormatError]) -> FileBytes | None:
+def _read_or_none(path: str, errors: list[FileError]) -> FileBytes | None:
     try:
         return read_file(path)
     except FileNotFoundError:
         return None
     except OSError as err:
-        errors.append(FormatError(f"cannot read: {err.strerror or err}", file=path))
+        errors.append(ReadError(f"cannot read: {err.strerror or err}", file=path))
         return None
 
 
@@ -142,7 +143,7 @@ def parse_or_none(path: str | os.PathLike[str], parser):
     return _parse_or_none(os.fspath(path), parser, [])
 
 
-def _parse_or_none(path: str, parser, errors: list[FormatError]):
+def _parse_or_none(path: str, parser, errors: list[FileError]):
     raw = _read_or_none(path, errors)
     if raw is None:
         return None

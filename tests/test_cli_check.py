@@ -124,3 +124,47 @@ def test_a_path_without_a_mailbox_is_one_line_and_exit_8(tmp_path):
 
     assert result.exit_code == 8
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("error:")
+
+
+def test_a_file_not_allowed_to_be_read_is_could_not_check_not_damage(tmp_path):
+    """Checked as an unprivileged user against a log with mode 000: exit 8 and only
+    scanner.unreadable; nothing that would queue a repair."""
+    import multiprocessing
+    import os
+    import subprocess
+
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to check as another user")
+    # the interpreter's own files may be out of that user's reach: load what runs first
+    import dovecot_index_tool.check.target  # noqa: F401
+    import dovecot_index_tool.present.check_view  # noqa: F401
+    import dovecot_index_tool.present.json_out  # noqa: F401
+
+    base = Path("/tmp") / f"dit-perm-{os.getpid()}"
+    shutil.rmtree(base, ignore_errors=True)
+    shutil.copytree(FIXTURES / "sdbox" / "bob", base / "bob")
+    subprocess.run(["chmod", "-R", "a+rX", str(base)], check=True)
+    (base / "bob/sdbox/mailboxes/INBOX/dbox-Mails/dovecot.index.log").chmod(0)
+    out = multiprocessing.get_context("fork").Queue()
+
+    def as_nobody() -> None:
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+        result = CliRunner().invoke(main, ["check", "--json", str(base / "bob")])
+        out.put((result.exit_code, result.stdout))
+
+    child = multiprocessing.get_context("fork").Process(target=as_nobody)
+    try:
+        child.start()
+        code, stdout = out.get(timeout=60)
+        child.join(10)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+    assert code == 8, stdout
+    inbox = next(m for m in json.loads(stdout)["mailboxes"] if m["name"] == "INBOX")
+    assert {f["check"] for f in inbox["findings"] if f["severity"] != "info"} == {
+        "scanner.unreadable"}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dovecot_index_tool.check.data import IndexState
-from dovecot_index_tool.check.findings import Finding, from_file_error
+from dovecot_index_tool.check.findings import Finding, from_error, from_file_error
 from dovecot_index_tool.check.index_checks import effective_state, mailbox_byteorder
 from dovecot_index_tool.files import IndexSet
 from dovecot_index_tool.format.binary import layout
 from dovecot_index_tool.format.cache import DECISION_FORCED, CacheFile, parse_cache
+from dovecot_index_tool.format.errors import ErrorKind
 
 MAX_TYPE = 4
 SAME_KIND_REPORTED = 1  # Dovecot drops the whole file: the first place and a count suffice
@@ -98,18 +99,7 @@ def _header(cache: CacheFile) -> list[Finding]:
 
 
 def _fields(cache: CacheFile) -> list[Finding]:
-    out = [
-        Finding(
-            "cache.field-header-invalid",
-            cache.path,
-            p.reason,
-            offset=p.offset,
-            field=p.field,
-            expected=p.expected,
-            found=p.found,
-        )
-        for p in cache.problems
-    ]
+    out = [from_error("cache.field-header-invalid", p) for p in cache.problems]
     seen: set[str] = set()
     for f in cache.fields:
         where = f"fields[{f.index}]"
@@ -168,7 +158,7 @@ def _chains(cache: CacheFile, state, ext) -> list[Finding]:
         if chain.error is not None:
             check = (
                 "cache.record-chain-loop"
-                if "circular" in chain.error.reason
+                if chain.error.kind is ErrorKind.CACHE_CHAIN_LOOP
                 else "cache.record-invalid"
             )
             found.setdefault(check, []).append((rec.uid, chain.error))
@@ -176,15 +166,5 @@ def _chains(cache: CacheFile, state, ext) -> list[Finding]:
     for check, places in found.items():
         for uid, err in places[:SAME_KIND_REPORTED]:
             more = f" ({len(places)} messages in all)" if len(places) > 1 else ""
-            out.append(
-                Finding(
-                    check,
-                    cache.path,
-                    f"uid {uid}: {err.reason}{more}",
-                    offset=err.offset,
-                    field=err.field,
-                    expected=err.expected,
-                    found=err.found,
-                )
-            )
+            out.append(from_error(check, err, f"uid {uid}: {err.reason}{more}"))
     return out

@@ -749,7 +749,3 @@ NOT_CHECKED = (
         "need the message bodies parsed against their cache entries; not done in this version",
     ),
 )
-
-
-def rule(rule_id: str) -> Rule:
-    return RULES[rule_id]

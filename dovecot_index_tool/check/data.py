@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dovecot_index_tool.discovery import MailboxLocation
 from dovecot_index_tool.files import IndexSet, read_file, read_index_set
-from dovecot_index_tool.format.errors import FormatError
+from dovecot_index_tool.format.errors import FormatError, ReadError
 from dovecot_index_tool.format.index import IndexFile
 from dovecot_index_tool.format.replay import Replay, replay
 from dovecot_index_tool.format.uidlist import (
@@ -57,7 +57,7 @@ class MailboxData:
     maildir_keywords: MaildirKeywords | None = None
     mail_files: tuple[str, ...] | None = None  # maildir cur/ and new/ names, or sdbox u.N names
     file_heads: dict[str, bytes] = field(default_factory=dict)  # sdbox: first bytes of u.N
-    read_errors: tuple[FormatError, ...] = field(default=())
+    read_errors: tuple[ReadError, ...] = field(default=())
 
 
 def load_index(prefix: str | os.PathLike[str]) -> IndexState:
@@ -67,7 +67,7 @@ def load_index(prefix: str | os.PathLike[str]) -> IndexState:
 
 
 def load_mailbox(location: MailboxLocation) -> MailboxData:
-    errors: list[FormatError] = []
+    errors: list[ReadError] = []
     index = load_index(Path(location.index_dir) / "dovecot.index")
     data = MailboxData(
         location.name, location.format, index, location.mail_dir, location.control_dir
@@ -88,7 +88,7 @@ def _replace(data: MailboxData, **changes) -> MailboxData:
     return MailboxData(**values)
 
 
-def _with_maildir(data: MailboxData, errors: list[FormatError]) -> MailboxData:
+def _with_maildir(data: MailboxData, errors: list[ReadError]) -> MailboxData:
     control = data.control_dir or data.mail_dir
     uidlist = uidlist_error = keywords = None
     uidlist_path = None
@@ -124,34 +124,34 @@ def _with_maildir(data: MailboxData, errors: list[FormatError]) -> MailboxData:
 HEAD_SIZE = 128
 
 
-def _head(path: Path, errors: list[FormatError]) -> bytes:
+def _head(path: Path, errors: list[ReadError]) -> bytes:
     """The first bytes of a mail file: its dbox header line."""
     try:
         with open(path, "rb") as f:
             return f.read(HEAD_SIZE)
     except OSError as err:
-        errors.append(FormatError(f"cannot read: {err}", file=str(path)))
+        errors.append(ReadError(f"cannot read: {err}", file=str(path)))
         return b""
 
 
-def _read(path: str, errors: list[FormatError]) -> bytes | None:
+def _read(path: str, errors: list[ReadError]) -> bytes | None:
     try:
         return read_file(path).data
     except FileNotFoundError:
         return None
     except OSError as err:
-        errors.append(FormatError(f"cannot read: {err}", file=path))
+        errors.append(ReadError(f"cannot read: {err}", file=path))
         return None
 
 
-def _listing(directory: Path, errors: list[FormatError]) -> list[str]:
+def _listing(directory: Path, errors: list[ReadError]) -> list[str]:
     try:
         with os.scandir(directory) as entries:
             return sorted(e.name for e in entries if not e.name.startswith("."))
     except FileNotFoundError:
         return []
     except OSError as err:
-        errors.append(FormatError(f"cannot list: {err}", file=str(directory)))
+        errors.append(ReadError(f"cannot list: {err}", file=str(directory)))
         return []
 
 
@@ -172,7 +172,7 @@ class UserData:
     map_index: IndexState | None
     storage_dir: Path | None
     storage_files: dict[int, StorageFile] = field(default_factory=dict)
-    read_errors: tuple[FormatError, ...] = ()
+    read_errors: tuple[ReadError, ...] = ()
 
 
 def load_user(
@@ -180,7 +180,7 @@ def load_user(
     map_index_dir: Path | None,
     storage_dir: Path | None,
 ) -> UserData:
-    errors: list[FormatError] = []
+    errors: list[ReadError] = []
     list_index = None
     if list_index_dir is not None:
         prefix = Path(list_index_dir) / "dovecot.list.index"
@@ -199,7 +199,7 @@ def load_user(
                     size = path.stat().st_size
                     storage[int(m.group(1))] = StorageFile(str(path), size, _head(path, errors))
                 except OSError as err:
-                    errors.append(FormatError(f"cannot stat: {err}", file=str(path)))
+                    errors.append(ReadError(f"cannot stat: {err}", file=str(path)))
     return UserData(list_index, map_index, storage_dir, storage, tuple(errors))
 
 

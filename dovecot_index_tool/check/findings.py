@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from dovecot_index_tool.check.catalogue import RULES, Repair, Rule, Severity
 from dovecot_index_tool.exitcodes import Exit
-from dovecot_index_tool.format.errors import FormatError
+from dovecot_index_tool.format.errors import FileError, ReadError
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,8 @@ def _plain(value: object) -> object:
     return str(value)
 
 
-def from_error(check: str, err: FormatError, message: str | None = None) -> Finding:
-    """A finding from a parser's typed error, keeping its location."""
+def from_error(check: str, err: FileError, message: str | None = None) -> Finding:
+    """A finding from a parser's (or reader's) typed error, keeping its location."""
     return Finding(
         check,
         err.file,
@@ -114,10 +114,10 @@ def from_error(check: str, err: FormatError, message: str | None = None) -> Find
     )
 
 
-def from_file_error(err: FormatError, parse_check: str) -> Finding:
+def from_file_error(err: FileError, parse_check: str) -> Finding:
     """A file that exists but could not be read (``scanner.unreadable``: never clean) or
     could not be parsed at all (``parse_check``)."""
-    check = "scanner.unreadable" if err.reason.startswith("cannot") else parse_check
+    check = "scanner.unreadable" if isinstance(err, ReadError) else parse_check
     return from_error(check, err)
 
 

@@ -7,10 +7,12 @@ import sys
 from collections import Counter
 
 from dovecot_index_tool.check.data import IndexState
-from dovecot_index_tool.check.findings import Finding, from_file_error
+from dovecot_index_tool.check.findings import Finding, from_error, from_file_error
+from dovecot_index_tool.check.header_rules import HeaderFacts, HeaderRule, apply_rules, fixed
 from dovecot_index_tool.files import IndexSet
 from dovecot_index_tool.format import log as L
 from dovecot_index_tool.format.binary import BIG, LITTLE, layout
+from dovecot_index_tool.format.errors import ErrorKind
 from dovecot_index_tool.format.index import (
     BASE_HEADER_SIZE,
     HDR_FLAG_CORRUPTED,
@@ -64,10 +66,152 @@ KNOWN_EXTENSIONS = {
     "mobox-map",
     "mailbox-guid",
 }
+# The parser's problems that are findings of their own here; the others are reported
+# from the header fields they concern.
+PARSER_PROBLEMS = {
+    ErrorKind.EXTENSION_OUTSIDE_HEADER: "index.extension-outside-header",
+    ErrorKind.KEYWORDS_HEADER: "index.keywords-header-invalid",
+}
 
 
-def _at(name: str) -> int:
-    return HEADER_OFFSETS[name][0]
+def _at_most(name: str, limit: str, check: str) -> HeaderRule:
+    """``name`` must not exceed ``limit``, another field of the same header."""
+    return HeaderRule(
+        name,
+        lambda h: getattr(h, name) > getattr(h, limit),
+        check,
+        lambda h: f"{name} {getattr(h, name)} > {limit} {getattr(h, limit)}",
+        lambda h: f"<= {getattr(h, limit)}",
+    )
+
+
+def _count_matches(name: str, what: str) -> HeaderRule:
+    """The stored count of ``what`` messages against the records. A count already too
+    large on disk is reported as that (Dovecot fscks it) and not again as wrong."""
+
+    def broken(h: HeaderFacts) -> bool:
+        stored = getattr(h, name)
+        on_disk = getattr(h.disk, name) <= h.disk.messages_count
+        return stored <= h.messages_count and on_disk and getattr(h, what) != stored
+
+    return HeaderRule(
+        name,
+        broken,
+        f"index.{what}-count-wrong",
+        lambda h: f"header says {getattr(h, name)} {what}, records have {getattr(h, what)}",
+        lambda h: getattr(h, what),
+    )
+
+
+def _lowwater(name: str, what: str, label: str, first: str) -> HeaderRule:
+    """No message that is ``label`` may have a UID below the low-water mark ``name``."""
+    return HeaderRule(
+        name,
+        lambda h: getattr(h, first) is not None and getattr(h, first) < getattr(h, name),
+        f"index.{what}-lowwater-too-high",
+        lambda h: (
+            f"uid {getattr(h, first)} is {label} but the low-water mark is {getattr(h, name)}"
+        ),
+        lambda h: f"<= {getattr(h, first)}",
+    )
+
+
+# fmt: off
+# Facts beside the header: file_size, byteorder, order (the one the index should
+# have), records (how many the file holds), problems (kinds the parser met).
+WRONG_VERSION = HeaderRule(
+    "major_version", lambda h: h.major_version != 7, "index.major-version",
+    fixed("major version is not 7"), fixed(7),
+)
+# Damage that makes Dovecot throw the file away.
+UNUSABLE = (
+    HeaderRule(
+        "flags", lambda h: h.flags & HDR_FLAG_CORRUPTED, "index.corrupted-flag",
+        fixed("the CORRUPTED flag is set"),
+    ),
+    HeaderRule(
+        "compat_flags", lambda h: h.byteorder != h.order, "index.byte-order",
+        fixed("written in the other byte order"), lambda h: 1 if h.order == LITTLE else 0,
+    ),
+    HeaderRule(
+        "base_header_size",
+        lambda h: h.base_header_size < BASE_HEADER_SIZE or h.header_size < h.base_header_size,
+        "index.header-sizes",
+        lambda h: f"Corrupted header sizes (base {h.base_header_size}, full {h.header_size})",
+        fixed(f">= {BASE_HEADER_SIZE}"),
+    ),
+    HeaderRule(
+        "header_size", lambda h: h.header_size > h.file_size, "index.header-outside-file",
+        fixed("header_size is larger than the file"), lambda h: f"<= {h.file_size}",
+    ),
+    HeaderRule(
+        "record_size", lambda h: h.record_size < RECORD_MIN_SIZE, "index.record-size-too-small",
+        fixed("record_size is below 8"), fixed(f">= {RECORD_MIN_SIZE}"),
+    ),
+)
+# ``mail_index_map_check_header``: failures make Dovecot fsck the index.
+FSCK = (
+    HeaderRule(
+        "messages_count", lambda h: ErrorKind.MESSAGES_BEYOND_FILE in h.problems,
+        "index.records-truncated", fixed("messages_count is higher than the records in the file"),
+        lambda h: f"<= {h.records}",
+    ),
+    HeaderRule(
+        "uid_validity", lambda h: h.uid_validity == 0 and h.next_uid != 1,
+        "index.uidvalidity-zero", lambda h: f"uidvalidity=0, but next_uid={h.next_uid}",
+        fixed("non-zero"),
+    ),
+    HeaderRule(
+        "next_uid", lambda h: h.next_uid == 0, "index.next-uid-zero",
+        fixed("next_uid=0"), fixed(">= 1"),
+    ),
+    _at_most("seen_messages_count", "messages_count", "index.seen-count-too-large"),
+    _at_most("deleted_messages_count", "messages_count", "index.deleted-count-too-large"),
+    HeaderRule(
+        "first_recent_uid", lambda h: h.first_recent_uid == 0 or h.first_recent_uid > h.next_uid,
+        "index.first-recent-uid-invalid",
+        lambda h: f"first_recent_uid {h.first_recent_uid} is outside 1..{h.next_uid}",
+        lambda h: f"1..{h.next_uid}",
+    ),
+    _at_most("first_unseen_uid_lowwater", "next_uid", "index.lowwater-beyond-next-uid"),
+    _at_most("first_deleted_uid_lowwater", "next_uid", "index.lowwater-beyond-next-uid"),
+)
+# Counters and low-water marks against the records, on the replayed state. Facts: disk
+# (the header as stored), seen, deleted (counted), first_unseen, first_deleted, dirty
+# (the first such UID, or None).
+COUNTERS = (
+    _count_matches("seen_messages_count", "seen"),
+    _count_matches("deleted_messages_count", "deleted"),
+    _lowwater("first_unseen_uid_lowwater", "unseen", "unseen", "first_unseen"),
+    _lowwater("first_deleted_uid_lowwater", "deleted", "\\Deleted", "first_deleted"),
+    HeaderRule(
+        "flags", lambda h: h.dirty is not None and not h.flags & HDR_FLAG_HAVE_DIRTY,
+        "index.dirty-flag-unmarked",
+        lambda h: f"uid {h.dirty} has a flag change not written to the mail file, but "
+        "the header does not say so",
+        fixed("HAVE_DIRTY (0x02)"),
+    ),
+)
+FSCKD = HeaderRule(
+    "flags", lambda h: h.flags & HDR_FLAG_FSCKD, "index.fsckd",
+    fixed("Dovecot repaired this index before"),
+)
+# fmt: on
+
+
+def _apply(rules: tuple[HeaderRule, ...], facts: HeaderFacts, path: str) -> list[Finding]:
+    return apply_rules(rules, facts, path, HEADER_OFFSETS)
+
+
+def _facts(idx: IndexFile, order: str) -> HeaderFacts:
+    return HeaderFacts(
+        idx.header,
+        file_size=idx.size,
+        byteorder=idx.byteorder,
+        order=order,
+        records=len(idx.records),
+        problems={p.kind for p in idx.problems},
+    )
 
 
 def _header_finding(
@@ -78,7 +222,7 @@ def _header_finding(
         check,
         path,
         message,
-        offset=_at(name),
+        offset=HEADER_OFFSETS[name][0],
         field=f"header.{name}",
         expected=expected,
         found=getattr(header, name),
@@ -125,7 +269,9 @@ def log_is_usable(log: L.LogFile, order: str) -> bool:
 def index_is_usable(index: IndexState) -> bool:
     """False when Dovecot deletes dovecot.index at open (a fatal finding of this module)."""
     idx = index.files.index
-    return idx is None or not _unusable(idx, index.path, mailbox_byteorder(index.files))
+    if idx is None:
+        return True
+    return not _unusable(idx, index.path, _facts(idx, mailbox_byteorder(index.files)))
 
 
 def effective_state(index: IndexState) -> IndexFile | None:
@@ -165,26 +311,17 @@ def check_index(index: IndexState, expected_order: str | None = None) -> list[Fi
         if files.logs and not any(err.file == path for err in files.errors):
             findings.append(Finding("index.missing", path, "no dovecot.index: state is in the log"))
         return findings
-    order = expected_order or mailbox_byteorder(files)
-    fatal = _unusable(idx, path, order)
+    facts = _facts(idx, expected_order or mailbox_byteorder(files))
+    fatal = _unusable(idx, path, facts)
     findings += fatal
     if fatal:
         return findings
-    findings += _header(idx, path)
+    findings += _apply(FSCK, facts, path)
     findings += _records(idx, path)
     findings += _extensions(idx, path)
     state = effective_state(index) or idx
-    findings += _counters(state, path, idx.header)
-    if idx.header.flags & HDR_FLAG_FSCKD:
-        findings.append(
-            _header_finding(
-                "index.fsckd",
-                path,
-                idx.header,
-                "flags",
-                "Dovecot repaired this index before",
-            )
-        )
+    findings += _apply(COUNTERS, _counter_facts(state, idx.header), path)
+    findings += _apply((FSCKD,), facts, path)
     return findings
 
 
@@ -192,81 +329,12 @@ def _parse_failure(err) -> Finding:
     return from_file_error(err, "index.file-too-small")
 
 
-def _unusable(idx: IndexFile, path: str, order: str) -> list[Finding]:
+def _unusable(idx: IndexFile, path: str, facts: HeaderFacts) -> list[Finding]:
     """Damage that makes Dovecot throw the file away."""
-    h = idx.header
-    out = []
-    if h.major_version != 7:
-        out.append(
-            Finding(
-                "index.major-version",
-                path,
-                "major version is not 7",
-                offset=0,
-                field="header.major_version",
-                expected=7,
-                found=h.major_version,
-            )
-        )
-        return out
-    if h.flags & HDR_FLAG_CORRUPTED:
-        out.append(
-            _header_finding(
-                "index.corrupted-flag",
-                path,
-                h,
-                "flags",
-                "the CORRUPTED flag is set",
-            )
-        )
-    if idx.byteorder != order:
-        out.append(
-            Finding(
-                "index.byte-order",
-                path,
-                "written in the other byte order",
-                offset=12,
-                field="header.compat_flags",
-                expected=1 if order == LITTLE else 0,
-                found=h.compat_flags,
-            )
-        )
-    if h.base_header_size < BASE_HEADER_SIZE or h.header_size < h.base_header_size:
-        out.append(
-            Finding(
-                "index.header-sizes",
-                path,
-                f"Corrupted header sizes (base {h.base_header_size}, full {h.header_size})",
-                offset=2,
-                field="header.base_header_size",
-                expected=f">= {BASE_HEADER_SIZE}",
-                found=h.base_header_size,
-            )
-        )
-    if h.header_size > idx.size:
-        out.append(
-            Finding(
-                "index.header-outside-file",
-                path,
-                "header_size is larger than the file",
-                offset=4,
-                field="header.header_size",
-                expected=f"<= {idx.size}",
-                found=h.header_size,
-            )
-        )
-    if h.record_size < RECORD_MIN_SIZE:
-        out.append(
-            Finding(
-                "index.record-size-too-small",
-                path,
-                "record_size is below 8",
-                offset=8,
-                field="header.record_size",
-                expected=">= 8",
-                found=h.record_size,
-            )
-        )
+    wrong_version = _apply((WRONG_VERSION,), facts, path)
+    if wrong_version:
+        return wrong_version
+    out = _apply(UNUSABLE, facts, path)
     if len(idx.records) and idx.records[-1].uid == 0:
         rec = idx.records[-1]
         out.append(
@@ -279,83 +347,6 @@ def _unusable(idx: IndexFile, path: str, order: str) -> list[Finding]:
                 found=0,
             )
         )
-    return out
-
-
-def _header(idx: IndexFile, path: str) -> list[Finding]:
-    """``mail_index_map_check_header``: failures make Dovecot fsck the index."""
-    h = idx.header
-    out = []
-    if any(p.field == "header.messages_count" for p in idx.problems):
-        out.append(
-            _header_finding(
-                "index.records-truncated",
-                path,
-                h,
-                "messages_count",
-                "messages_count is higher than the records in the file",
-                expected=f"<= {len(idx.records)}",
-            )
-        )
-    if h.uid_validity == 0 and h.next_uid != 1:
-        out.append(
-            _header_finding(
-                "index.uidvalidity-zero",
-                path,
-                h,
-                "uid_validity",
-                f"uidvalidity=0, but next_uid={h.next_uid}",
-                expected="non-zero",
-            )
-        )
-    if h.next_uid == 0:
-        out.append(
-            _header_finding(
-                "index.next-uid-zero",
-                path,
-                h,
-                "next_uid",
-                "next_uid=0",
-                expected=">= 1",
-            )
-        )
-    for name, text in (("seen_messages_count", "seen"), ("deleted_messages_count", "deleted")):
-        value = getattr(h, name)
-        if value > h.messages_count:
-            out.append(
-                _header_finding(
-                    f"index.{text}-count-too-large",
-                    path,
-                    h,
-                    name,
-                    f"{name} {value} > messages_count {h.messages_count}",
-                    expected=f"<= {h.messages_count}",
-                )
-            )
-    if h.first_recent_uid == 0 or h.first_recent_uid > h.next_uid:
-        out.append(
-            _header_finding(
-                "index.first-recent-uid-invalid",
-                path,
-                h,
-                "first_recent_uid",
-                f"first_recent_uid {h.first_recent_uid} is outside 1..{h.next_uid}",
-                expected=f"1..{h.next_uid}",
-            )
-        )
-    for name in ("first_unseen_uid_lowwater", "first_deleted_uid_lowwater"):
-        value = getattr(h, name)
-        if value > h.next_uid:
-            out.append(
-                _header_finding(
-                    "index.lowwater-beyond-next-uid",
-                    path,
-                    h,
-                    name,
-                    f"{name} {value} > next_uid {h.next_uid}",
-                    expected=f"<= {h.next_uid}",
-                )
-            )
     return out
 
 
@@ -394,32 +385,11 @@ def _records(idx: IndexFile, path: str) -> list[Finding]:
 
 
 def _extensions(idx: IndexFile, path: str) -> list[Finding]:
-    out = []
-    for problem in idx.problems:
-        if "goes outside header" in problem.reason:
-            out.append(
-                Finding(
-                    "index.extension-outside-header",
-                    path,
-                    problem.reason,
-                    offset=problem.offset,
-                    field=problem.field,
-                    expected=problem.expected,
-                    found=problem.found,
-                )
-            )
-        elif problem.field and problem.field.startswith("keywords"):
-            out.append(
-                Finding(
-                    "index.keywords-header-invalid",
-                    path,
-                    problem.reason,
-                    offset=problem.offset,
-                    field=problem.field,
-                    expected=problem.expected,
-                    found=problem.found,
-                )
-            )
+    out = [
+        from_error(PARSER_PROBLEMS[problem.kind], problem)
+        for problem in idx.problems
+        if problem.kind in PARSER_PROBLEMS
+    ]
     names = Counter(e.name for e in idx.extensions)
     for ext in idx.extensions:
         where = f"extensions[{ext.number}]"
@@ -508,75 +478,15 @@ def _keyword_names(idx: IndexFile, path: str) -> list[Finding]:
     return out
 
 
-def _counters(state: IndexFile, path: str, disk: IndexHeader) -> list[Finding]:
-    """Counters and low-water marks against the records (on the replayed state).
-
-    A counter that already exceeds messages_count on disk is reported as too large
-    (Dovecot fscks it) and not again as wrong, even when the log's appends have since
-    raised messages_count above it.
-    """
-    h = state.header
+def _counter_facts(state: IndexFile, disk: IndexHeader) -> HeaderFacts:
+    """What the COUNTERS rules compare the replayed header with: its own records."""
     pairs = state.records.uids_and_flags()
-    seen = sum(1 for _, f in pairs if f & MAIL_SEEN)
-    deleted = sum(1 for _, f in pairs if f & MAIL_DELETED)
-    out = []
-    for name, what, count in (
-        ("seen_messages_count", "seen", seen),
-        ("deleted_messages_count", "deleted", deleted),
-    ):
-        stored = getattr(h, name)
-        if (
-            stored <= h.messages_count
-            and getattr(disk, name) <= disk.messages_count
-            and count != stored
-        ):
-            out.append(
-                _header_finding(
-                    f"index.{what}-count-wrong",
-                    path,
-                    h,
-                    name,
-                    f"header says {stored} {what}, records have {count}",
-                    expected=count,
-                )
-            )
-    for name, what, label, first in (
-        (
-            "first_unseen_uid_lowwater",
-            "unseen",
-            "unseen",
-            next((u for u, f in pairs if not f & MAIL_SEEN), None),
-        ),
-        (
-            "first_deleted_uid_lowwater",
-            "deleted",
-            "\\Deleted",
-            next((u for u, f in pairs if f & MAIL_DELETED), None),
-        ),
-    ):
-        mark = getattr(h, name)
-        if first is not None and first < mark:
-            out.append(
-                _header_finding(
-                    f"index.{what}-lowwater-too-high",
-                    path,
-                    h,
-                    name,
-                    f"uid {first} is {label} but the low-water mark is {mark}",
-                    expected=f"<= {first}",
-                )
-            )
-    dirty = next((u for u, f in pairs if f & MAIL_DIRTY), None)
-    if dirty is not None and not h.flags & HDR_FLAG_HAVE_DIRTY:
-        out.append(
-            _header_finding(
-                "index.dirty-flag-unmarked",
-                path,
-                h,
-                "flags",
-                f"uid {dirty} has a flag change not written to the mail file, but "
-                "the header does not say so",
-                expected="HAVE_DIRTY (0x02)",
-            )
-        )
-    return out
+    return HeaderFacts(
+        state.header,
+        disk=disk,
+        seen=sum(1 for _, f in pairs if f & MAIL_SEEN),
+        deleted=sum(1 for _, f in pairs if f & MAIL_DELETED),
+        first_unseen=next((u for u, f in pairs if not f & MAIL_SEEN), None),
+        first_deleted=next((u for u, f in pairs if f & MAIL_DELETED), None),
+        dirty=next((u for u, f in pairs if f & MAIL_DIRTY), None),
+    )

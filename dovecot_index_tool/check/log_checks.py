@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dovecot_index_tool.check.cache_checks import cache_in_order
 from dovecot_index_tool.check.data import IndexState
-from dovecot_index_tool.check.findings import Finding, from_file_error
+from dovecot_index_tool.check.findings import Finding, from_error, from_file_error
 from dovecot_index_tool.check.index_checks import log_is_usable, mailbox_byteorder
 from dovecot_index_tool.format import log as L
 from dovecot_index_tool.format.binary import layout
@@ -106,19 +106,7 @@ def _one_log(log: L.LogFile, index: IndexState) -> list[Finding]:
 
 
 def _framing(log: L.LogFile) -> list[Finding]:
-    out = []
-    for problem in log.problems:
-        out.append(
-            Finding(
-                "log.record-size-invalid",
-                log.path,
-                problem.reason,
-                offset=problem.offset,
-                field=problem.field,
-                expected=problem.expected,
-                found=problem.found,
-            )
-        )
+    out = [from_error("log.record-size-invalid", problem) for problem in log.problems]
     if log.end_reason in (L.END_UNFINISHED, L.END_PARTIAL_TRANSACTION) and log.trailing:
         out.append(
             Finding(
@@ -138,17 +126,8 @@ def _records(log: L.LogFile) -> list[Finding]:
     for rec in log.records:
         where = f"record@{rec.offset}"
         if rec.error is not None:
-            out.append(
-                Finding(
-                    "log.record-invalid",
-                    log.path,
-                    f"{rec.name} record: {rec.error.reason}",
-                    offset=rec.offset,
-                    field=rec.error.field,
-                    expected=rec.error.expected,
-                    found=rec.error.found,
-                )
-            )
+            message = f"{rec.name} record: {rec.error.reason}"
+            out.append(from_error("log.record-invalid", rec.error, message))
             break  # Dovecot stops reading the log here
         if rec.name.startswith("unknown"):
             out.append(

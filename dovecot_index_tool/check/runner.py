@@ -14,10 +14,11 @@ from pathlib import Path
 
 from dovecot_index_tool.check.cache_checks import check_cache
 from dovecot_index_tool.check.data import MailboxData, UserData, load_mailbox, load_user
-from dovecot_index_tool.check.findings import Finding
+from dovecot_index_tool.check.findings import Finding, could_not_check, from_error
 from dovecot_index_tool.check.index_checks import check_index
 from dovecot_index_tool.check.location_checks import check_state_files
 from dovecot_index_tool.check.log_checks import check_consistency, check_logs
+from dovecot_index_tool.check.severity import Severity
 from dovecot_index_tool.check.storage_checks import (
     check_list_index,
     check_maildir,
@@ -84,9 +85,19 @@ def mailbox_findings(data: MailboxData, user: UserData | None) -> list[Finding]:
         out += check_sdbox(data)
     elif data.format == "mdbox" and user is not None:
         out += check_mdbox_mailbox(data, user)
-    out += [Finding("scanner.unreadable", e.file, e.reason) for e in data.read_errors]
+    out += [from_error("scanner.unreadable", e) for e in data.read_errors]
     out += check_state_files(data)
-    return _unique(_without_cascades(out))
+    return _unique(_without_cascades(_only_what_was_read(out)))
+
+
+def _only_what_was_read(findings: list[Finding]) -> list[Finding]:
+    """When a file of the mailbox could not be read, what the others seem to say follows
+    from the missing one (a log not readable looks like a lost log): the mailbox could
+    not be checked, which is neither damage nor a reason to repair."""
+    if not any(could_not_check(f.check, f.severity) for f in findings):
+        return findings
+    return [f for f in findings
+            if could_not_check(f.check, f.severity) or f.severity is Severity.INFO]
 
 
 # Damage that makes the records unreliable: Dovecot fscks (or rebuilds) the index before
@@ -174,7 +185,7 @@ def check_user_files(
                 + check_mdbox_map(user, references)
             ),
         )
-        found += [Finding("scanner.unreadable", e.file, e.reason) for e in user.read_errors]
+        found += [from_error("scanner.unreadable", e) for e in user.read_errors]
         reports.append(MailboxReport(path, "(mdbox map)", "mdbox-map", tuple(_unique(found))))
     return reports
 

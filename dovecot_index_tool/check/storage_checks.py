@@ -232,15 +232,7 @@ def dbox_file_heads(directory: str, heads: dict[str, bytes]) -> list[Finding]:
         "dbox.file-invalid",
         directory,
         bad,
-        lambda b: Finding(
-            "dbox.file-invalid",
-            b[0],
-            f"{Path(b[0]).name}: {b[1].reason}",
-            offset=b[1].offset,
-            field=b[1].field,
-            expected=b[1].expected,
-            found=b[1].found,
-        ),
+        lambda b: from_error("dbox.file-invalid", b[1], f"{Path(b[0]).name}: {b[1].reason}"),
     )
 
 

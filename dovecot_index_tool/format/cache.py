@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from dovecot_index_tool.format.binary import BIG, LITTLE, align, decode_packed_offset
-from dovecot_index_tool.format.errors import FormatError
+from dovecot_index_tool.format.errors import ErrorKind, FormatError
 from dovecot_index_tool.format.layouts import FORMATS, for_order
 
 HEADER_SIZE = 32
@@ -255,7 +255,14 @@ def read_chain(cache: CacheFile, offset: int) -> CacheChain:
         if seen_sum > high - low:
             return CacheChain(
                 tuple(records),
-                _err("record list is circular", cache.path, offset, "record.prev_offset", offset),
+                FormatError(
+                    "record list is circular",
+                    kind=ErrorKind.CACHE_CHAIN_LOOP,
+                    file=cache.path,
+                    offset=offset,
+                    field="record.prev_offset",
+                    found=offset,
+                ),
             )
         records.append(rec)
         if isinstance(rec.values, FormatError):

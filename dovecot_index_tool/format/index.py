@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from dovecot_index_tool.format.binary import BIG, LITTLE, align, unpack
-from dovecot_index_tool.format.errors import FormatError
+from dovecot_index_tool.format.errors import ErrorKind, FormatError
 from dovecot_index_tool.format.layouts import (
     FORMATS,
     INDEX_HEADER_FIELDS,
@@ -300,6 +300,7 @@ def _outside(
 ) -> FormatError:
     return FormatError(
         f"header extension ({name}) goes outside header",
+        kind=ErrorKind.EXTENSION_OUTSIDE_HEADER,
         file=path,
         offset=offset,
         field=field_path,
@@ -358,6 +359,7 @@ def _parse_keywords_of(
         problems.append(
             FormatError(
                 err.reason,
+                kind=ErrorKind.KEYWORDS_HEADER,
                 file=path,
                 offset=ext.data_offset + (err.offset or 0),
                 field=err.field,
@@ -394,6 +396,7 @@ def _record_table(
         problems.append(
             FormatError(
                 "messages_count too large for the file",
+                kind=ErrorKind.MESSAGES_BEYOND_FILE,
                 file=path,
                 offset=32,
                 field="header.messages_count",
