@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 __all__ = [
@@ -66,6 +67,17 @@ ROOT_MARK_FILES = (
 )
 SDBOX_FILE = re.compile(r"u\.\d+\Z")
 MDBOX_FILE = re.compile(r"m\.\d+\Z")
+
+
+class MailboxFormat(StrEnum):
+    """What a location holds: a mailbox of one storage format, or one of a user's
+    shared index files (reported and repaired as entries of their own)."""
+
+    MAILDIR = "maildir"
+    SDBOX = "sdbox"
+    MDBOX = "mdbox"
+    LIST_INDEX = "list-index"
+    MDBOX_MAP = "mdbox-map"
 
 
 @dataclass(frozen=True)

@@ -138,8 +138,8 @@ def test_a_file_not_allowed_to_be_read_is_could_not_check_not_damage(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("needs root to check as another user")
     # the interpreter's own files may be out of that user's reach: load what runs first
-    import dovecot_index_tool.check.target  # noqa: F401
-    import dovecot_index_tool.present.check_view  # noqa: F401
+    import dovecot_index_tool.check.target
+    import dovecot_index_tool.present.check_view
     import dovecot_index_tool.present.json_out  # noqa: F401
 
     base = Path("/tmp") / f"dit-perm-{os.getpid()}"

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dovecot_index_tool.discovery import MailboxLocation
+from dovecot_index_tool.discovery import MailboxFormat, MailboxLocation
 from dovecot_index_tool.files import IndexSet, read_file, read_index_set
 from dovecot_index_tool.format.errors import FormatError, ReadError
 from dovecot_index_tool.format.index import IndexFile
@@ -72,9 +72,9 @@ def load_mailbox(location: MailboxLocation) -> MailboxData:
     data = MailboxData(
         location.name, location.format, index, location.mail_dir, location.control_dir
     )
-    if location.format == "maildir":
+    if location.format == MailboxFormat.MAILDIR:
         return _with_maildir(data, errors)
-    if location.format == "sdbox" and location.mail_dir is not None:
+    if location.format == MailboxFormat.SDBOX and location.mail_dir is not None:
         names = _listing(location.mail_dir, errors)
         files = tuple(n for n in names if SDBOX_FILE.match(n))
         heads = {n: _head(Path(location.mail_dir) / n, errors) for n in files}

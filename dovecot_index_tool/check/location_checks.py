@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dovecot_index_tool.check.data import MailboxData
 from dovecot_index_tool.check.findings import Finding
+from dovecot_index_tool.discovery import MailboxFormat
 
 HINT = ("its index files live elsewhere (INDEX=/CONTROL=): give --index-root and "
         "--control-root, or the Dovecot configuration")
@@ -24,12 +25,12 @@ def check_state_files(data: MailboxData) -> list[Finding]:
     if data.index.files.exists:
         return []
     where = Path(data.index.path).parent
-    if data.format == "maildir":
+    if data.format == MailboxFormat.MAILDIR:
         if data.uidlist is not None or data.uidlist_error is not None:
             return []
         handled = [n for n in data.mail_files or () if n.startswith("cur/") or ":2," in n]
         missing = "no dovecot.index, log or dovecot-uidlist"
-    elif data.format == "sdbox":
+    elif data.format == MailboxFormat.SDBOX:
         handled = list(data.mail_files or ())
         missing = "no dovecot.index or log"
     else:

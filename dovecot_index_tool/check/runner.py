@@ -27,7 +27,7 @@ from dovecot_index_tool.check.storage_checks import (
     check_sdbox,
     mdbox_references,
 )
-from dovecot_index_tool.discovery import MailboxLocation
+from dovecot_index_tool.discovery import MailboxFormat, MailboxLocation
 
 
 @dataclass(frozen=True)
@@ -79,11 +79,11 @@ def mailbox_findings(data: MailboxData, user: UserData | None) -> list[Finding]:
     out += check_logs(data.index)
     out += check_consistency(data.index)
     out += check_cache(data.index)
-    if data.format == "maildir":
+    if data.format == MailboxFormat.MAILDIR:
         out += check_maildir(data)
-    elif data.format == "sdbox":
+    elif data.format == MailboxFormat.SDBOX:
         out += check_sdbox(data)
-    elif data.format == "mdbox" and user is not None:
+    elif data.format == MailboxFormat.MDBOX and user is not None:
         out += check_mdbox_mailbox(data, user)
     out += [from_error("scanner.unreadable", e) for e in data.read_errors]
     out += check_state_files(data)
@@ -146,7 +146,7 @@ def check_mailbox(
         data = load_mailbox(location)
         state = data.index.state
         state_count[0] = len(state.records) if state is not None else None
-        if references is not None and data.format == "mdbox":
+        if references is not None and data.format == MailboxFormat.MDBOX:
             references.counts.update(mdbox_references(data)[1])
         return mailbox_findings(data, user)
 
@@ -172,7 +172,8 @@ def check_user_files(
                 + check_list_index(user, mailboxes)
             ),
         )
-        reports.append(MailboxReport(path, "(mailbox list index)", "list-index", tuple(found)))
+        reports.append(MailboxReport(path, "(mailbox list index)", MailboxFormat.LIST_INDEX,
+                                     tuple(found)))
     if user.map_index is not None:
         path = user.map_index.path
         idx = user.map_index
@@ -186,7 +187,8 @@ def check_user_files(
             ),
         )
         found += [from_error("scanner.unreadable", e) for e in user.read_errors]
-        reports.append(MailboxReport(path, "(mdbox map)", "mdbox-map", tuple(_unique(found))))
+        reports.append(MailboxReport(path, "(mdbox map)", MailboxFormat.MDBOX_MAP,
+                                     tuple(_unique(found))))
     return reports
 
 

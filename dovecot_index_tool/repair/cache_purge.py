@@ -19,7 +19,7 @@ import os
 from dovecot_index_tool.check.catalogue import Repair
 from dovecot_index_tool.check.findings import Finding
 from dovecot_index_tool.check.runner import check_locations
-from dovecot_index_tool.discovery import MailboxLocation, MailRoot
+from dovecot_index_tool.discovery import MailboxFormat, MailboxLocation, MailRoot
 from dovecot_index_tool.repair.inventory import Inventory, lost_since, take_inventory
 from dovecot_index_tool.repair.locking import DEFAULT_TIMEOUT, dovecot_lock
 from dovecot_index_tool.repair.outcome import RepairOutcome
@@ -83,7 +83,7 @@ def findings_now(location: MailboxLocation, root: MailRoot | None = None) -> lis
     """Check this one mailbox now; for mdbox with ``root`` also the map it points into
     (the list index is left out: no repair of one mailbox changes it)."""
     map_dir = storage = None
-    if root is not None and root.format == "mdbox":
+    if root is not None and root.format == MailboxFormat.MDBOX:
         map_dir, storage = root.map_index_dir, root.storage_dir
     reports = check_locations([location], None, map_dir, storage, complete=False)
     return [f for report in reports for f in report.findings]

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dovecot_index_tool.discovery import MailboxLocation, MailRoot
+from dovecot_index_tool.discovery import MailboxFormat, MailboxLocation, MailRoot
 
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_TIMEOUT = 600.0  # seconds; a storage rebuild of a big mdbox takes a while
@@ -92,7 +92,7 @@ def expand_location(template: str, user: str, home: str, root: str) -> str:
 def mail_location_of(root: MailRoot) -> str:
     """The ``mail_location`` that makes Dovecot open the store discovery found."""
     parts = [f"{root.format}:{root.root}"]
-    if root.format == "maildir" and root.layout == "fs":
+    if root.format == MailboxFormat.MAILDIR and root.layout == "fs":
         parts.append("LAYOUT=fs")
     if root.index_root != root.root:
         parts.append(f"INDEX={root.index_root}")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from dovecot_index_tool.discovery import MailboxLocation, MailRoot
+from dovecot_index_tool.discovery import MailboxFormat, MailboxLocation, MailRoot
 from dovecot_index_tool.files import parse_or_none
 from dovecot_index_tool.format.uidlist import parse_maildir_keywords, parse_uidlist
 from dovecot_index_tool.repair.doveadm import FetchedMessage
@@ -65,11 +65,11 @@ def expected_state(
     listed = list_uid_validity(root.list_index_dir, location.name)
     if listed:
         votes += (("dovecot.list.index", listed),)
-    if location.format == "maildir":
+    if location.format == MailboxFormat.MAILDIR:
         messages, validity, next_uid = _maildir(location)
         votes += (("dovecot-uidlist", validity),) if validity else ()
         next_uid = max(next_uid or 0, saved.next_uid or 0) or None
-    elif location.format == "sdbox":
+    elif location.format == MailboxFormat.SDBOX:
         messages, next_uid = _sdbox(location, saved), saved.next_uid
     else:
         messages, next_uid = _mdbox(root, saved, map_trusted), saved.next_uid
@@ -88,7 +88,7 @@ def with_view(expected: Expected, shown: list[FetchedMessage]) -> Expected:
     them from the damaged index, where garbage shows as keywords or ``\\Deleted``), so
     they are neither put back nor verified. For maildir every message file is already
     expected (Dovecot may show one under its file name instead of its GUID)."""
-    if expected.format == "maildir":
+    if expected.format == MailboxFormat.MAILDIR:
         return expected
     messages = {m.key: m for m in expected.messages}
     for seen in shown:
@@ -101,9 +101,9 @@ def with_view(expected: Expected, shown: list[FetchedMessage]) -> Expected:
 
 
 def message_key(mail_format: str, fetched: FetchedMessage) -> str:
-    if mail_format == "sdbox":
+    if mail_format == MailboxFormat.SDBOX:
         return str(fetched.uid)
-    if mail_format == "mdbox":
+    if mail_format == MailboxFormat.MDBOX:
         return guid_128(fetched.guid)
     return fetched.guid
 

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from dovecot_index_tool.discovery import MailboxFormat
 from dovecot_index_tool.files import read_file
 from dovecot_index_tool.format.dbox import parse_dbox
 from dovecot_index_tool.format.errors import FormatError
@@ -48,9 +49,9 @@ class Inventory:
 def take_inventory(directory: str | os.PathLike[str], mail_format: str) -> Inventory:
     """The messages on disk in one mailbox directory (maildir or sdbox ``dbox-Mails``)."""
     directory = Path(directory)
-    if mail_format == "maildir":
+    if mail_format == MailboxFormat.MAILDIR:
         return _maildir(directory)
-    if mail_format == "sdbox":
+    if mail_format == MailboxFormat.SDBOX:
         return _sdbox(directory)
     raise ValueError(f"no on-disk inventory for {mail_format!r} mailboxes")
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from dovecot_index_tool.atomic import replace_atomically
 from dovecot_index_tool.check.catalogue import Repair
-from dovecot_index_tool.discovery import MailboxLocation, MailRoot, iter_mailboxes
+from dovecot_index_tool.discovery import MailboxFormat, MailboxLocation, MailRoot, iter_mailboxes
 from dovecot_index_tool.repair.doveadm import (
     DoveadmError,
     DovecotSetup,
@@ -241,9 +241,9 @@ def _renumbering(cost: int) -> str:
 def mail_files(root: MailRoot, location: MailboxLocation) -> dict[str, int]:
     """The dbox message files and their sizes (for mdbox the user's ``m.N`` files).
     Maildir needs none: Dovecot lists ``cur/`` and ``new/`` at every sync."""
-    if location.format == "sdbox":
+    if location.format == MailboxFormat.SDBOX:
         return _sizes(location.mail_dir, "u.*")
-    if location.format == "mdbox":
+    if location.format == MailboxFormat.MDBOX:
         return _sizes(root.storage_dir, "m.*")
     return {}
 
@@ -295,10 +295,10 @@ def touched_files(root: MailRoot, location: MailboxLocation) -> list[Path]:
     (a storage rebuild rewrites them all)."""
     paths = [Path(location.index_dir) / n for n in MAILBOX_FILES]
     paths += [Path(root.list_index_dir) / n for n in LIST_FILES]
-    if location.format == "maildir":
+    if location.format == MailboxFormat.MAILDIR:
         control = Path(location.control_dir or location.index_dir)
         paths += [control / n for n in MAILDIR_CONTROL]
-    if location.format == "mdbox" and root.map_index_dir is not None:
+    if location.format == MailboxFormat.MDBOX and root.map_index_dir is not None:
         paths += [Path(root.map_index_dir) / n for n in MAP_FILES]
         for other in iter_mailboxes(root):
             paths += [Path(other.index_dir) / n for n in MAILBOX_FILES]
@@ -361,7 +361,7 @@ def _flags_unknown(expected: Expected, fetched: dict[str, FetchedMessage]) -> tu
                               "not known" if m.restore else "flags not known, no readable "
                               "index record")
             for m in expected.messages if not m.flags_known]
-    if expected.format == "mdbox":
+    if expected.format == MailboxFormat.MDBOX:
         known = expected.by_key()
         lost += [f"uid {m.uid} (guid {m.guid}): flags not known, no readable index record"
                  for key, m in fetched.items() if key not in known]

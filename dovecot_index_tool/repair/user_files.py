@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dovecot_index_tool.check.runner import check_locations
-from dovecot_index_tool.discovery import MailboxLocation, MailRoot, iter_mailboxes, locate
+from dovecot_index_tool.discovery import (
+    MailboxFormat,
+    MailboxLocation,
+    MailRoot,
+    iter_mailboxes,
+    locate,
+)
 from dovecot_index_tool.jobqueue.store import Job
 from dovecot_index_tool.jobqueue.worker import RepairFailed
 from dovecot_index_tool.repair.doveadm import DoveadmError
@@ -36,8 +42,8 @@ from dovecot_index_tool.repair.quarantine import (
 )
 from dovecot_index_tool.repair.rebuild import LIST_FILES, Settings
 
-LIST_INDEX = "list-index"
-MDBOX_MAP = "mdbox-map"
+LIST_INDEX = MailboxFormat.LIST_INDEX
+MDBOX_MAP = MailboxFormat.MDBOX_MAP
 LIST_NAME = "(mailbox list index)"  # how a check report names them
 MAP_NAME = "(mdbox map)"
 USER_FILE_FORMATS = {LIST_INDEX, MDBOX_MAP}

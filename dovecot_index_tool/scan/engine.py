@@ -26,7 +26,12 @@ from dovecot_index_tool.check.findings import (
 from dovecot_index_tool.check.runner import MailboxReport
 from dovecot_index_tool.check.severity import worst as worst_of
 from dovecot_index_tool.check.target import unreadable_report
-from dovecot_index_tool.discovery import find_mail_root, iter_mailboxes, noting_unreadable
+from dovecot_index_tool.discovery import (
+    MailboxFormat,
+    find_mail_root,
+    iter_mailboxes,
+    noting_unreadable,
+)
 from dovecot_index_tool.exitcodes import Exit
 from dovecot_index_tool.ledger.store import Ledger, MailboxRecord
 from dovecot_index_tool.scan.worker import (
@@ -284,7 +289,7 @@ class Scanner:
                 (
                     Path(user.list_index_dir) / "dovecot.list.index",
                     None,
-                    ("(mailbox list index)", "list-index"),
+                    ("(mailbox list index)", MailboxFormat.LIST_INDEX),
                 )
             )
         if user.map_index_dir is not None:
@@ -292,7 +297,7 @@ class Scanner:
                 (
                     Path(user.map_index_dir) / "dovecot.map.index",
                     user.storage_dir,
-                    ("(mdbox map)", "mdbox-map"),
+                    ("(mdbox map)", MailboxFormat.MDBOX_MAP),
                 )
             )
         digests = []

@@ -26,7 +26,7 @@ from dovecot_index_tool.check.runner import (
     check_mailbox,
     check_user_files,
 )
-from dovecot_index_tool.discovery import MailboxLocation
+from dovecot_index_tool.discovery import MailboxFormat, MailboxLocation
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,8 @@ def _stats(location: MailboxLocation) -> list[tuple[str, int, int, int]]:
         paths += [Path(location.control_dir) / n for n in CONTROL_FILES]
     if location.mail_dir is not None:
         mail = Path(location.mail_dir)
-        paths += [mail / "cur", mail / "new"] if location.format == "maildir" else [mail]
+        maildir = location.format == MailboxFormat.MAILDIR
+        paths += [mail / "cur", mail / "new"] if maildir else [mail]
     out = []
     for path in paths:
         try:
@@ -253,7 +254,7 @@ def scan_user(task: UserTask) -> list[Outcome]:
         ]
     out = []
     for report in reports:
-        extra = task.storage_dir if report.format == "mdbox-map" else None
+        extra = task.storage_dir if report.format == MailboxFormat.MDBOX_MAP else None
         digest, size = prefix_fingerprint(report.path, extra)
         out.append(Outcome(task.volume, task.tenant, task.user, report, size, digest, True))
     return out
