@@ -28,16 +28,11 @@ def update_keywords(m: RecordMap, modseqs: Modseqs, record: L.LogRecord) -> None
         _register(m, idx, ext.reset_id, ext.hdr_size, len(m.keywords()))
         ext = m.exts[m.ext_index("keywords")]
     byte, bit = ext.record_offset + kw // 8, 1 << (kw % 8)
-    for r in u.ranges:
-        found = m.seq_range(r.uid1, r.uid2)
-        if not found:
-            continue
-        modseqs.touch(m, *found, record.modseq)
-        for seq in range(found[0], found[1] + 1):
-            if u.modify_type == ADD:
-                m.records[seq][byte] |= bit
-            else:
-                m.records[seq][byte] &= ~bit & 0xFF
+    for seq in _touched(m, modseqs, u.ranges, record.modseq):
+        if u.modify_type == ADD:
+            m.records[seq][byte] |= bit
+        else:
+            m.records[seq][byte] &= ~bit & 0xFF
 
 
 def reset_keywords(m: RecordMap, modseqs: Modseqs, record: L.LogRecord) -> None:
@@ -46,15 +41,20 @@ def reset_keywords(m: RecordMap, modseqs: Modseqs, record: L.LogRecord) -> None:
     if idx is None:
         return
     ext = m.exts[idx]
-    for r in record.items:
+    for seq in _touched(m, modseqs, record.items, record.modseq):
+        m.records[seq][ext.record_offset : ext.record_offset + ext.record_size] = bytes(
+            ext.record_size
+        )
+
+
+def _touched(m: RecordMap, modseqs: Modseqs, ranges, modseq: int):
+    """The record positions of UID ranges, each range's modseq raised first."""
+    for r in ranges:
         found = m.seq_range(r.uid1, r.uid2)
         if not found:
             continue
-        modseqs.touch(m, *found, record.modseq)
-        for seq in range(found[0], found[1] + 1):
-            m.records[seq][ext.record_offset : ext.record_offset + ext.record_size] = bytes(
-                ext.record_size
-            )
+        modseqs.touch(m, *found, modseq)
+        yield from range(found[0], found[1] + 1)
 
 
 def _add_keyword(m: RecordMap, modseqs: Modseqs, name: str) -> int:
