@@ -7,8 +7,10 @@ number of times, because Dovecot keeps writing while we look.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +18,16 @@ from pathlib import Path
 from dovecot_index_tool.format.cache import CacheFile, parse_cache
 from dovecot_index_tool.format.errors import FileError, FormatError, ReadError
 from dovecot_index_tool.format.index import IndexFile, parse_index
-from dovecot_index_tool.format.log import LogFile, parse_log
+from dovecot_index_tool.format.log import (
+    END_PARTIAL_TRANSACTION,
+    END_UNFINISHED,
+    LogFile,
+    parse_log,
+)
 
+# struct flock on 64-bit Linux: l_type, l_whence, l_start, l_len, l_pid (+ padding).
+FLOCK = "hhqqi4x"
+PARTIAL_ENDS = (END_UNFINISHED, END_PARTIAL_TRANSACTION)
 READ_RETRIES = 3
 RETRY_PAUSE = 0.05
 INDEX_PREFIXES = ("dovecot.index", "dovecot.map.index", "dovecot.list.index")
@@ -87,6 +97,9 @@ class IndexSet:
     errors: tuple[FileError, ...] = field(default=())
     log_inodes: tuple[int, ...] = ()
     hardlinked: bool = False
+    # the head log ends in a partial record: is a writer holding Dovecot's lock on it?
+    # None when it ends cleanly or the question could not be asked
+    head_log_locked: bool | None = None
 
     @property
     def exists(self) -> bool:
@@ -101,6 +114,7 @@ def read_index_set(prefix: str | os.PathLike[str], with_cache: bool = True) -> I
     logs = []
     inodes: list[int] = []
     hardlinked = False
+    head_locked = None
     for suffix in (".log.2", ".log"):
         raw = _read_or_none(prefix + suffix, errors)
         if raw is None:
@@ -113,6 +127,9 @@ def read_index_set(prefix: str | os.PathLike[str], with_cache: bool = True) -> I
             inodes.append(raw.inode)
         except FormatError as err:
             errors.append(err)
+            continue
+        if suffix == ".log" and logs[-1].trailing and logs[-1].end_reason in PARTIAL_ENDS:
+            head_locked = _writer_at_work(raw)
     logs.sort(key=lambda f: f.header.file_seq)
     cache = None
     if with_cache:
@@ -124,7 +141,41 @@ def read_index_set(prefix: str | os.PathLike[str], with_cache: bool = True) -> I
                 cache = parse_cache(raw.data, raw.path, byteorder=bo, indexid=indexid)
             except FormatError as err:
                 errors.append(err)
-    return IndexSet(prefix, index, tuple(logs), cache, tuple(errors), tuple(inodes), hardlinked)
+    return IndexSet(prefix, index, tuple(logs), cache, tuple(errors), tuple(inodes), hardlinked,
+                    head_locked)
+
+
+def _writer_at_work(raw: FileBytes) -> bool | None:
+    """Whether the partial bytes at the end of a log may be a write in progress: Dovecot
+    appends only while it holds its lock on the log, so they may while some process
+    holds a lock, or when the file changed since it was read (the writer finished).
+    Unlocked and unchanged, they are garbage, which Dovecot refuses once it locks."""
+    locked = writer_holds_lock(raw.path)
+    now = _lstat(raw.path)
+    if now is None or (now.st_ino, now.st_size, now.st_mtime_ns) != (
+            raw.inode, len(raw.data), raw.mtime_ns):
+        return True
+    return locked
+
+
+def writer_holds_lock(path: str | os.PathLike[str]) -> bool | None:
+    """Whether any process holds a lock on the file. A query (``F_OFD_GETLK``, else
+    ``F_GETLK``): it takes no lock and waits for none. None when it cannot be asked."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        command = getattr(fcntl, "F_OFD_GETLK", None)
+        if command is None or struct.calcsize(FLOCK) != 32:
+            command = fcntl.F_GETLK
+        query = struct.pack(FLOCK, fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)
+        answer = fcntl.fcntl(fd, command, query)
+        return struct.unpack(FLOCK, answer)[0] != fcntl.F_UNLCK
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _read_or_none(path: str, errors: list[FileError]) -> FileBytes | None:

@@ -168,3 +168,38 @@ def test_a_file_not_allowed_to_be_read_is_could_not_check_not_damage(tmp_path):
     inbox = next(m for m in json.loads(stdout)["mailboxes"] if m["name"] == "INBOX")
     assert {f["check"] for f in inbox["findings"] if f["severity"] != "info"} == {
         "scanner.unreadable"}
+
+
+def _partial_log_record(tmp_path) -> tuple[Path, Path]:
+    from damage import append, copy_store, log_records
+
+    store = copy_store(FIXTURES, "sdbox", tmp_path)
+    log = store.log("INBOX")
+    last = log_records(log)[-1]
+    append(log, log.read_bytes()[last.offset : last.offset + last.size - 4])
+    return store.home, log
+
+
+def test_partial_bytes_no_writer_holds_are_garbage_dovecot_refuses(tmp_path):
+    home, log = _partial_log_record(tmp_path)
+
+    result = CliRunner().invoke(main, ["check", "--json", str(home)])
+
+    checks = {f["check"]: f for m in json.loads(result.stdout)["mailboxes"]
+              for f in m["findings"]}
+    assert checks["log.garbage-at-eof"]["file"] == str(log)
+    assert result.exit_code == 4
+
+
+def test_partial_bytes_while_a_writer_holds_the_lock_are_a_write_in_progress(tmp_path):
+    from dovecot_index_tool.repair.locking import dovecot_lock
+
+    home, log = _partial_log_record(tmp_path)
+
+    with dovecot_lock(log, 1):  # as Dovecot holds it while it appends
+        result = CliRunner().invoke(main, ["check", "--json", str(home)])
+
+    checks = {f["check"] for m in json.loads(result.stdout)["mailboxes"]
+              for f in m["findings"]}
+    assert "log.unfinished-write" in checks and "log.garbage-at-eof" not in checks
+    assert result.exit_code == 0

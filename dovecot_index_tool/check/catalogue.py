@@ -376,8 +376,8 @@ _RULES = (
         "a sync under the lock logs 'Unexpected garbage at EOF', " + LOG_CORRUPT,
         REBUILD,
         DBOX_STATE,
-        note="only repair reports it: it re-reads the log under Dovecot's lock when a check "
-        "found log.unfinished-write",
+        note="a check asks whether a writer holds the lock (a query, it takes none) and reads "
+        "the log's size and mtime again; repair re-reads the log under the lock itself",
     ),
     Rule(
         "log.reset",
@@ -730,11 +730,6 @@ NOT_CHECKED = (
     (
         "log file shrank / Transaction log was recreated while we had it locked",
         "needs two reads of a file held open; the scanner re-reads a changing file instead",
-    ),
-    (
-        "Unexpected garbage at EOF (only while the log is locked)",
-        "a scan reports log.unfinished-write (unlocked readers cannot tell garbage from a write "
-        "in progress); repair re-reads under the lock and reports log.garbage-at-eof",
     ),
     (
         "registered field type/size changed (cache)",

@@ -100,25 +100,41 @@ def _one_log(log: L.LogFile, index: IndexState) -> list[Finding]:
                 found=0,
             )
         )
-    out += _framing(log)
+    out += _framing(log, index)
     out += _records(log)
     return out
 
 
-def _framing(log: L.LogFile) -> list[Finding]:
+def _framing(log: L.LogFile, index: IndexState) -> list[Finding]:
     out = [from_error("log.record-size-invalid", problem) for problem in log.problems]
     if log.end_reason in (L.END_UNFINISHED, L.END_PARTIAL_TRANSACTION) and log.trailing:
-        out.append(
-            Finding(
-                "log.unfinished-write",
-                log.path,
-                f"{log.trailing} bytes after the last complete record ({log.end_reason})",
-                offset=log.valid_end,
-                field="records",
-                found=log.trailing,
-            )
-        )
+        out.append(_partial_tail(log, index))
     return out
+
+
+def _partial_tail(log: L.LogFile, index: IndexState) -> Finding:
+    """Partial bytes at the end of a log: a write in progress while a writer holds
+    Dovecot's lock on the head log; garbage when none does (Dovecot, once it locks,
+    answers 'Unexpected garbage at EOF' and the mailbox cannot be opened)."""
+    head = log.path is not None and log.path == f"{index.files.prefix}.log"
+    if head and index.files.head_log_locked is False:
+        return Finding(
+            "log.garbage-at-eof",
+            log.path,
+            f"{log.trailing} bytes after the last complete record and no writer holds the "
+            "lock: not a write in progress",
+            offset=log.valid_end,
+            field="records",
+            found=log.trailing,
+        )
+    return Finding(
+        "log.unfinished-write",
+        log.path,
+        f"{log.trailing} bytes after the last complete record ({log.end_reason})",
+        offset=log.valid_end,
+        field="records",
+        found=log.trailing,
+    )
 
 
 def _records(log: L.LogFile) -> list[Finding]:

@@ -22,10 +22,10 @@ import struct
 import time
 from collections.abc import Iterator
 
+from dovecot_index_tool.files import FLOCK
+
 DEFAULT_TIMEOUT = 30.0
 POLL = 0.05
-# struct flock on 64-bit Linux: l_type, l_whence, l_start, l_len, l_pid (+ padding).
-FLOCK = "hhqqi4x"
 BUSY = {errno.EACCES, errno.EAGAIN}
 
 
