@@ -6,11 +6,13 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from conftest import FIXTURES, ROOT
 from dovecot_index_tool.check.catalogue import RULES
 from dovecot_index_tool.cli import main
+from dovecot_index_tool.format.index import parse_index
 from dovecot_index_tool.present.rules_view import markdown_catalogue
 
 FINDING_KEYS = {"check", "severity", "file", "offset", "field", "expected", "found", "message",
@@ -203,3 +205,22 @@ def test_partial_bytes_while_a_writer_holds_the_lock_are_a_write_in_progress(tmp
               for f in m["findings"]}
     assert "log.unfinished-write" in checks and "log.garbage-at-eof" not in checks
     assert result.exit_code == 0
+
+
+@pytest.mark.parametrize("damaged", ["dovecot.index", "dovecot-uidlist"])
+def test_a_uidvalidity_mismatch_names_the_file_the_list_index_contradicts(tmp_path, damaged):
+    from damage import copy_store, header_offset, patch_u32, replace_text
+
+    store = copy_store(FIXTURES, "maildir", tmp_path)
+    index, uidlist = store.index("INBOX"), store.uidlist("INBOX")
+    validity = parse_index(index.read_bytes()).header.uid_validity
+    if damaged == "dovecot.index":
+        patch_u32(index, header_offset("uid_validity"), validity + 5)
+    else:
+        replace_text(uidlist, f"V{validity} ".encode(), f"V{validity + 5} ".encode())
+
+    result = CliRunner().invoke(main, ["check", "--json", str(store.home)])
+
+    found = [f for m in json.loads(result.stdout)["mailboxes"] for f in m["findings"]
+             if f["check"] == "maildir.uidvalidity-mismatch"]
+    assert [Path(f["file"]).name for f in found] == [damaged]

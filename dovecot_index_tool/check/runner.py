@@ -16,6 +16,7 @@ from dovecot_index_tool.check.cache_checks import check_cache
 from dovecot_index_tool.check.data import MailboxData, UserData, load_mailbox, load_user
 from dovecot_index_tool.check.findings import Finding, could_not_check, from_error
 from dovecot_index_tool.check.index_checks import check_index
+from dovecot_index_tool.check.list_votes import listed_uid_validity
 from dovecot_index_tool.check.location_checks import check_state_files
 from dovecot_index_tool.check.log_checks import check_consistency, check_logs
 from dovecot_index_tool.check.severity import Severity
@@ -80,7 +81,8 @@ def mailbox_findings(data: MailboxData, user: UserData | None) -> list[Finding]:
     out += check_consistency(data.index)
     out += check_cache(data.index)
     if data.format == MailboxFormat.MAILDIR:
-        out += check_maildir(data)
+        lists = user.list_index.state if user is not None and user.list_index else None
+        out += check_maildir(data, listed_uid_validity(lists, data.name))
     elif data.format == MailboxFormat.SDBOX:
         out += check_sdbox(data)
     elif data.format == MailboxFormat.MDBOX and user is not None:

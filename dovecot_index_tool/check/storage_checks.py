@@ -13,7 +13,7 @@ from dovecot_index_tool.check.index_checks import effective_state
 from dovecot_index_tool.format.binary import layout
 from dovecot_index_tool.format.dbox import MAGIC_PRE, check_file_head
 from dovecot_index_tool.format.extensions import decode_list_header
-from dovecot_index_tool.format.index import IndexFile
+from dovecot_index_tool.format.index import HEADER_OFFSETS, IndexFile
 
 SAME_KIND_REPORTED = 3
 
@@ -38,7 +38,7 @@ def _capped(check: str, path: str | None, items: list, describe) -> list[Finding
 
 
 # maildir --------------------------------------------------------------------------------
-def check_maildir(data: MailboxData) -> list[Finding]:
+def check_maildir(data: MailboxData, listed_validity: int | None = None) -> list[Finding]:
     out: list[Finding] = []
     if data.uidlist_error is not None:
         out.append(from_error("uidlist.unusable", data.uidlist_error))
@@ -52,7 +52,7 @@ def check_maildir(data: MailboxData) -> list[Finding]:
     state = effective_state(data.index)
     if uidlist is None or state is None:
         return out
-    out += _uidvalidity(data, state)
+    out += _uidvalidity(data, state, listed_validity)
     out += _uids(data, state)
     return out
 
@@ -79,16 +79,29 @@ def _duplicate_files(uidlist) -> list[Finding]:
     )
 
 
-def _uidvalidity(data: MailboxData, state: IndexFile) -> list[Finding]:
+def _uidvalidity(data: MailboxData, state: IndexFile, listed: int | None) -> list[Finding]:
+    """The uidlist and the index disagree: the list index, a third file, names the odd
+    one out; without it the uidlist is named (Dovecot takes the index's side)."""
     ul = data.uidlist
     index_value = state.header.uid_validity
     if not index_value or not ul.uid_validity or index_value == ul.uid_validity:
         return []
+    message = f"dovecot-uidlist has UIDVALIDITY {ul.uid_validity}, dovecot.index has {index_value}"
+    if listed == ul.uid_validity:
+        return [Finding(
+            "maildir.uidvalidity-mismatch",
+            data.index.files.index.path if data.index.files.index else data.index.path,
+            f"{message}; the list index agrees with dovecot-uidlist",
+            offset=HEADER_OFFSETS["uid_validity"][0],
+            field="header.uid_validity",
+            expected=ul.uid_validity,
+            found=index_value,
+        )]
     return [
         Finding(
             "maildir.uidvalidity-mismatch",
             ul.path,
-            f"dovecot-uidlist has UIDVALIDITY {ul.uid_validity}, dovecot.index has {index_value}",
+            message + ("; the list index agrees with dovecot.index" if listed else ""),
             offset=0,
             field="header.V",
             expected=index_value,
