@@ -17,6 +17,7 @@ logs, so that the severities in the catalogue stay honest.
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
@@ -29,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from byteswap import swap_index, swap_log
-from conftest import FIXTURES, need_doveadm
+from conftest import FIXTURES, ROOT, need_doveadm
 from damage import (
     L,
     Store,
@@ -278,6 +279,13 @@ def logs_deleted(s: Store, box: str) -> Path:
         if log.exists():
             delete(log)
     return s.log(box)
+
+
+def index_counts_too_few(s: Store, box: str) -> Path:
+    """The header counts two messages fewer than the records the file holds."""
+    path = s.index(box)
+    add_u32(path, header_offset("messages_count"), -2)
+    return path
 
 
 def state_files_elsewhere(s: Store, box: str) -> Path:
@@ -760,6 +768,7 @@ CASES = (
         "uid 21 came after the index was written: only the deleted log recorded it",
     ),
     Case("index.log-offset-invalid", "sdbox", "One", index_tail_off_boundary),
+    Case("index.messages-count-low", "sdbox", "INBOX", index_counts_too_few),
     Case(
         "index.head-beyond-log-end",
         "maildir",
@@ -1053,3 +1062,24 @@ def test_damage_is_reported_on_a_store_the_tests_never_saw(
     assert any(_same(f.file, damaged) for f in hits), _show(findings)
     above_info = {f.check for f in findings if f.severity != Severity.INFO} - {case.check}
     assert above_info <= set(case.allowed), _show(findings)
+
+
+def test_the_oracle_harness_judges_damage_by_what_dovecot_does(tmp_path) -> None:
+    """scripts/oracle-damage at a small N with a fixed seed: every trial gets a verdict
+    from both judges, and damage Dovecot reacts to is found."""
+    import subprocess
+    import sys
+
+    from mail_sandbox import mail_user
+
+    mail_user()
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "oracle-damage"), "-n", "24", "--seed", "3",
+         "--json"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    trials = json.loads(done.stdout)["trials"]
+    verdicts = {t["verdict"] for t in trials}
+    assert trials and verdicts <= {"hit", "hit, other file", "miss", "false alarm", "silent"}
+    assert any(t["verdict"] == "hit" for t in trials)

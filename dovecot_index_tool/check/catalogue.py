@@ -130,6 +130,15 @@ _RULES = (
     Rule("index.last-uid-zero", F, "the last record has UID 0", UNLINK_INDEX, REBUILD, DBOX_STATE),
     # -- dovecot.index: fsck-able damage ----------------------------------------------------
     Rule(
+        "index.messages-count-low",
+        E,
+        "the header counts fewer messages than the records the file holds",
+        "reads messages_count records only: the messages after them seem new or gone, and "
+        "a sync adds them again or rebuilds the mailbox",
+        RESYNC,
+        DBOX_STATE,
+    ),
+    Rule(
         "index.records-truncated",
         E,
         "messages_count records do not fit in the file",

@@ -318,11 +318,40 @@ def check_index(index: IndexState, expected_order: str | None = None) -> list[Fi
         return findings
     findings += _apply(FSCK, facts, path)
     findings += _records(idx, path)
+    findings += _records_beyond_count(idx, path)
     findings += _extensions(idx, path)
     state = effective_state(index) or idx
     findings += _apply(COUNTERS, _counter_facts(state, idx.header), path)
     findings += _apply((FSCKD,), facts, path)
     return findings
+
+
+def _records_beyond_count(idx: IndexFile, path: str) -> list[Finding]:
+    """Dovecot writes exactly ``messages_count`` records; plausible records after them
+    (UIDs above the last counted one, below next_uid, in order) mean the header counts
+    too few: the messages are there, Dovecot just stops reading before them."""
+    if idx.beyond is None:
+        return []
+    last = idx.records[-1].uid if len(idx.records) else 0
+    found = []
+    for record in idx.beyond:
+        if not last < record.uid < idx.header.next_uid:
+            break
+        found.append(record.uid)
+        last = record.uid
+    if not found:
+        return []
+    count = idx.header.messages_count
+    return [Finding(
+        "index.messages-count-low",
+        idx.path or path,
+        f"{len(found)} record(s) after the {count} that messages_count covers, "
+        f"UIDs {found[0]}..{found[-1]}",
+        offset=HEADER_OFFSETS["messages_count"][0],
+        field="header.messages_count",
+        expected=count + len(found),
+        found=count,
+    )]
 
 
 def _parse_failure(err) -> Finding:

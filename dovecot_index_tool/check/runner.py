@@ -104,7 +104,8 @@ def _only_what_was_read(findings: list[Finding]) -> list[Finding]:
 
 # Damage that makes the records unreliable: Dovecot fscks (or rebuilds) the index before
 # anything else, so what follows from the bad records is not damage of its own.
-UNRELIABLE_RECORDS = {"index.records-truncated", "index.uids-unordered"}
+UNRELIABLE_RECORDS = {"index.records-truncated", "index.uids-unordered",
+                      "index.messages-count-low"}
 CASCADES = (
     "log.replay-error",
     "index.seen-count-wrong",

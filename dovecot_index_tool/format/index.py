@@ -168,6 +168,8 @@ class IndexFile:
     records: RecordTable
     problems: tuple[FormatError, ...] = field(default=())
     header_data: bytes = field(default=b"", repr=False)
+    # whole records the file holds after messages_count (Dovecot writes none)
+    beyond: RecordTable | None = field(default=None, repr=False)
 
     def extension(self, name: str) -> Extension | None:
         for ext in self.extensions:
@@ -237,7 +239,20 @@ def _parse_index(data: bytes, path: str | None) -> IndexFile:
         records,
         tuple(problems),
         header_data,
+        _beyond(data, records),
     )
+
+
+def _beyond(data: bytes, records: RecordTable) -> RecordTable | None:
+    """The whole records after the ones ``messages_count`` covers, bounded by the file."""
+    start = records.base + records.count * records.record_size
+    if records.record_size < RECORD_MIN_SIZE or start >= len(data):
+        return None
+    count = (len(data) - start) // records.record_size
+    if not count:
+        return None
+    chunk = data[start : start + count * records.record_size]
+    return RecordTable(chunk, start, records.record_size, count, records.byteorder)
 
 
 def _parse_extensions(
