@@ -511,11 +511,13 @@ _RULES = (
     ),
     Rule(
         "cache.stale",
-        INFO,
-        "the index points into an older cache file (reset_id differs)",
-        "ignores the stale offsets; if the log does not bring the reset either, the next "
-        "sync deletes the cache ('reset_id mismatch even after locking'), which is harmless",
-        NONE,
+        W,
+        "the index, with its log replayed, points into another cache file (reset_id differs)",
+        "logs 'Deleting corrupted cache: reset_id mismatch even after locking' and deletes "
+        "the cache at the next sync",
+        PURGE,
+        note="the log did not bring a cache reset either (that case is not reported): "
+        "Dovecot's error is certain, the loss only the cache",
     ),
     # -- maildir -------------------------------------------------------------------------
     Rule(
