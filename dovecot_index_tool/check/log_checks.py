@@ -202,16 +202,7 @@ def _pair(index: IndexState) -> list[Finding]:
         return []
     old, new = logs
     if old.header.file_seq == new.header.file_seq:
-        return [
-            Finding(
-                "log.duplicate-sequence",
-                old.path,
-                f"both logs have file_seq {new.header.file_seq}",
-                offset=8,
-                field="header.file_seq",
-                found=old.header.file_seq,
-            )
-        ]
+        return [_duplicate_sequence(index, old, new)]
     if not old.path.endswith(".log.2"):
         return [
             Finding(
@@ -338,6 +329,26 @@ def _indexids(index: IndexState) -> list[Finding]:
             )
         )
     return out
+
+
+def _duplicate_sequence(index: IndexState, old: L.LogFile, new: L.LogFile) -> Finding:
+    """Both logs carry one sequence number: the index says which is the odd one. When it
+    was written against a later sequence, ``.log`` is not the log it belongs to (a copy
+    of another mailbox's, or an older one); otherwise ``.log.2`` is."""
+    idx = index.files.index
+    seq = new.header.file_seq
+    wrong = new if idx is not None and idx.header.log_file_seq > seq else old
+    return Finding(
+        "log.duplicate-sequence",
+        wrong.path,
+        f"both logs have file_seq {seq}"
+        + (f"; dovecot.index was written against seq {idx.header.log_file_seq}"
+           if wrong is new else ""),
+        offset=8,
+        field="header.file_seq",
+        expected=idx.header.log_file_seq if wrong is new else None,
+        found=seq,
+    )
 
 
 def _missing_log(index: IndexState) -> list[Finding]:
