@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from conftest import FIXTURES
 from dovecot_index_tool.jobqueue.costs import CostModel
@@ -303,3 +304,32 @@ def test_a_job_widened_while_it_ran_is_queued_again(ledger_target: str) -> None:
     q.enqueue([candidate(1, action="force-resync")])
     assert q.finish(job, "w", True, "purged") == "queued"
     assert q.jobs()[0].action == "force-resync"
+
+
+def test_a_db_that_is_neither_a_path_nor_postgresql_is_a_usage_error(tmp_path, monkeypatch):
+    from dovecot_index_tool.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    volume = tmp_path / "vol"
+    shutil.copytree(FIXTURES / "maildir", volume)
+    for db in ("mysql://localhost/x", str(tmp_path / "no/such/dir/x.sqlite3")):
+        result = CliRunner().invoke(main, ["scan", "-q", "--db", db, str(volume)])
+        assert result.exit_code == 16, result.output
+        assert result.stderr.startswith("error: --db")
+    assert not (tmp_path / "mysql:").exists() and not (tmp_path / "no").exists()
+
+
+def test_unknown_volumes_and_checks_given_to_the_queue_are_usage_errors(tmp_path):
+    from dovecot_index_tool.cli import main
+
+    volume = tmp_path / "vol"
+    shutil.copytree(FIXTURES / "maildir", volume)
+    db = str(tmp_path / "l.sqlite3")
+    CliRunner().invoke(main, ["scan", "-q", "--db", db, str(volume)])
+
+    for args in (["pause", "/no/such/vol"], ["resume", "/no/such/vol"],
+                 ["limit", "/no/such/vol", "2"], ["add", "--check", "no.such-check"]):
+        result = CliRunner().invoke(main, ["queue", *args, "--db", db])
+        assert result.exit_code == 16, (args, result.output)
+        assert "unknown" in result.stderr
+    assert CliRunner().invoke(main, ["queue", "pause", str(volume), "--db", db]).exit_code == 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from dovecot_index_tool.errors import LedgerUnavailable, NoLedger
+from dovecot_index_tool.errors import LedgerUnavailable, NoLedger, UsageProblem
 
 DIR = click.Path(exists=True, file_okay=False, dir_okay=True, path_type=Path)
 
@@ -53,10 +53,21 @@ def mailbox_path(required: bool = True):
 
 
 def ledger_target(db_path: str | None) -> str:
-    """The ledger a command works on: ``--db``, or the default path."""
+    """The ledger a command works on: ``--db``, or the default path (whose directory is
+    made when missing). A ``--db`` that is neither a path whose directory exists nor a
+    ``postgresql://`` URL is a usage error, never a file by that name."""
+    from dovecot_index_tool.ledger.db import is_url
     from dovecot_index_tool.ledger.store import default_path
 
-    return db_path or str(default_path())
+    if db_path is None:
+        return str(default_path())
+    if is_url(db_path):
+        return db_path
+    if "://" in db_path:
+        raise UsageProblem(f"--db {db_path}: give a SQLite file path or a postgresql:// URL")
+    if not Path(db_path).parent.is_dir():
+        raise UsageProblem(f"--db {db_path}: directory {Path(db_path).parent} does not exist")
+    return db_path
 
 
 def open_ledger(db: str):

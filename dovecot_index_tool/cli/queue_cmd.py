@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from rich.console import Console
 
 from dovecot_index_tool.cli.app import main
 from dovecot_index_tool.cli.options import db_option, format_option, open_queue, vip_option
-from dovecot_index_tool.errors import NotFound
+from dovecot_index_tool.errors import NotFound, UsageProblem
 from dovecot_index_tool.jobqueue.store import JobState
 
 
@@ -29,6 +30,10 @@ def queue() -> None:
 def queue_add(db_path, vip, volume, tenant, user, check_id, mailboxes) -> None:
     """Turn open findings into jobs (one per mailbox); never duplicates an active job."""
     q = open_queue(db_path, vip)
+    if volume is not None:
+        _known_volume(q, volume)
+    if check_id is not None:
+        _known_check(check_id)
     paths = [line.strip() for line in mailboxes if line.strip()] if mailboxes else None
     results = q.enqueue(q.candidates(volume, tenant, user, check_id, paths))
     counts = {k: sum(1 for _, s in results if s == k) for k in ("new", "updated", "unchanged")}
@@ -87,7 +92,8 @@ def queue_show(job_id, db_path, fmt) -> None:
 @db_option
 def queue_limit(volume, max_running, db_path) -> None:
     """At most MAX_RUNNING repairs at once on VOLUME (default 1)."""
-    open_queue(db_path).set_limit(volume, max_running=max_running)
+    q = open_queue(db_path)
+    q.set_limit(_known_volume(q, volume), max_running=max_running)
 
 
 @queue.command("pause")
@@ -95,7 +101,8 @@ def queue_limit(volume, max_running, db_path) -> None:
 @db_option
 def queue_pause(volume, db_path) -> None:
     """Start no new job on VOLUME (running ones finish)."""
-    open_queue(db_path).set_limit(volume, paused=True)
+    q = open_queue(db_path)
+    q.set_limit(_known_volume(q, volume), paused=True)
 
 
 @queue.command("resume")
@@ -103,7 +110,8 @@ def queue_pause(volume, db_path) -> None:
 @db_option
 def queue_resume(volume, db_path) -> None:
     """Start jobs on VOLUME again."""
-    open_queue(db_path).set_limit(volume, paused=False)
+    q = open_queue(db_path)
+    q.set_limit(_known_volume(q, volume), paused=False)
 
 
 @queue.command("retry")
@@ -152,6 +160,28 @@ def queue_plan(db_path, fmt, policy) -> None:
     detail = next(r for r in results if r.policy == policy)
     _render(fmt, lambda: plan_document(results, detail, costs.calibrated),
             lambda c: render_plan(results, c, detail))
+
+
+def _known_volume(q, volume: str) -> str:
+    """A volume a scan recorded (as given, or as its absolute path)."""
+    known = q.ledger.volumes()
+    for candidate in (volume, str(Path(volume).absolute())):
+        if candidate in known:
+            return candidate
+    raise UsageProblem(f"unknown volume {volume}: the ledger knows "
+                       f"{', '.join(known) or 'none (scan first)'}")
+
+
+def _known_check(check_id: str) -> None:
+    from difflib import get_close_matches
+
+    from dovecot_index_tool.check.catalogue import RULES
+
+    if check_id not in RULES:
+        near = get_close_matches(check_id, list(RULES), n=3)
+        raise UsageProblem(f"unknown check {check_id}"
+                           + (f" (did you mean {', '.join(near)}?)" if near else "")
+                           + "; `dovecot-index-tool rules` lists them")
 
 
 def _render(fmt: str, document, rich) -> None:

@@ -274,6 +274,11 @@ class Ledger:
         row = self.db.one("SELECT mail_dir, control_dir FROM mailboxes WHERE path=?", (path,))
         return (row["mail_dir"], row["control_dir"]) if row else (None, None)
 
+    def volumes(self) -> list[str]:
+        """Every volume a scan has recorded."""
+        return [r["volume"] for r in self.db.all(
+            "SELECT DISTINCT volume FROM mailboxes ORDER BY volume")]
+
     def open_findings(self, path: str) -> list[dict[str, object]]:
         return self.db.all(
             "SELECT f.* FROM findings f JOIN mailboxes m ON m.id = f.mailbox_id "
