@@ -288,6 +288,11 @@ def index_counts_too_few(s: Store, box: str) -> Path:
     return path
 
 
+def uidlist_deleted(s: Store, box: str) -> Path:
+    delete(s.uidlist(box))
+    return s.uidlist(box)
+
+
 def state_files_elsewhere(s: Store, box: str) -> Path:
     """The mailbox's index and control files are not where it is looked at (INDEX= and
     CONTROL= trees the caller did not give)."""
@@ -823,6 +828,7 @@ CASES = (
     # the scanner
     Case("scanner.unreadable", "maildir", "INBOX", cache_not_a_file),
     Case("scanner.state-elsewhere", "maildir", "INBOX", state_files_elsewhere),
+    Case("maildir.uidlist-missing", "maildir", "INBOX", uidlist_deleted),
 )
 
 

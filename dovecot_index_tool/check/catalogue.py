@@ -521,6 +521,15 @@ _RULES = (
     ),
     # -- maildir -------------------------------------------------------------------------
     Rule(
+        "maildir.uidlist-missing",
+        E,
+        "dovecot-uidlist is gone while the index records messages",
+        "writes a new one: every message gets a new UID and the mailbox a new UIDVALIDITY, "
+        "so every client downloads it again",
+        RESYNC,
+        ("UIDs",),
+    ),
+    Rule(
         "uidlist.unusable",
         F,
         "dovecot-uidlist cannot be parsed",

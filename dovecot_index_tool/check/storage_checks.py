@@ -50,6 +50,16 @@ def check_maildir(data: MailboxData, listed_validity: int | None = None) -> list
     if data.maildir_keywords is not None:
         out += [from_error("maildir.keywords-invalid", p) for p in data.maildir_keywords.problems]
     state = effective_state(data.index)
+    if uidlist is None and state is not None and len(state.records) and data.uidlist_path:
+        out.append(Finding(
+            "maildir.uidlist-missing",
+            data.uidlist_path,
+            f"the index records {len(state.records)} message(s), but dovecot-uidlist is "
+            "gone: Dovecot gives every message a new UID",
+            field="file",
+            expected="present",
+            found="missing",
+        ))
     if uidlist is None or state is None:
         return out
     out += _uidvalidity(data, state, listed_validity)
