@@ -83,6 +83,10 @@ NOT_PRODUCIBLE = {
     "(tests/test_scan.py injects one)",
     "log.unfinished-write": "needs a writer holding Dovecot's lock while the check runs "
     "(tests/test_cli_check.py holds one)",
+    "log.rotated-size-mismatch": "reported only while the index still needs .log.2; every "
+    "fixture index was written against .log (damage there is log.old-log-damaged)",
+    "log.duplicate-sequence": "as log.rotated-size-mismatch when .log.2 is the odd one; "
+    "tests/test_cli_check.py has the .log that is (another mailbox's log copied in)",
 }
 
 
@@ -756,9 +760,9 @@ CASES = (
     Case("log.garbage-at-eof", "maildir", "Empty", log_partial_write),
     Case("log.reset", "maildir", "INBOX", log_reset_after_log2),
     Case("log.hardlinked", "sdbox", "INBOX", log_hardlinked),
-    Case("log.rotated-size-mismatch", "mdbox", "INBOX", log2_cut),
+    Case("log.old-log-damaged", "mdbox", "INBOX", log2_cut),
     Case("log.rotated-sequence", "maildir", "INBOX", log2_wrong_sequence),
-    Case("log.duplicate-sequence", "sdbox", "INBOX", log2_duplicate_sequence),
+
     # how the files relate
     Case("index.indexid-mismatch", "maildir", "INBOX", index_indexid_changed),
     Case("log.indexid-mismatch", "sdbox", "One", log_indexid_changed),

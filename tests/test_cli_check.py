@@ -224,3 +224,18 @@ def test_a_uidvalidity_mismatch_names_the_file_the_list_index_contradicts(tmp_pa
     found = [f for m in json.loads(result.stdout)["mailboxes"] for f in m["findings"]
              if f["check"] == "maildir.uidvalidity-mismatch"]
     assert [Path(f["file"]).name for f in found] == [damaged]
+
+
+def test_another_mailboxs_log_copied_in_names_the_log_not_its_index(tmp_path):
+    from damage import copy_store
+
+    store = copy_store(FIXTURES, "mdbox", tmp_path)
+    shutil.copyfile(store.log("One"), store.log("INBOX"))
+
+    result = CliRunner().invoke(main, ["check", "--json", str(store.home)])
+
+    inbox = next(m for m in json.loads(result.stdout)["mailboxes"] if m["name"] == "INBOX")
+    named = {f["check"]: Path(f["file"]).name for f in inbox["findings"]
+             if f["severity"] != "info"}
+    assert named["log.duplicate-sequence"] == "dovecot.index.log"
+    assert named["index.log-lost"] == "dovecot.index.log"

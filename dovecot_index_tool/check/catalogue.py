@@ -419,6 +419,15 @@ _RULES = (
         "next rotation; when the index does need .log.2, a log.lost finding says so",
     ),
     Rule(
+        "log.old-log-damaged",
+        INFO,
+        ".log.2 is damaged, but the index was written against .log and does not need it",
+        "never reads it (silent, the same data) and replaces it at the next rotation",
+        NONE,
+        note="the findings of .log.2 are named in the message; they count when the index "
+        "still needs .log.2",
+    ),
+    Rule(
         "log.duplicate-sequence",
         E,
         ".log and .log.2 carry the same file_seq",

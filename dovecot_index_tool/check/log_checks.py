@@ -256,16 +256,7 @@ def check_consistency(index: IndexState) -> list[Finding]:
         if replay.lost and index.files.index is not None and not head_reported:
             # A head offset already reported as beyond the log is the reason the view
             # is lost ("Invalid offset"): one finding for one fact.
-            out.append(
-                Finding(
-                    "index.log-lost",
-                    index.path,
-                    f"Lost log: {replay.lost}",
-                    offset=HEADER_OFFSETS["log_file_seq"][0],
-                    field="header.log_file_seq",
-                    found=index.files.index.header.log_file_seq,
-                )
-            )
+            out.append(_lost_log(index, replay.lost))
         reported = _records_reported(index)
         for issue in replay.issues:
             if (issue.file, issue.offset) in reported:
@@ -280,6 +271,35 @@ def check_consistency(index: IndexState) -> list[Finding]:
                 )
             )
     return out
+
+
+def _lost_log(index: IndexState, reason: str) -> Finding:
+    """The index's log position is in no log on disk. The log is the odd one out when
+    ``.log`` is missing, or is no newer than ``.log.2`` (a copy, an older log); else
+    the index's own position is wrong."""
+    files, idx = index.files, index.files.index
+    head = next((log for log in files.logs if log.path == f"{files.prefix}.log"), None)
+    old = next((log for log in files.logs if log.path == f"{files.prefix}.log.2"), None)
+    if head is None or (old is not None and head.header.file_seq <= old.header.file_seq):
+        return Finding(
+            "index.log-lost",
+            f"{files.prefix}.log",
+            f"Lost log: {reason}; dovecot.index was written against log seq "
+            f"{idx.header.log_file_seq}, and .log is "
+            + ("missing" if head is None else f"seq {head.header.file_seq}, no newer than .log.2"),
+            offset=8 if head is not None else None,
+            field="header.file_seq" if head is not None else "file",
+            expected=idx.header.log_file_seq,
+            found=head.header.file_seq if head is not None else "missing",
+        )
+    return Finding(
+        "index.log-lost",
+        index.path,
+        f"Lost log: {reason}",
+        offset=HEADER_OFFSETS["log_file_seq"][0],
+        field="header.log_file_seq",
+        found=idx.header.log_file_seq,
+    )
 
 
 def _records_reported(index: IndexState) -> set[tuple[str | None, int]]:

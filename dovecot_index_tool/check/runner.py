@@ -89,7 +89,33 @@ def mailbox_findings(data: MailboxData, user: UserData | None) -> list[Finding]:
         out += check_mdbox_mailbox(data, user)
     out += [from_error("scanner.unreadable", e) for e in data.read_errors]
     out += check_state_files(data)
-    return _unique(_without_cascades(_only_what_was_read(out)))
+    return _unique(_without_cascades(_only_what_was_read(_unneeded_old_log(out, data))))
+
+
+def _unneeded_old_log(findings: list[Finding], data: MailboxData) -> list[Finding]:
+    """Damage in ``.log.2`` when the index was written against ``.log``: Dovecot never
+    reads it (it is silent and shows the same data) and replaces it at the next
+    rotation, so it is one note, not an error."""
+    files = data.index.files
+    idx = files.index
+    old = next((log for log in files.logs if log.path == f"{files.prefix}.log.2"), None)
+    head = next((log for log in files.logs if log.path == f"{files.prefix}.log"), None)
+    if idx is None or old is None or head is None:
+        return findings
+    seq = head.header.file_seq
+    if idx.header.log_file_seq != seq or seq <= old.header.file_seq:
+        return findings  # the index needs .log.2, or .log is the odd one
+
+    def on_old(f: Finding) -> bool:
+        return f.file == old.path and f.severity is not Severity.INFO
+
+    damaged = sorted({f.check for f in findings if on_old(f)})
+    if not damaged:
+        return findings
+    note = Finding("log.old-log-damaged", old.path,
+                   f".log.2 is damaged ({', '.join(damaged)}), but dovecot.index does not "
+                   "need it: Dovecot ignores it and replaces it at the next rotation")
+    return [f for f in findings if not on_old(f)] + [note]
 
 
 def _only_what_was_read(findings: list[Finding]) -> list[Finding]:
