@@ -498,10 +498,12 @@ _RULES = (
     Rule("cache.file-seq-zero", F, "the cache's file_seq is 0", CACHE_UNLINK, PURGE),
     Rule(
         "cache.indexid-mismatch",
-        F,
+        W,
         "the cache belongs to another index generation",
         "deletes the cache silently",
         PURGE,
+        note="a warning: Dovecot throws the cache away and shows the same data; only the "
+        "cache is lost",
     ),
     Rule("cache.field-header-invalid", F, "the cached field table is broken", CACHE_UNLINK, PURGE),
     Rule(

@@ -397,7 +397,9 @@ def _positions(index: IndexState) -> list[Finding]:
     if idx is None or idx.header.major_version != 7:
         return []
     h = idx.header
-    log = next((f for f in index.files.logs if f.header.file_seq == h.log_file_seq), None)
+    # the head log first: when both logs carry the index's sequence, Dovecot reads .log
+    log = next((f for f in reversed(index.files.logs) if f.header.file_seq == h.log_file_seq),
+               None)
     if log is None or not log_is_usable(log, mailbox_byteorder(index.files)):
         return []  # a log Dovecot recreates: its offsets no longer mean anything
     out = []
