@@ -117,20 +117,13 @@ def _partial_tail(log: L.LogFile, index: IndexState) -> Finding:
     Dovecot's lock on the head log; garbage when none does (Dovecot, once it locks,
     answers 'Unexpected garbage at EOF' and the mailbox cannot be opened)."""
     head = log.path is not None and log.path == f"{index.files.prefix}.log"
-    if head and index.files.head_log_locked is False:
-        return Finding(
-            "log.garbage-at-eof",
-            log.path,
-            f"{log.trailing} bytes after the last complete record and no writer holds the "
-            "lock: not a write in progress",
-            offset=log.valid_end,
-            field="records",
-            found=log.trailing,
-        )
+    garbage = head and index.files.head_log_locked is False
     return Finding(
-        "log.unfinished-write",
+        "log.garbage-at-eof" if garbage else "log.unfinished-write",
         log.path,
-        f"{log.trailing} bytes after the last complete record ({log.end_reason})",
+        f"{log.trailing} bytes after the last complete record "
+        + ("and no writer holds the lock: not a write in progress" if garbage
+           else f"({log.end_reason})"),
         offset=log.valid_end,
         field="records",
         found=log.trailing,

@@ -92,8 +92,7 @@ def queue_show(job_id, db_path, fmt) -> None:
 @db_option
 def queue_limit(volume, max_running, db_path) -> None:
     """At most MAX_RUNNING repairs at once on VOLUME (default 1)."""
-    q = open_queue(db_path)
-    q.set_limit(_known_volume(q, volume), max_running=max_running)
+    _set_limit(db_path, volume, max_running=max_running)
 
 
 @queue.command("pause")
@@ -101,8 +100,7 @@ def queue_limit(volume, max_running, db_path) -> None:
 @db_option
 def queue_pause(volume, db_path) -> None:
     """Start no new job on VOLUME (running ones finish)."""
-    q = open_queue(db_path)
-    q.set_limit(_known_volume(q, volume), paused=True)
+    _set_limit(db_path, volume, paused=True)
 
 
 @queue.command("resume")
@@ -110,8 +108,12 @@ def queue_pause(volume, db_path) -> None:
 @db_option
 def queue_resume(volume, db_path) -> None:
     """Start jobs on VOLUME again."""
+    _set_limit(db_path, volume, paused=False)
+
+
+def _set_limit(db_path: str | None, volume: str, **limit) -> None:
     q = open_queue(db_path)
-    q.set_limit(_known_volume(q, volume), paused=False)
+    q.set_limit(_known_volume(q, volume), **limit)
 
 
 @queue.command("retry")
