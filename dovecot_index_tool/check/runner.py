@@ -102,9 +102,8 @@ def _unneeded_old_log(findings: list[Finding], data: MailboxData) -> list[Findin
     head = next((log for log in files.logs if log.path == f"{files.prefix}.log"), None)
     if idx is None or old is None or head is None:
         return findings
-    seq = head.header.file_seq
-    if idx.header.log_file_seq != seq or seq <= old.header.file_seq:
-        return findings  # the index needs .log.2, or .log is the odd one
+    if idx.header.log_file_seq != head.header.file_seq:
+        return findings  # the index needs .log.2
 
     def on_old(f: Finding) -> bool:
         return f.file == old.path and f.severity is not Severity.INFO
