@@ -292,6 +292,12 @@ def index_counts_too_few(s: Store, box: str) -> Path:
     return path
 
 
+def log_initial_modseq_moved(s: Store, box: str) -> Path:
+    path = s.log(box)
+    add_u32(path, 24, 5)  # header.initial_modseq (low half)
+    return path
+
+
 def uidlist_deleted(s: Store, box: str) -> Path:
     delete(s.uidlist(box))
     return s.uidlist(box)
@@ -833,6 +839,7 @@ CASES = (
     Case("scanner.unreadable", "maildir", "INBOX", cache_not_a_file),
     Case("scanner.state-elsewhere", "maildir", "INBOX", state_files_elsewhere),
     Case("maildir.uidlist-missing", "maildir", "INBOX", uidlist_deleted),
+    Case("log.initial-modseq-wrong", "maildir", "INBOX", log_initial_modseq_moved),
 )
 
 

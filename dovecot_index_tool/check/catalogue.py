@@ -419,6 +419,15 @@ _RULES = (
         "next rotation; when the index does need .log.2, a log.lost finding says so",
     ),
     Rule(
+        "log.initial-modseq-wrong",
+        W,
+        ".log does not start at the modseq .log.2 ended with",
+        "counts modseqs from it: HIGHESTMODSEQ is shown off by the difference, and a lower "
+        "one makes CONDSTORE/QRESYNC clients miss changes",
+        REBUILD,
+        note="the repair's HIGHESTMODSEQ floor keeps it from going down",
+    ),
+    Rule(
         "log.old-log-damaged",
         INFO,
         ".log.2 is damaged, but the index was written against .log and does not need it",

@@ -235,7 +235,25 @@ def _pair(index: IndexState) -> list[Finding]:
                 found=old.valid_end,
             )
         ]
+    if old.trailing == 0 and h.initial_modseq != old.end_modseq:
+        return [_initial_modseq(new, old)]
     return []
+
+
+def _initial_modseq(new: L.LogFile, old: L.LogFile) -> Finding:
+    """A rotated log starts at the modseq its predecessor ended with; Dovecot counts
+    HIGHESTMODSEQ from it, so a wrong start shows clients another HIGHESTMODSEQ (a lower
+    one makes CONDSTORE/QRESYNC clients miss changes)."""
+    return Finding(
+        "log.initial-modseq-wrong",
+        new.path,
+        f"initial_modseq {new.header.initial_modseq}, but .log.2 ends at modseq "
+        f"{old.end_modseq}",
+        offset=24,
+        field="header.initial_modseq",
+        expected=old.end_modseq,
+        found=new.header.initial_modseq,
+    )
 
 
 def check_consistency(index: IndexState) -> list[Finding]:
