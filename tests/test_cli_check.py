@@ -239,3 +239,19 @@ def test_another_mailboxs_log_copied_in_names_the_log_not_its_index(tmp_path):
              if f["severity"] != "info"}
     assert named["log.duplicate-sequence"] == "dovecot.index.log"
     assert named["index.log-lost"] == "dovecot.index.log"
+
+
+def test_a_mailbox_guid_dovecot_cannot_parse_makes_the_uidlist_unusable(tmp_path):
+    from damage import copy_store, replace_text, uidlist
+
+    store = copy_store(FIXTURES, "maildir", tmp_path)
+    path = store.uidlist("INBOX")
+    guid = uidlist(path).guid
+    replace_text(path, f"G{guid}".encode(), f"G{guid[:-1]}x".encode())
+
+    result = CliRunner().invoke(main, ["check", "--json", str(store.home)])
+
+    found = [f for m in json.loads(result.stdout)["mailboxes"] for f in m["findings"]
+             if f["check"] == "uidlist.unusable"]
+    assert [Path(f["file"]).name for f in found] == ["dovecot-uidlist"]
+    assert "Invalid mailbox GUID" in found[0]["message"]

@@ -7,6 +7,7 @@ offset so a finding can point at it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from dovecot_index_tool.format.errors import FormatError
@@ -89,6 +90,9 @@ def _lines(data: bytes) -> list[tuple[int, str]]:
     return out
 
 
+GUID_128 = re.compile(r"[0-9a-fA-F]{32}")  # what guid_128_from_string accepts
+
+
 def _err(
     reason: str, path: str | None, offset: int, line: int, found: object = None
 ) -> FormatError:
@@ -116,6 +120,8 @@ def _header(line: str, path: str | None, offset: int):
     validity = _number(values.get("V"), "Invalid mailbox UID_VALIDITY", path, offset)
     next_uid = _number(values.get("N"), "Invalid mailbox NEXT_UID", path, offset)
     guid = values.get("G")
+    if guid is not None and not GUID_128.fullmatch(guid):
+        raise _err(f"Invalid mailbox GUID: {guid}", path, offset, 1, guid)
     return 3, validity, next_uid, guid, tuple(extra)
 
 
