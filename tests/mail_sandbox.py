@@ -23,6 +23,7 @@ from conftest import FIXTURES, IN_CI, need_doveadm
 from damage import Store, age_store, copy_store
 from dovecot_index_tool.repair import rebuild as rebuild_module
 from dovecot_index_tool.repair.doveadm import DovecotSetup
+from dovecot_index_tool.repair.reconcile import Verdict
 
 MAIL_USER = "dovecot-fixtures"
 MAIL_ID = 5000
@@ -157,7 +158,7 @@ def killed_half_way(run) -> int:
                 os._exit(9)
 
         rebuild_module._move_aside = die
-        rebuild_module.verify = lambda *args: ["made to fail"]
+        rebuild_module.verify = lambda *args: Verdict(["made to fail"], 0)
         run()
 
     process = multiprocessing.get_context("fork").Process(target=child)

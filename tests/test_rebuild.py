@@ -36,6 +36,7 @@ from dovecot_index_tool.repair.doveadm import DovecotSetup
 from dovecot_index_tool.repair.incident import carry_out, plan_path
 from dovecot_index_tool.repair.locking import dovecot_lock
 from dovecot_index_tool.repair.quarantine import file_sha256
+from dovecot_index_tool.repair.reconcile import Verdict
 from mail_sandbox import Sandbox, killed_half_way, mail_user
 
 STORES = ["maildir", "sdbox", "mdbox", "maildir-split", "mdbox-split"]
@@ -390,7 +391,7 @@ def test_mail_delivered_during_a_failed_repair_is_reported(sandbox, tmp_path, mo
 
     def deliver_then_fail(*args):
         sandbox.doveadm(store, "save", "-m", "INBOX", input="Subject: new\n\nbody\n")
-        return ["made to fail"]
+        return Verdict(["made to fail"], 0)
 
     monkeypatch.setattr(rebuild_module, "verify", deliver_then_fail)
     _, outcomes = _repair(store, tmp_path / "backups", sandbox.setup())

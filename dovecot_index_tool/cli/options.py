@@ -3,7 +3,6 @@ few helpers every command uses to reach the ledger."""
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import click
@@ -98,16 +97,3 @@ def open_queue(db_path: str | None, vip: Path | None = None):
     if not is_url(target) and not Path(target).exists():
         raise NoLedger(target)
     return JobQueue(open_ledger(target), VipList.load(vip))
-
-
-def json_flag(func):
-    """``--json``: the same as ``--format json``, folded into ``fmt`` for the command."""
-
-    @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
-    @functools.wraps(func)
-    def wrapper(*args, as_json: bool = False, **kwargs):
-        if as_json:
-            kwargs["fmt"] = "json"
-        return func(*args, **kwargs)
-
-    return wrapper

@@ -66,7 +66,13 @@ from dovecot_index_tool.repair.quarantine import (
     refuse_if_changed,
     take_backup,
 )
-from dovecot_index_tool.repair.reconcile import moved, restore_state, shown, verify
+from dovecot_index_tool.repair.reconcile import (
+    NEW_UIDVALIDITY,
+    moved,
+    restore_state,
+    shown,
+    verify,
+)
 from dovecot_index_tool.repair.salvage import salvage
 
 INDEX_SUFFIXES = ("", ".log", ".log.2", ".cache")
@@ -217,19 +223,10 @@ class _Attempts:
         try:
             _force_resync(doveadm)
             restore_state(doveadm, self.expected)
-            problems = verify(doveadm, self.expected, lambda: self.still_needed(job.location))
-            return problems, renumbering_cost(doveadm, self.expected)
+            verdict = verify(doveadm, self.expected, lambda: self.still_needed(job.location))
+            return verdict.problems, verdict.cost
         except DoveadmError as err:
             return [str(err)], 0
-
-
-NEW_UIDVALIDITY = 10**9  # the cost of a new UIDVALIDITY: every client fetches everything
-
-
-def renumbering_cost(doveadm: MailboxDoveadm, expected: Expected) -> int:
-    if expected.uid_validity and doveadm.status().uidvalidity != expected.uid_validity:
-        return NEW_UIDVALIDITY
-    return len(moved(expected, shown(doveadm, expected.format)))
 
 
 def _renumbering(cost: int) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from dovecot_index_tool.repair.doveadm import FetchedMessage, MailboxDoveadm
 from dovecot_index_tool.repair.expected import Expected, ExpectedMessage, message_key
@@ -71,13 +72,33 @@ def uids_kept(expected: Expected, fetched: dict[str, FetchedMessage]) -> bool:
     return not moved(expected, fetched)
 
 
+NEW_UIDVALIDITY = 10**9  # the cost of a new UIDVALIDITY: every client fetches everything
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What is wrong with the mailbox as Dovecot shows it (empty when it passes), and
+    what its renumbering costs clients: 0 when every UID was kept, the number of
+    messages with new UIDs above the old ones, or ``NEW_UIDVALIDITY``."""
+
+    problems: list[str]
+    cost: int
+
+
 def verify(doveadm: MailboxDoveadm, expected: Expected,
-           still_needed: Callable[[], tuple[str, ...]]) -> list[str]:
-    """What is wrong with the mailbox as Dovecot shows it now; empty when it passes.
-    New UIDs above the old ones are not wrong here (IMAP allows them); how many there
-    are is weighed by the caller."""
+           still_needed: Callable[[], tuple[str, ...]]) -> Verdict:
+    """Dovecot's view of the mailbox now, read once, against what the files held. New
+    UIDs above the old ones are not wrong (IMAP allows them); their cost is weighed by
+    the caller."""
     fetched = shown(doveadm, expected.format)
     status = doveadm.status()
+    renumbered = moved(expected, fetched)
+    new_validity = bool(expected.uid_validity) and status.uidvalidity != expected.uid_validity
+    return Verdict(_problems(expected, fetched, status, still_needed),
+                   NEW_UIDVALIDITY if new_validity else len(renumbered))
+
+
+def _problems(expected: Expected, fetched: dict, status, still_needed) -> list[str]:
     problems = _missing(expected, fetched)
     if uids_kept(expected, fetched):
         if expected.uid_validity and status.uidvalidity != expected.uid_validity:
