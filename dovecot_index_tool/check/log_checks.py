@@ -8,6 +8,7 @@ from pathlib import Path
 from dovecot_index_tool.check.cache_checks import cache_in_order
 from dovecot_index_tool.check.data import IndexState
 from dovecot_index_tool.check.findings import Finding, from_error, from_file_error
+from dovecot_index_tool.check.header_rules import HeaderFacts, HeaderRule, apply_rules, fixed
 from dovecot_index_tool.check.index_checks import log_is_usable, mailbox_byteorder
 from dovecot_index_tool.format import log as L
 from dovecot_index_tool.format.binary import layout
@@ -33,73 +34,55 @@ def check_logs(index: IndexState) -> list[Finding]:
     return out
 
 
+# fmt: off
+# Facts beside the header: size (of the file), order (the byte order most of the
+# index's files share, see mailbox_byteorder), byteorder (the log's own), reset (a
+# second log that starts a new index).
+UNREADABLE = (
+    HeaderRule(
+        "major_version", lambda h: h.major_version != 1, "log.major-version",
+        fixed("log major version is not 1"), fixed(1),
+    ),
+    HeaderRule(
+        "hdr_size", lambda h: h.hdr_size < L.HEADER_MIN_SIZE or h.hdr_size > h.size,
+        "log.header-size-invalid", lambda h: f"hdr_size {h.hdr_size} is invalid",
+        lambda h: f"{L.HEADER_MIN_SIZE}..{h.size}",
+    ),
+)
+HEADER_RULES = (
+    HeaderRule(
+        "indexid", lambda h: h.indexid == 0, "log.marked-corrupted",
+        fixed("indexid 0: marked corrupted by Dovecot"), fixed("non-zero"),
+    ),
+    # Against the order most files share, not the index alone: an index from the
+    # other CPU must not make its healthy logs look foreign too.
+    HeaderRule(
+        "compat_flags",
+        lambda h: h.version >= 0x0102 and h.hdr_size > 32 and h.byteorder != h.order,
+        "log.byte-order", fixed("the log differs in byte order from the other files of its index"),
+        lambda h: 1 if h.order == "<" else 0,
+    ),
+    HeaderRule(
+        "prev_file_seq", lambda h: h.reset, "log.reset",
+        lambda h: f"log seq {h.file_seq} starts a new index; .log.2 is from before",
+    ),
+)
+# fmt: on
+
+
 def _one_log(log: L.LogFile, index: IndexState) -> list[Finding]:
-    h = log.header
-    path = log.path
-    if h.major_version != 1:
-        return [
-            Finding(
-                "log.major-version",
-                path,
-                "log major version is not 1",
-                offset=0,
-                field="header.major_version",
-                expected=1,
-                found=h.major_version,
-            )
-        ]
-    if h.hdr_size < L.HEADER_MIN_SIZE or h.hdr_size > log.size:
-        return [
-            Finding(
-                "log.header-size-invalid",
-                path,
-                f"hdr_size {h.hdr_size} is invalid",
-                offset=2,
-                field="header.hdr_size",
-                expected=f"{L.HEADER_MIN_SIZE}..{log.size}",
-                found=h.hdr_size,
-            )
-        ]
-    out = []
-    if h.indexid == 0:
-        out.append(
-            Finding(
-                "log.marked-corrupted",
-                path,
-                "indexid 0: marked corrupted by Dovecot",
-                offset=4,
-                field="header.indexid",
-                expected="non-zero",
-                found=0,
-            )
-        )
-    order = mailbox_byteorder(index.files)
-    if h.version >= 0x0102 and h.hdr_size > 32 and log.byteorder != order:
-        # Compared with the order most of the index's files share (see
-        # mailbox_byteorder), not with the index alone: an index from the other CPU
-        # must not make its healthy logs look foreign too.
-        out.append(
-            Finding(
-                "log.byte-order",
-                path,
-                "the log differs in byte order from the other files of its index",
-                offset=32,
-                field="header.compat_flags",
-                expected=1 if order == "<" else 0,
-                found=h.compat_flags,
-            )
-        )
-    if h.prev_file_seq == 0 and len(index.files.logs) == 2 and log is index.files.logs[1]:
-        out.append(
-            Finding(
-                "log.reset",
-                path,
-                f"log seq {h.file_seq} starts a new index; .log.2 is from before",
-                offset=12,
-                field="header.prev_file_seq",
-                found=0,
-            )
-        )
+    logs = index.files.logs
+    facts = HeaderFacts(
+        log.header,
+        size=log.size,
+        order=mailbox_byteorder(index.files),
+        byteorder=log.byteorder,
+        reset=log.header.prev_file_seq == 0 and len(logs) == 2 and log is logs[1],
+    )
+    unreadable = apply_rules(UNREADABLE, facts, log.path, L.HEADER_OFFSETS)
+    if unreadable:
+        return unreadable[:1]
+    out = apply_rules(HEADER_RULES, facts, log.path, L.HEADER_OFFSETS)
     out += _framing(log, index)
     out += _records(log)
     return out

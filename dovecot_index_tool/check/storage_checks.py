@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 from dovecot_index_tool.check.data import MailboxData, UserData, read_at
@@ -18,21 +19,13 @@ from dovecot_index_tool.format.index import HEADER_OFFSETS, IndexFile
 SAME_KIND_REPORTED = 3
 
 
-def _capped(check: str, path: str | None, items: list, describe) -> list[Finding]:
+def _capped(items: list, describe) -> list[Finding]:
     """The first few places of one kind of damage, with the total in the message."""
     out = []
     for item in items[:SAME_KIND_REPORTED]:
         finding = describe(item)
         if len(items) > 1:
-            finding = Finding(
-                check,
-                finding.file,
-                f"{finding.message} ({len(items)} in all)",
-                finding.offset,
-                finding.field,
-                finding.expected,
-                finding.found,
-            )
+            finding = replace(finding, message=f"{finding.message} ({len(items)} in all)")
         out.append(finding)
     return out
 
@@ -75,8 +68,6 @@ def _duplicate_files(uidlist) -> list[Finding]:
             dupes.append(rec)
         first.setdefault(rec.filename, rec.uid)
     return _capped(
-        "uidlist.duplicate-file",
-        uidlist.path,
         dupes,
         lambda r: Finding(
             "uidlist.duplicate-file",
@@ -128,8 +119,6 @@ def _uids(data: MailboxData, state: IndexFile) -> list[Finding]:
     out = []
     missing = [u for u in index_uids if u not in by_uid]
     out += _capped(
-        "maildir.index-uid-not-in-uidlist",
-        ul.path,
         missing,
         lambda u: Finding(
             "maildir.index-uid-not-in-uidlist",
@@ -149,8 +138,6 @@ def _uids(data: MailboxData, state: IndexFile) -> list[Finding]:
         if r.uid < next_uid and r.uid not in index_set and r.filename in on_disk
     ]
     out += _capped(
-        "maildir.message-lost-from-index",
-        state.path,
         lost,
         lambda r: Finding(
             "maildir.message-lost-from-index",
@@ -162,8 +149,6 @@ def _uids(data: MailboxData, state: IndexFile) -> list[Finding]:
     )
     gone = [by_uid[u] for u in index_uids if u in by_uid and by_uid[u].filename not in on_disk]
     out += _capped(
-        "maildir.mail-file-missing",
-        str(data.mail_dir),
         gone,
         lambda r: Finding(
             "maildir.mail-file-missing",
@@ -175,8 +160,6 @@ def _uids(data: MailboxData, state: IndexFile) -> list[Finding]:
     )
     stale = [r for r in ul.records if r.uid not in index_set and r.filename not in on_disk]
     out += _capped(
-        "maildir.uidlist-file-missing",
-        ul.path,
         stale,
         lambda r: Finding(
             "maildir.uidlist-file-missing",
@@ -218,8 +201,6 @@ def check_sdbox(data: MailboxData) -> list[Finding]:
     mail_dir = str(data.mail_dir)
     missing = [u for u in uids if u not in files]
     out += _capped(
-        "sdbox.mail-file-missing",
-        mail_dir,
         missing,
         lambda u: Finding(
             "sdbox.mail-file-missing",
@@ -230,8 +211,6 @@ def check_sdbox(data: MailboxData) -> list[Finding]:
     )
     extra = sorted(u for u in files if u not in known)
     out += _capped(
-        "sdbox.mail-file-not-in-index",
-        mail_dir,
         extra,
         lambda u: Finding(
             "sdbox.mail-file-not-in-index",
@@ -252,8 +231,6 @@ def dbox_file_heads(directory: str, heads: dict[str, bytes]) -> list[Finding]:
         if problem is not None:
             bad.append((path, problem))
     return _capped(
-        "dbox.file-invalid",
-        directory,
         bad,
         lambda b: from_error("dbox.file-invalid", b[1], f"{Path(b[0]).name}: {b[1].reason}"),
     )
@@ -305,8 +282,6 @@ def check_mdbox_mailbox(data: MailboxData, user: UserData) -> list[Finding]:
     map_uids = {u for u, _ in map_state.records.uids_and_flags()}
     lost = [u for u in refs if u not in map_uids]
     out += _capped(
-        "mdbox.map-uid-lost",
-        data.index.path,
         lost,
         lambda u: Finding(
             "mdbox.map-uid-lost",
@@ -356,8 +331,6 @@ def check_mdbox_map(user: UserData, references: Counter | None) -> list[Finding]
 def _map_entries(path: str, entries: list, user: UserData) -> list[Finding]:
     zero = [e for e in entries if e[1] == 0]
     out = _capped(
-        "mdbox.map-invalid",
-        path,
         zero,
         lambda e: Finding(
             "mdbox.map-invalid",
@@ -385,8 +358,6 @@ def _map_entries(path: str, entries: list, user: UserData) -> list[Finding]:
             if e[2] + e[3] > sf.size or heads.get(e[2]) != MAGIC_PRE:
                 bad.append((e, sf))
     out += _capped(
-        "mdbox.map-file-missing",
-        path,
         missing,
         lambda e: Finding(
             "mdbox.map-file-missing",
@@ -398,8 +369,6 @@ def _map_entries(path: str, entries: list, user: UserData) -> list[Finding]:
         ),
     )
     out += _capped(
-        "mdbox.map-offset-invalid",
-        path,
         bad,
         lambda b: Finding(
             "mdbox.map-offset-invalid",
@@ -423,8 +392,6 @@ def _refcounts(path: str, entries: list, references: Counter) -> list[Finding]:
     ):
         bad = [(e, references[e[0].uid]) for e in entries if wrong(references[e[0].uid], e[4])]
         out += _capped(
-            check,
-            path,
             bad,
             lambda x, check=check: Finding(
                 check,
@@ -492,8 +459,6 @@ def _unlisted(
         listed.add("/".join(reversed(parts)))
     missing = sorted(mailboxes - listed)
     return _capped(
-        "list.mailbox-missing",
-        path,
         missing,
         lambda name: Finding(
             "list.mailbox-missing",

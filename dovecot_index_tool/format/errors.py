@@ -7,7 +7,12 @@ list of what went wrong with a set of files can hold either.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from enum import StrEnum
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class ErrorKind(StrEnum):
@@ -104,3 +109,17 @@ class ReadError(FileError, OSError):
 def _rebuild(cls: type[FileError], values: dict[str, object], extra: dict[str, object]):
     where = {k: v for k, v in values.items() if k != "reason"}
     return cls(str(values["reason"]), **where, **extra)  # type: ignore[arg-type]
+
+
+def naming_file(parse: Callable[[bytes, str | None], T]) -> Callable[..., T]:
+    """Make ``parse(data, path)`` take any bytes-like data and raise errors that name
+    ``path``: parsers of bytes do not know which file the bytes came from."""
+
+    @functools.wraps(parse)
+    def parse_file(data: bytes, path: str | None = None) -> T:
+        try:
+            return parse(bytes(data), path)
+        except FormatError as err:
+            raise err.with_file(path) from None
+
+    return parse_file

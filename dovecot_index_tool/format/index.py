@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from dovecot_index_tool.format.binary import BIG, LITTLE, align, unpack
-from dovecot_index_tool.format.errors import ErrorKind, FormatError
+from dovecot_index_tool.format.errors import ErrorKind, FormatError, naming_file
 from dovecot_index_tool.format.layouts import (
     FORMATS,
     INDEX_HEADER_FIELDS,
@@ -199,15 +199,9 @@ def parse_header(data: bytes, byteorder: str | None = None) -> IndexHeader:
     return IndexHeader(*values[:-8], day_first_uid=day_first)
 
 
-def parse_index(data: bytes, path: str | None = None) -> IndexFile:
+@naming_file
+def parse_index(data: bytes, path: str | None) -> IndexFile:
     """Parse a whole index file; raises FormatError only when the header is unreadable."""
-    try:
-        return _parse_index(bytes(data), path)
-    except FormatError as err:
-        raise err.with_file(path) from None
-
-
-def _parse_index(data: bytes, path: str | None) -> IndexFile:
     header = parse_header(data)
     bo = byteorder_of(header.compat_flags)
     problems: list[FormatError] = []

@@ -43,6 +43,22 @@ INDEX_HEADER_FIELDS: tuple[tuple[str, str], ...] = (
     ("day_first_uid", "8I"),
 )
 
+# ``struct mail_transaction_log_header``: (field name, struct code) in file order.
+LOG_HEADER_FIELDS: tuple[tuple[str, str], ...] = (
+    ("major_version", "B"),
+    ("minor_version", "B"),
+    ("hdr_size", "H"),
+    ("indexid", "I"),
+    ("file_seq", "I"),
+    ("prev_file_seq", "I"),
+    ("prev_file_offset", "I"),
+    ("create_stamp", "I"),
+    ("initial_modseq", "Q"),
+    ("compat_flags", "B"),
+    ("", "3x"),
+    ("unused2", "I"),
+)
+
 FORMATS: dict[str, str] = {
     # plain numbers
     "u8": "B",
@@ -57,7 +73,7 @@ FORMATS: dict[str, str] = {
     "keyword_entry": "II",  # unused, name_offset (after the u32 keywords_count)
     "modseq_header": "QII",  # highest_modseq, log_seq, log_offset
     # dovecot.index.log
-    "log_header": "BBHIIIIIQB3xI",
+    "log_header": "".join(code for _, code in LOG_HEADER_FIELDS),
     "uid_range": "II",
     "append": "IB3x",  # uid, flags
     "expunge_guid": "I16s",
@@ -146,10 +162,10 @@ def for_order(byteorder: str) -> Layouts:
     return Layouts(byteorder)
 
 
-def _field_offsets() -> dict[str, tuple[int, int]]:
+def _field_offsets(header_fields: tuple[tuple[str, str], ...]) -> dict[str, tuple[int, int]]:
     offsets = {}
     pos = 0
-    for name, code in INDEX_HEADER_FIELDS:
+    for name, code in header_fields:
         size = struct.calcsize("<" + code)
         if name:
             offsets[name] = (pos, size)
@@ -158,4 +174,5 @@ def _field_offsets() -> dict[str, tuple[int, int]]:
 
 
 # (offset, size) of each base header field, for log header updates and the replay map.
-INDEX_HEADER_OFFSETS: dict[str, tuple[int, int]] = _field_offsets()
+INDEX_HEADER_OFFSETS: dict[str, tuple[int, int]] = _field_offsets(INDEX_HEADER_FIELDS)
+LOG_HEADER_OFFSETS: dict[str, tuple[int, int]] = _field_offsets(LOG_HEADER_FIELDS)

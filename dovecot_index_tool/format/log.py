@@ -13,8 +13,13 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from dovecot_index_tool.format.binary import BIG, LITTLE, align, decode_packed_offset, unpack
-from dovecot_index_tool.format.errors import FormatError
-from dovecot_index_tool.format.layouts import FORMATS, for_order
+from dovecot_index_tool.format.errors import FormatError, naming_file
+from dovecot_index_tool.format.layouts import (
+    FORMATS,
+    LOG_HEADER_FIELDS,
+    LOG_HEADER_OFFSETS,
+    for_order,
+)
 
 HEADER_MIN_SIZE = 24
 HEADER_SIZE = 40
@@ -70,19 +75,8 @@ TYPE_NAMES: dict[int, str] = {
 }
 
 HEADER_FORMAT = FORMATS["log_header"]
-HEADER_NAMES = (
-    "major_version",
-    "minor_version",
-    "hdr_size",
-    "indexid",
-    "file_seq",
-    "prev_file_seq",
-    "prev_file_offset",
-    "create_stamp",
-    "initial_modseq",
-    "compat_flags",
-    "unused2",
-)
+HEADER_NAMES = tuple(name for name, _ in LOG_HEADER_FIELDS if name)
+HEADER_OFFSETS = LOG_HEADER_OFFSETS
 
 # End-of-data reasons.
 END_EOF = "eof"  # every byte belongs to a complete record
@@ -287,15 +281,9 @@ def parse_log_header(data: bytes) -> LogHeader:
     return LogHeader(*unpack(for_order(bo).log_header, bytes(raw), 0, "header"))
 
 
-def parse_log(data: bytes, path: str | None = None) -> LogFile:
+@naming_file
+def parse_log(data: bytes, path: str | None) -> LogFile:
     """Parse a log file; raises FormatError only when the header is unreadable."""
-    try:
-        return _parse_log(bytes(data), path)
-    except FormatError as err:
-        raise err.with_file(path) from None
-
-
-def _parse_log(data: bytes, path: str | None) -> LogFile:
     header = parse_log_header(data)
     bo = byteorder_of(header.compat_flags, header.major_version, header.minor_version)
     if header.hdr_size < HEADER_MIN_SIZE:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
 
@@ -50,8 +50,9 @@ BACKOFF_MAX = 3600.0
 
 
 @dataclass(frozen=True)
-class Job:
-    id: int
+class MailboxNeed:
+    """Which mailbox needs which repair, and why: what a candidate and a job share."""
+
     path: str
     volume: str
     tenant: str | None
@@ -61,6 +62,11 @@ class Job:
     action: str
     severity: str
     checks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Job(MailboxNeed):
+    id: int
     vip: bool
     bytes: int
     messages: int
@@ -78,49 +84,22 @@ class Job:
     @classmethod
     def from_row(cls, row) -> Job:
         r = dict(row)
-        return cls(
-            r["id"],
-            r["path"],
-            r["volume"],
-            r["tenant"],
-            r["user_name"],
-            r["mailbox"],
-            r["format"],
-            r["action"],
-            r["severity"],
-            tuple(json.loads(r["checks"])),
-            bool(r["vip"]),
-            r["bytes"],
-            r["messages"],
-            r["priority"],
-            r["state"],
-            r["attempts"],
-            r["max_attempts"],
-            r["not_before"],
-            r["lease_owner"],
-            r["lease_until"],
-            r["last_error"],
-            r["created"],
-            r["updated"],
-        )
+        values = {f.name: r[_COLUMNS.get(f.name, f.name)] for f in fields(cls)}
+        values["checks"] = tuple(json.loads(values["checks"]))
+        values["vip"] = bool(values["vip"])
+        return cls(**values)
 
     def to_dict(self) -> dict[str, object]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
 
 
+_COLUMNS = {"user": "user_name"}  # field name -> jobs column, where they differ
+
+
 @dataclass(frozen=True)
-class Candidate:
+class Candidate(MailboxNeed):
     """What one affected mailbox needs, from its open findings."""
 
-    path: str
-    volume: str
-    tenant: str | None
-    user: str
-    mailbox: str
-    format: str
-    action: str
-    severity: str
-    checks: tuple[str, ...]
     bytes: int
     messages: int
     last_used: float | None
