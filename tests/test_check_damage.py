@@ -340,6 +340,12 @@ def log_marked_corrupted(s: Store, box: str) -> Path:
     return s.log(box)
 
 
+def log_file_seq_reserved(s: Store, box: str) -> Path:
+    """The one sequence number Dovecot's log view cannot hold: it aborts."""
+    patch_u32(s.log(box), 8, 0xFFFFFFFF)
+    return s.log(box)
+
+
 def log_other_byte_order(s: Store, box: str) -> Path:
     """The log from a big-endian host beside a little-endian index and cache (a log
     that starts a new index needs no extension names to be swapped)."""
@@ -750,6 +756,7 @@ CASES = (
     Case("log.header-size-invalid", "mdbox", "One", log_header_size_small),
     Case("log.marked-corrupted", "maildir", "INBOX", log_marked_corrupted),
     Case("log.byte-order", "sdbox", "One", log_other_byte_order),
+    Case("log.file-seq-reserved", "mdbox", "One", log_file_seq_reserved),
     Case("log.record-size-invalid", "mdbox", "Lists/dovecot", log_record_size_4),
     Case(
         "log.record-invalid",

@@ -324,6 +324,14 @@ _RULES = (
         DBOX_STATE,
     ),
     Rule(
+        "log.file-seq-reserved",
+        F,
+        "file_seq is 0xffffffff, the value Dovecot's log view reserves for 'no upper limit'",
+        "aborts on an assertion when it opens the mailbox",
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
         "log.byte-order",
         F,
         "the log was written by a CPU of the other byte order",

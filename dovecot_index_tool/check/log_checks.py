@@ -54,6 +54,10 @@ HEADER_RULES = (
         "indexid", lambda h: h.indexid == 0, "log.marked-corrupted",
         fixed("indexid 0: marked corrupted by Dovecot"), fixed("non-zero"),
     ),
+    HeaderRule(
+        "file_seq", lambda h: h.file_seq == 0xFFFFFFFF, "log.file-seq-reserved",
+        fixed("file_seq 0xffffffff: Dovecot aborts on it"), fixed("below 0xffffffff"),
+    ),
     # Against the order most files share, not the index alone: an index from the
     # other CPU must not make its healthy logs look foreign too.
     HeaderRule(
