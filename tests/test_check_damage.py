@@ -66,6 +66,7 @@ from damage import (
 )
 from dovecot_index_tool.check.catalogue import RULES, Severity
 from dovecot_index_tool.check.findings import Finding
+from dovecot_index_tool.format.index import parse_index
 from mail_sandbox import CONFIG
 
 STORES = ("maildir", "maildir-fs", "sdbox", "mdbox", "maildir-split", "mdbox-split")
@@ -382,6 +383,15 @@ def log_uid_range_reversed(s: Store, box: str) -> Path:
 def log_unknown_type(s: Store, box: str) -> Path:
     path = s.log(box)
     rec = log_records(path)[-1]
+    patch_u32(path, rec.offset + 4, L.EXTERNAL | 0x00400000)
+    return path
+
+
+def log_applied_record_unknown_type(s: Store, box: str) -> Path:
+    """The type of a record the index has already applied (before its head offset)."""
+    path = s.log(box)
+    head = parse_index(s.index(box).read_bytes()).header.log_file_head_offset
+    rec = [r for r in log_records(path) if r.offset + r.size <= head][-1]
     patch_u32(path, rec.offset + 4, L.EXTERNAL | 0x00400000)
     return path
 
@@ -769,6 +779,7 @@ CASES = (
     ),
     Case("log.uid-range-invalid", "sdbox", "INBOX", log_uid_range_reversed),
     Case("log.unknown-record-type", "mdbox", "One", log_unknown_type),
+    Case("log.applied-record-damaged", "maildir", "INBOX", log_applied_record_unknown_type),
     Case("log.replay-error", "sdbox", "Lists/dovecot", log_ext_rec_bad_uid),
     Case("log.garbage-at-eof", "maildir", "Empty", log_partial_write),
     Case("log.reset", "maildir", "INBOX", log_reset_after_log2),

@@ -445,6 +445,16 @@ _RULES = (
         "still needs .log.2",
     ),
     Rule(
+        "log.applied-record-damaged",
+        W,
+        "a log record the index has already applied is damaged",
+        "does not read it again while dovecot.index is intact (silent, the same data); "
+        "it would fail on it only after losing the index",
+        NONE,
+        note="the record's own finding is named in the message; the log is dropped at a "
+        "later rotation",
+    ),
+    Rule(
         "log.duplicate-sequence",
         E,
         ".log and .log.2 carry the same file_seq",

@@ -89,7 +89,8 @@ def mailbox_findings(data: MailboxData, user: UserData | None) -> list[Finding]:
         out += check_mdbox_mailbox(data, user)
     out += [from_error("scanner.unreadable", e) for e in data.read_errors]
     out += check_state_files(data)
-    return _unique(_without_cascades(_only_what_was_read(_unneeded_old_log(out, data))))
+    out = _applied_records(_unneeded_old_log(out, data), data)
+    return _unique(_without_cascades(_only_what_was_read(out)))
 
 
 def _unneeded_old_log(findings: list[Finding], data: MailboxData) -> list[Finding]:
@@ -115,6 +116,40 @@ def _unneeded_old_log(findings: list[Finding], data: MailboxData) -> list[Findin
                    f".log.2 is damaged ({', '.join(damaged)}), but dovecot.index does not "
                    "need it: Dovecot ignores it and replaces it at the next rotation")
     return [f for f in findings if not on_old(f)] + [note]
+
+
+RECORD_CONTENT = frozenset({"log.record-invalid", "log.unknown-record-type",
+                            "log.uid-range-invalid"})
+
+
+def _applied_records(findings: list[Finding], data: MailboxData) -> list[Finding]:
+    """Damage inside log records that come before the index's head offset: Dovecot
+    starts reading the log there, so while the index is usable it never decodes them
+    again (sizes it still walks, so a broken size stays an error). One warning."""
+    files = data.index.files
+    idx = files.index
+    if idx is None or any(f.file == files.prefix and f.severity is Severity.FATAL
+                          for f in findings):
+        return findings
+    head = next((log for log in files.logs
+                 if log.header.file_seq == idx.header.log_file_seq), None)
+    if head is None:
+        return findings
+
+    def applied(f: Finding) -> bool:
+        return (f.file == head.path and f.check in RECORD_CONTENT and f.offset is not None
+                and f.offset < idx.header.log_file_head_offset)
+
+    damaged = [f for f in findings if applied(f)]
+    if not damaged:
+        return findings
+    what = ", ".join(sorted({f.check for f in damaged}))
+    note = Finding("log.applied-record-damaged", head.path,
+                   f"records before the index's head offset "
+                   f"{idx.header.log_file_head_offset} are damaged ({what}); the index "
+                   "has already applied them", offset=min(f.offset for f in damaged),
+                   field="records")
+    return [f for f in findings if not applied(f)] + [note]
 
 
 def _only_what_was_read(findings: list[Finding]) -> list[Finding]:
