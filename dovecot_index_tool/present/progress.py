@@ -21,13 +21,13 @@ class ScanProgress:
             disable=not enabled,
             dynamic_ncols=True,
             smoothing=0.05,
+            mininterval=0.5,  # redraw at most twice a second, whatever the rate
         )
         self.mailboxes = 0
         self.bytes = 0
 
     def users(self, count: int) -> None:
         self.bar.total += count
-        self.bar.refresh()
 
     def user_done(self) -> None:
         self.bar.update(1)
@@ -35,7 +35,9 @@ class ScanProgress:
     def done(self, count: int, size: int) -> None:
         self.mailboxes += count
         self.bytes += size
-        self.bar.set_postfix_str(f"{self.mailboxes} mailboxes, {self.bytes / 1e6:.1f} MB")
+        # Shown at the bar's next timed redraw: a redraw per mailbox floods the terminal.
+        self.bar.set_postfix_str(f"{self.mailboxes} mailboxes, {self.bytes / 1e6:.1f} MB",
+                                 refresh=False)
 
     def close(self) -> None:
         self.bar.close()

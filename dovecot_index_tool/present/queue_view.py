@@ -10,6 +10,7 @@ from rich.table import Table
 
 from dovecot_index_tool.jobqueue.plan import PolicyResult
 from dovecot_index_tool.jobqueue.store import Job, JobState
+from dovecot_index_tool.present.tables import print_table
 
 
 def _when(stamp: float | None) -> str:
@@ -52,7 +53,7 @@ def render_jobs(jobs: list[Job], console: Console) -> None:
             f"{j.attempts}/{j.max_attempts}",
             escape(j.last_error or ""),
         )
-    console.print(table)
+    print_table(console, table)
 
 
 def render_stats(stats: dict, console: Console) -> None:
@@ -68,7 +69,7 @@ def render_stats(stats: dict, console: Console) -> None:
             str(limit.get("max_running", 1)),
             "yes" if limit.get("paused") else "",
         )
-    console.print(table)
+    print_table(console, table)
     console.print(
         f"oldest queued: {_when(stats['oldest_queued'])}; "
         f"done in the last hour: {stats['done_last_hour']}"
@@ -108,7 +109,7 @@ def render_plan(results: list[PolicyResult], console: Console, detail: PolicyRes
             _duration(v["mean"]),
             _duration(v["p95"]),
         )
-    console.print(table)
+    print_table(console, table)
     order = Table(title=f"order under '{detail.policy}'")
     for col in ("volume", "user", "mailbox", "action", "starts in", "back in"):
         order.add_column(col)
@@ -121,4 +122,4 @@ def render_plan(results: list[PolicyResult], console: Console, detail: PolicyRes
             _duration(p.start),
             _duration(p.end),
         )
-    console.print(order)
+    print_table(console, order)

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from dovecot_index_tool.present.tables import print_table
 from dovecot_index_tool.report import STATES, ReportRow
 
 COLUMNS = (
@@ -66,7 +67,7 @@ def render_table(rows: list[ReportRow], console: Console) -> None:
             _when(r.eta or r.repaired),
             escape(r.checks),
         )
-    console.print(table)
+    print_table(console, table)
 
 
 def write_json(rows: list[ReportRow], out: IO[str]) -> None:

@@ -7,6 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from dovecot_index_tool.check.catalogue import NOT_CHECKED, RULES
+from dovecot_index_tool.present.tables import print_table
 
 
 def render_rules(console: Console) -> None:
@@ -21,7 +22,7 @@ def render_rules(console: Console) -> None:
             rule.repair.value,
             ", ".join(rule.loses) or "-",
         )
-    console.print(table)
+    print_table(console, table)
 
 
 def markdown_catalogue() -> str:

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from dovecot_index_tool.check.severity import SERIOUS, rank
+from dovecot_index_tool.present.tables import print_table
 from dovecot_index_tool.scan.engine import ScanResult
 from dovecot_index_tool.scan.worker import Outcome
 
@@ -113,7 +114,7 @@ class RichOut:
                 *(str(v[s]) for s in SEVERITIES),
                 str(v["could_not_check"]),
             )
-        self.console.print(table)
+        print_table(self.console, table)
         for error in result.volume_errors:
             self.console.print(f"[bold red]volume error:[/] {escape(error)}")
         if self.affected:
@@ -134,7 +135,7 @@ class RichOut:
                 str(f["check"]),
                 escape(str(f["file"])),
             )
-        self.console.print(table)
+        print_table(self.console, table)
 
 
 def output_for(fmt: str, out: IO[str], console: Console):
