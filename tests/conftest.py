@@ -62,6 +62,24 @@ def fresh_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+DOVECOT24_ENV = "DIT_TEST_DOVECOT24"
+
+
+def need_dovecot24() -> Path:
+    """The Dovecot 2.4 chroot (``scripts/setup-dovecot24``); in CI its absence fails."""
+    chroot = Path(os.environ.get(DOVECOT24_ENV, "/srv/dc24"))
+    reason = None
+    if not (chroot / "usr" / "bin" / "doveadm").exists():
+        reason = f"no Dovecot 2.4 chroot at {chroot} (run scripts/setup-dovecot24 {chroot})"
+    elif os.geteuid() != 0:
+        reason = "the Dovecot 2.4 tests run as root (chroot, bind mounts)"
+    if reason:
+        if IN_CI:
+            pytest.fail(f"{reason}, but CI=true requires the Dovecot 2.4 tests")
+        pytest.skip(reason)
+    return chroot
+
+
 POSTGRES_ENV = "DIT_TEST_POSTGRES"
 
 
