@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed-stamp
 
-.PHONY: install test lint demo fixtures bench clean
+.PHONY: install test lint demo fixtures fixtures24 bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,14 @@ demo: install
 
 fixtures:
 	scripts/make-fixtures tests/fixtures.new
+	mv tests/fixtures/dovecot24 tests/fixtures.new/dovecot24
 	rm -rf tests/fixtures && mv tests/fixtures.new tests/fixtures
+
+DC24 ?= /srv/dc24
+fixtures24:
+	scripts/setup-dovecot24 $(DC24)
+	scripts/make-fixtures --chroot $(DC24) tests/fixtures/dovecot24.new
+	rm -rf tests/fixtures/dovecot24 && mv tests/fixtures/dovecot24.new tests/fixtures/dovecot24
 
 bench: install
 	$(BIN)/python scripts/bench-parse

@@ -13,6 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 MAKE_FIXTURES = ROOT / "scripts" / "make-fixtures"
+FIXTURES_24 = FIXTURES / "dovecot24"  # the same kinds of store, made by Dovecot 2.4
+NOT_STORES = ("dumps", "dovecot24")  # top-level entries of FIXTURES that are not 2.3 stores
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -27,9 +29,11 @@ def need_doveadm() -> str:
 
 
 def store_files(root: Path) -> list[Path]:
-    """Every regular file of the mailstores under ``root`` (not the dump texts)."""
+    """Every regular file of the mailstores under ``root`` (not the dump texts, nor the
+    2.4 stores: the formats are the same, one walk over them is enough)."""
     return sorted(
-        p for p in root.rglob("*") if p.is_file() and "dumps" not in p.relative_to(root).parts[:1]
+        p for p in root.rglob("*")
+        if p.is_file() and not set(p.relative_to(root).parts[:1]) & set(NOT_STORES)
     )
 
 
@@ -56,6 +60,24 @@ def fresh_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("fresh") / "store"
     subprocess.run([str(MAKE_FIXTURES), str(out)], check=True, capture_output=True, timeout=600)
     return out
+
+
+DOVECOT24_ENV = "DIT_TEST_DOVECOT24"
+
+
+def need_dovecot24() -> Path:
+    """The Dovecot 2.4 chroot (``scripts/setup-dovecot24``); in CI its absence fails."""
+    chroot = Path(os.environ.get(DOVECOT24_ENV, "/srv/dc24"))
+    reason = None
+    if not (chroot / "usr" / "bin" / "doveadm").exists():
+        reason = f"no Dovecot 2.4 chroot at {chroot} (run scripts/setup-dovecot24 {chroot})"
+    elif os.geteuid() != 0:
+        reason = "the Dovecot 2.4 tests run as root (chroot, bind mounts)"
+    if reason:
+        if IN_CI:
+            pytest.fail(f"{reason}, but CI=true requires the Dovecot 2.4 tests")
+        pytest.skip(reason)
+    return chroot
 
 
 POSTGRES_ENV = "DIT_TEST_POSTGRES"

@@ -3,6 +3,10 @@
 Dovecot refuses mail access as root and cannot reach pytest's 0700 temp dirs as the
 mail user, so each sandbox lives under /tmp, belongs to the fixtures' mail user, and
 has a doveadm config of its own (no daemon, no auth service: USER and HOME say who).
+
+A 2.4 sandbox (``Sandbox.create(dovecot24=True)``) holds copies of the 2.4 fixtures
+and is bind-mounted at the same path into the Dovecot 2.4 chroot, whose doveadm the
+repair reaches as ``chroot DIR doveadm``.
 """
 
 from __future__ import annotations
@@ -19,15 +23,19 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, IN_CI, need_doveadm
+from conftest import FIXTURES, FIXTURES_24, IN_CI, need_doveadm, need_dovecot24
 from damage import Store, age_store, copy_store
 from dovecot_index_tool.repair import rebuild as rebuild_module
-from dovecot_index_tool.repair.doveadm import DovecotSetup
+from dovecot_index_tool.repair.doveadm import DoveadmCommand, DovecotSetup
+from dovecot_index_tool.repair.mail_settings import MailLocation
 from dovecot_index_tool.repair.reconcile import Verdict
 
 MAIL_USER = "dovecot-fixtures"
 MAIL_ID = 5000
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CONFIG_24 = """dovecot_config_version = 2.4.0
+dovecot_storage_version = 2.4.0
+"""
 CONFIG = """protocols =
 listen =
 ssl = no
@@ -76,20 +84,33 @@ class Sandbox:
     uid: int
     gid: int
     age: str = "fresh"  # a key of damage.STORE_AGES: how old the stores' recorded times are
+    chroot: Path | None = None  # the Dovecot 2.4 chroot the sandbox is mounted into
 
     @classmethod
-    def create(cls, age: str = "fresh") -> Sandbox:
+    def create(cls, age: str = "fresh", dovecot24: bool = False) -> Sandbox:
+        chroot = need_dovecot24() if dovecot24 else None
         uid, gid = mail_user()
         base = Path(tempfile.mkdtemp(prefix="dit-sandbox-"))
         base.chmod(0o755)
         conf = base / "dovecot.conf"
-        conf.write_text(CONFIG.format(tmp=base, uid=uid, gid=gid))
-        return cls(base, conf, uid, gid, age)
+        conf.write_text((CONFIG_24 if chroot else "") + CONFIG.format(tmp=base, uid=uid, gid=gid))
+        box = cls(base, conf, uid, gid, age, chroot)
+        if chroot is not None:
+            box.mount_point().mkdir(parents=True, exist_ok=True)
+            subprocess.run(["mount", "--bind", str(base), str(box.mount_point())], check=True)
+        return box
+
+    def mount_point(self) -> Path:
+        return self.chroot / str(self.base).lstrip("/")
 
     def remove(self) -> None:
+        if self.chroot is not None:
+            subprocess.run(["umount", str(self.mount_point())], check=False)
+            self.mount_point().rmdir()
         shutil.rmtree(self.base, ignore_errors=True)
 
-    def store(self, name: str, fixtures: Path = FIXTURES) -> Store:
+    def store(self, name: str, fixtures: Path | None = None) -> Store:
+        fixtures = fixtures or (FIXTURES_24 if self.chroot else FIXTURES)
         copy = age_store(copy_store(fixtures, name, self.base / "stores"), self.age)
         self.give_to_mail_user(copy.base)
         return copy
@@ -97,12 +118,24 @@ class Sandbox:
     def give_to_mail_user(self, path: Path) -> None:
         subprocess.run(["chown", "-R", f"{self.uid}:{self.gid}", str(path)], check=True)
 
+    def command(self) -> DoveadmCommand:
+        """doveadm as the repair reaches it: the host's, or the chroot's."""
+        if self.chroot is None:
+            return DoveadmCommand()
+        return DoveadmCommand(("chroot", str(self.chroot), "doveadm"))
+
     def setup(self) -> DovecotSetup:
-        return DovecotSetup(config=str(self.conf))
+        return DovecotSetup(config=str(self.conf), doveadm=self.command())
 
     def doveadm(self, store: Store, *args: str, check: bool = True,
                 input: str | None = None) -> subprocess.CompletedProcess:
-        cmd = ["doveadm", "-c", str(self.conf), "-o", f"mail_location={location(store)}", *args]
+        if self.chroot is None:
+            where = [f"mail_location={location(store)}"]
+        else:  # 2.4: its own settings; USER and HOME say who when told to take them
+            where = MailLocation.parse(location(store)).settings_24()
+            args = (*args, "--no-userdb-lookup")
+        cmd = [*self.command().argv, "-c", str(self.conf),
+               *[arg for setting in where for arg in ("-o", setting)], *args]
         env = {"USER": store.home.name, "HOME": str(store.home), "PATH": SAFE_PATH}
         return subprocess.run(cmd, env=env, input=input, capture_output=True, text=True,
                               timeout=120, check=check)

@@ -31,6 +31,7 @@ from byteswap import (
     sequential_walk,
     swap_index_files,
 )
+from conftest import NOT_STORES
 from dovecot_index_tool import dump
 from dovecot_index_tool.format.cache import CacheFile, parse_cache
 from dovecot_index_tool.format.index import HEADER_FIELDS, HEADER_OFFSETS, IndexFile, parse_index
@@ -52,7 +53,7 @@ def _discover(root: Path) -> dict[str, dict[str, Path]]:
     if not root.is_dir():
         return found
     for path in sorted(root.rglob("*")):
-        if not path.is_file() or path.relative_to(root).parts[0] == "dumps":
+        if not path.is_file() or path.relative_to(root).parts[0] in NOT_STORES:
             continue
         for prefix in PREFIXES:
             suffix = path.name[len(prefix) :] if path.name.startswith(prefix) else None

@@ -32,7 +32,7 @@ from dovecot_index_tool.check.catalogue import Repair
 from dovecot_index_tool.cli import main
 from dovecot_index_tool.repair import garbage
 from dovecot_index_tool.repair import rebuild as rebuild_module
-from dovecot_index_tool.repair.doveadm import DovecotSetup
+from dovecot_index_tool.repair.doveadm import DoveadmCommand, DovecotSetup
 from dovecot_index_tool.repair.incident import carry_out, plan_path
 from dovecot_index_tool.repair.locking import dovecot_lock
 from dovecot_index_tool.repair.quarantine import file_sha256
@@ -205,7 +205,8 @@ def test_wrong_seen_counter_is_rebuilt_and_the_cache_warmed(sandbox, tmp_path):
 def test_repair_that_cannot_run_dovecot_says_so_before_any_backup(sandbox, tmp_path):
     store, sums = _truncated_sdbox(sandbox)
 
-    _, outcomes = _repair(store, tmp_path / "backups", DovecotSetup(binary="/nonexistent"))
+    cannot_run = DovecotSetup(doveadm=DoveadmCommand(("/nonexistent",)))
+    _, outcomes = _repair(store, tmp_path / "backups", cannot_run)
 
     assert [o.state for o in outcomes] == ["failed"]
     assert outcomes[0].setup_error
@@ -232,7 +233,7 @@ def test_a_doveadm_that_fails_during_the_repair_is_put_back_byte_for_byte(sandbo
     failing.write_text('#!/bin/sh\ncase "$*" in *" config "*) exec doveadm "$@";; esac\n'
                        'echo "doveadm: Error: made to fail" >&2\nexit 75\n')
     failing.chmod(0o755)
-    setup = DovecotSetup(config=str(sandbox.conf), binary=str(failing))
+    setup = DovecotSetup(config=str(sandbox.conf), doveadm=DoveadmCommand((str(failing),)))
 
     _, outcomes = _repair(store, tmp_path / "backups", setup)
 
@@ -344,7 +345,8 @@ def test_rebuild_waits_for_dovecots_lock_and_gives_up_without_a_change(sandbox, 
     plans = list(plan_path(home))
 
     with dovecot_lock(store.log("INBOX"), 1):
-        outcomes = list(carry_out(plans, backups, 0.2, DovecotSetup(binary="/bin/false")))
+        false = DovecotSetup(doveadm=DoveadmCommand(("/bin/false",)))
+        outcomes = list(carry_out(plans, backups, 0.2, false))
 
     assert [o.state for o in outcomes] == ["failed"]
     assert "not started" in outcomes[0].reason

@@ -16,7 +16,7 @@ from dovecot_index_tool.cli import main
 from dovecot_index_tool.jobqueue.store import JobQueue
 from dovecot_index_tool.jobqueue.worker import work
 from dovecot_index_tool.ledger.store import Ledger
-from dovecot_index_tool.repair.doveadm import DovecotSetup
+from dovecot_index_tool.repair.doveadm import DoveadmCommand, DovecotSetup
 from dovecot_index_tool.repair.job_action import JobRepair
 from mail_sandbox import Sandbox, killed_half_way
 
@@ -63,7 +63,7 @@ def test_job_whose_repair_cannot_run_dovecot_fails_at_once_and_leaves_the_mailbo
     index.write_bytes(bytes(data))
     _scan_and_enqueue(ledger_target, volume)
 
-    cannot_run = DovecotSetup(binary="/nonexistent/doveadm")
+    cannot_run = DovecotSetup(doveadm=DoveadmCommand(("/nonexistent/doveadm",)))
     results = _run_worker(ledger_target, tmp_path / "backups", dovecot=cannot_run)
 
     assert [state for _, state in results] == ["failed"]  # not retried: it cannot work

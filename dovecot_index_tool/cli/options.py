@@ -3,6 +3,7 @@ few helpers every command uses to reach the ledger."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import click
@@ -49,6 +50,53 @@ def mailbox_path(required: bool = True):
         return func
 
     return decorate
+
+
+def dovecot_options(func):
+    """How Dovecot is reached, folded into one ``dovecot`` argument (a DovecotSetup):
+    ``repair PATH`` and the queue workers (``repair`` without PATH) share them."""
+
+    @click.option(
+        "--dovecot-config", type=click.Path(dir_okay=False, path_type=Path),
+        envvar="DIT_DOVECOT_CONFIG",
+        help="doveadm -c FILE (env DIT_DOVECOT_CONFIG); default: Dovecot's own.",
+    )
+    @click.option(
+        "--mail-location", "mail_location",
+        help="mail_location for doveadm, with Dovecot's %u %n %d %h ~ (or {user}, {home}, "
+        "{root}); default: where the mailbox was found (with INDEX=/CONTROL=/LAYOUT=fs). "
+        "Written as for 2.3; Dovecot 2.4 gets the same as its own settings.",
+    )
+    @click.option(
+        "--userdb", is_flag=True,
+        help="Ask Dovecot's auth service for the user (doveadm -u); default: USER and HOME.",
+    )
+    @click.option(
+        "--doveadm", "doveadm_command", metavar="CMD", envvar="DIT_DOVEADM",
+        help="The command that runs doveadm, for Dovecot in a chroot or container, e.g. "
+        "'chroot /srv/dc24 doveadm' or 'docker exec -i mailcow-dovecot doveadm' "
+        "(env DIT_DOVEADM); default: doveadm.",
+    )
+    @click.option(
+        "--path-map", "path_maps", metavar="HOST=INSIDE", multiple=True,
+        help="A directory on this host and where doveadm sees it (repeatable); paths "
+        "given to doveadm are translated, paths it prints translated back.",
+    )
+    @functools.wraps(func)
+    def wrapper(*args, dovecot_config, mail_location, userdb, doveadm_command, path_maps,
+                **kwargs):
+        from dovecot_index_tool.repair.doveadm import DovecotSetup
+        from dovecot_index_tool.repair.doveadm_command import CommandError, DoveadmCommand
+
+        try:
+            doveadm = DoveadmCommand.parse(doveadm_command, path_maps)
+        except CommandError as err:
+            raise UsageProblem(str(err)) from None
+        config = str(dovecot_config) if dovecot_config else None
+        return func(*args, dovecot=DovecotSetup(config, mail_location, userdb, doveadm),
+                    **kwargs)
+
+    return wrapper
 
 
 def ledger_target(db_path: str | None) -> str:

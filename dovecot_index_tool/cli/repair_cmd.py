@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import sys
 import threading
 from pathlib import Path
@@ -11,35 +10,8 @@ import click
 from rich.console import Console
 
 from dovecot_index_tool.cli.app import main
-from dovecot_index_tool.cli.options import db_option, mailbox_path, open_queue
+from dovecot_index_tool.cli.options import db_option, dovecot_options, mailbox_path, open_queue
 from dovecot_index_tool.exitcodes import REPAIR_EXIT_HELP, repair_status
-
-
-def dovecot_options(func):
-    """How Dovecot is reached, folded into one ``dovecot`` argument (a DovecotSetup)."""
-
-    @click.option(
-        "--dovecot-config", type=click.Path(dir_okay=False, path_type=Path),
-        envvar="DIT_DOVECOT_CONFIG",
-        help="doveadm -c FILE (env DIT_DOVECOT_CONFIG); default: Dovecot's own.",
-    )
-    @click.option(
-        "--mail-location", "mail_location",
-        help="mail_location for doveadm, with Dovecot's %u %n %d %h ~ (or {user}, {home}, "
-        "{root}); default: where the mailbox was found (with INDEX=/CONTROL=/LAYOUT=fs).",
-    )
-    @click.option(
-        "--userdb", is_flag=True,
-        help="Ask Dovecot's auth service for the user (doveadm -u); default: USER and HOME.",
-    )
-    @functools.wraps(func)
-    def wrapper(*args, dovecot_config, mail_location, userdb, **kwargs):
-        from dovecot_index_tool.repair.doveadm import DovecotSetup
-
-        config = str(dovecot_config) if dovecot_config else None
-        return func(*args, dovecot=DovecotSetup(config, mail_location, userdb), **kwargs)
-
-    return wrapper
 
 
 @main.command(epilog=REPAIR_EXIT_HELP)

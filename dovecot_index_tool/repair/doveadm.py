@@ -9,6 +9,13 @@ from a template (``{user}``, ``{home}``, ``{root}``). With an auth service (``au
 
 Dovecot refuses mail access as root and a file it creates belongs to whoever ran it,
 so when this runs as root doveadm is started with the owner of the mailbox's files.
+When doveadm runs through another program (``--doveadm 'chroot /srv/dc24 doveadm'``)
+that program cannot be started as the owner, so Dovecot is told the owner instead
+(``mail_uid``/``mail_gid``), and paths are translated to what doveadm sees there.
+
+Dovecot 2.4 is called as 2.4 wants: its own mail settings instead of
+``mail_location`` (``mail_settings.py``) and ``--no-userdb-lookup`` when USER and HOME
+say who the user is.
 """
 
 from __future__ import annotations
@@ -17,12 +24,14 @@ import os
 import re
 import subprocess
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dovecot_index_tool.discovery import MailboxFormat, MailboxLocation, MailRoot
+from dovecot_index_tool.repair.doveadm_command import SAFE_PATH, DoveadmCommand
+from dovecot_index_tool.repair.dovecot_version import DovecotVersion, detect_version
+from dovecot_index_tool.repair.mail_settings import LocationError, location_settings
 
-SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_TIMEOUT = 600.0  # seconds; a storage rebuild of a big mdbox takes a while
 IGNORED_FLAGS = {"\\Recent"}  # per-session, never stored
 
@@ -38,13 +47,27 @@ class DoveadmError(RuntimeError):
 
 @dataclass(frozen=True)
 class DovecotSetup:
-    """How to reach Dovecot: ``doveadm -c config``, the mail location, the user lookup."""
+    """How to reach Dovecot: ``doveadm -c config``, the mail location, the user lookup,
+    and the command doveadm runs through (with its path maps)."""
 
     config: str | None = None
     mail_location: str | None = None  # template; None: from what discovery found
     auth: bool = False  # ask the auth service (doveadm -u) instead of USER/HOME
-    binary: str = "doveadm"
+    doveadm: DoveadmCommand = field(default_factory=DoveadmCommand)
     timeout: float = DEFAULT_TIMEOUT
+
+    @property
+    def config_inside(self) -> str | None:
+        """``-c``'s path as doveadm sees it."""
+        return self.doveadm.inside(self.config) if self.config else None
+
+    def version(self) -> DovecotVersion:
+        """The Dovecot version doveadm reaches (asked once per run)."""
+        version = detect_version(self.doveadm, self.config_inside)
+        if version is None:
+            raise DoveadmError(f"cannot tell which Dovecot {self.doveadm.text} runs: neither "
+                               "dovecot --version nor doveadm config answered")
+        return version
 
     def for_mailbox(self, root: MailRoot, location: MailboxLocation) -> MailboxDoveadm:
         home = root.root.parent
@@ -57,10 +80,6 @@ class DovecotSetup:
             return expand_location(self.mail_location, user, str(root.root.parent),
                                    str(root.root))
         return mail_location_of(root)
-
-
-class LocationError(ValueError):
-    """A ``--mail-location`` variable this tool cannot fill in."""
 
 
 DOVECOT_VARIABLE = re.compile(r"%(?:\{([a-z_]+)\}|([a-zA-Z%]))")
@@ -139,30 +158,41 @@ class MailboxDoveadm:
         except subprocess.TimeoutExpired as exc:
             raise DoveadmError(f"doveadm {name} took over {exc.timeout:.0f} s") from exc
         except OSError as exc:
-            raise DoveadmError(f"cannot run {self.setup.binary}: {exc.strerror or exc}") from exc
+            raise DoveadmError(f"cannot run {self.setup.doveadm.text}: "
+                               f"{exc.strerror or exc}") from exc
         if done.returncode != 0:
-            raise DoveadmError(_failure(name, done), killed=done.returncode < 0)
+            message = self.setup.doveadm.host_text(_failure(name, done))
+            raise DoveadmError(message, killed=done.returncode < 0)
         return done.stdout
 
     def command(
         self, name: str, *args: str, tabular: bool = False
     ) -> tuple[list[str], dict[str, str]]:
-        cmd = [self.setup.binary]
-        if self.setup.config:
-            cmd += ["-c", self.setup.config]
-        cmd += ["-o", f"mail_location={self.mail_location}"]
+        setup, doveadm = self.setup, self.setup.doveadm
+        version = setup.version()
+        cmd = list(doveadm.argv)
+        if setup.config:
+            cmd += ["-c", setup.config_inside]
+        inside = doveadm.inside if doveadm.path_maps else None
+        for setting in location_settings(self.mail_location, version, inside):
+            cmd += ["-o", setting]
+        if doveadm.wrapped and self.owner is not None:
+            cmd += ["-o", f"mail_uid={self.owner[0]}", "-o", f"mail_gid={self.owner[1]}"]
         if tabular:
             cmd += ["-f", "tab"]
         cmd += name.split()
         env = {"PATH": SAFE_PATH}
-        if self.setup.auth:
+        if setup.auth:
             cmd += ["-u", self.user]
         else:
-            env |= {"USER": self.user, "HOME": self.home}
+            env |= {"USER": self.user, "HOME": doveadm.inside(self.home)}
+            if version.settings_24:
+                cmd += ["--no-userdb-lookup"]
         return cmd + list(args), env
 
     def _as_owner(self) -> dict[str, object]:
-        if os.geteuid() != 0 or self.owner is None or self.owner[0] == 0:
+        if (os.geteuid() != 0 or self.owner is None or self.owner[0] == 0
+                or self.setup.doveadm.wrapped):
             return {}
         uid, gid = self.owner
         return {"user": uid, "group": gid, "extra_groups": []}

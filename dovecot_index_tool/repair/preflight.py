@@ -1,6 +1,6 @@
 """What must hold before a repair backs up anything: Dovecot can be run, its
-configuration parses, the mail belongs to a user Dovecot may act as, and the user
-database answers when it is asked.
+configuration parses, its version is known (2.3 and 2.4 are called apart), the mail
+belongs to a user Dovecot may act as, and the user database answers when it is asked.
 
 Without these checks a repair backs up, makes three doveadm attempts that all fail
 the same way, prints doveadm's raw error three times and puts everything back; as a
@@ -20,6 +20,8 @@ from dovecot_index_tool.discovery import MailboxLocation, MailRoot
 from dovecot_index_tool.jobqueue.worker import PermanentFailure
 from dovecot_index_tool.repair.doveadm import (
     SAFE_PATH,
+    DoveadmCommand,
+    DoveadmError,
     DovecotSetup,
     LocationError,
     MailboxDoveadm,
@@ -46,24 +48,34 @@ def doveadm_for(setup: DovecotSetup, root: MailRoot, location: MailboxLocation
 def check_setup(doveadm: MailboxDoveadm) -> None:
     """Raise ``SetupError`` when the repair of ``doveadm``'s mailbox cannot work."""
     setup = doveadm.setup
-    if shutil.which(setup.binary, path=SAFE_PATH) is None:
-        raise SetupError(f"cannot run {setup.binary}: not found; install dovecot-core "
+    program = setup.doveadm.argv[0]
+    if shutil.which(program, path=SAFE_PATH) is None:
+        raise SetupError(f"cannot run {program}: not found; install dovecot-core "
                          "(or give the full path of doveadm)")
     if setup.config and not Path(setup.config).is_file():
         raise SetupError(f"--dovecot-config {setup.config} does not exist; give the "
                          "dovecot.conf doveadm should read")
-    if problem := _config_problem(setup.binary, setup.config):
-        raise SetupError(f"Dovecot's configuration does not parse ({problem}); fix it "
+    if problem := _config_problem(setup.doveadm, setup.config_inside):
+        raise SetupError(f"Dovecot's configuration does not parse "
+                         f"({setup.doveadm.host_text(problem)}); fix it "
                          "or give another with --dovecot-config")
+    try:
+        setup.version()
+    except DoveadmError as err:
+        raise SetupError(f"{err}; give --doveadm the command that runs doveadm") from None
+    try:
+        doveadm.command("mailbox status")  # 2.4 has no setting for some mail_location parts
+    except LocationError as err:
+        raise SetupError(str(err)) from None
     _check_owner(doveadm)
     if setup.auth:
         _check_userdb(doveadm)
 
 
 @lru_cache(maxsize=16)
-def _config_problem(binary: str, config: str | None) -> str | None:
+def _config_problem(command: DoveadmCommand, config: str | None) -> str | None:
     """doveadm's complaint about the configuration, or None (one question per run)."""
-    cmd = [binary] + (["-c", config] if config else []) + ["config", "-h", "mail_uid"]
+    cmd = [*command.argv] + (["-c", config] if config else []) + ["config", "-h", "mail_uid"]
     done = _run(cmd)
     if done is None:
         return "doveadm config did not answer"
