@@ -559,6 +559,14 @@ def uidlist_uidvalidity_changed(s: Store, box: str) -> Path:
     return path
 
 
+def uidlist_filename_damaged(s: Store, box: str) -> Path:
+    """Two characters of uid 5's file name overwritten, as a bad sector would."""
+    path = s.uidlist(box)
+    name = next(r.filename for r in uidlist(path).records if r.uid == 5).encode()
+    replace_text(path, name, name[:3] + b"~~" + name[5:])
+    return path
+
+
 def uidlist_line_lost(s: Store, box: str) -> Path:
     path = s.uidlist(box)
     replace_text(path, uidlist_line(path, 5), b"")
@@ -827,6 +835,7 @@ CASES = (
     Case("maildir.index-uid-not-in-uidlist", "maildir-fs", "INBOX", uidlist_line_lost),
     Case("maildir.message-lost-from-index", "maildir", "INBOX", maildir_expunged_file_back),
     Case("maildir.mail-file-missing", "maildir-split", "INBOX", maildir_file_deleted),
+    Case("uidlist.filename-wrong", "maildir", "INBOX", uidlist_filename_damaged),
     Case("maildir.uidlist-file-missing", "maildir", "One", uidlist_names_missing_file),
     Case("maildir.keywords-invalid", "maildir-split", "INBOX", keywords_file_broken),
     # dbox

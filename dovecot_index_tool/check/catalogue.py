@@ -623,6 +623,15 @@ _RULES = (
         RESYNC,
     ),
     Rule(
+        "uidlist.filename-wrong",
+        E,
+        "dovecot-uidlist names a file that is not on disk for a UID of the index, while a "
+        "file in cur/ that it does not list is there: the line is damaged, not the mail",
+        "expunges the UID and gives the unlisted file a new UID (its flags and keywords "
+        "in the index are lost)",
+        RESYNC,
+    ),
+    Rule(
         "maildir.uidlist-file-missing",
         INFO,
         "dovecot-uidlist still lists an expunged file (normal until it is rewritten)",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from dataclasses import replace
+from difflib import SequenceMatcher
 from pathlib import Path
 
 from dovecot_index_tool.check.data import MailboxData, UserData, read_at
@@ -111,6 +112,27 @@ def _uidvalidity(data: MailboxData, state: IndexFile, listed: int | None) -> lis
     ]
 
 
+def _misnamed(gone: list, mail_files: tuple[str, ...], listed: set[str]) -> dict[int, str]:
+    """UIDs whose listed name is not on disk, paired with a file in cur/ the uidlist does
+    not list, closest name first. Dovecot lists a file before it moves it to cur/, so an
+    unlisted file there means the uidlist lost its line: the damage is in the uidlist."""
+    unlisted = {
+        base
+        for name in mail_files
+        if name.startswith("cur/")
+        and (base := name.split("/", 1)[1].split(":", 1)[0]) not in listed
+    }
+    pairs: dict[int, str] = {}
+    for record in gone:
+        if not unlisted:
+            break
+        best = max(sorted(unlisted),
+                   key=lambda n: SequenceMatcher(None, n, record.filename).ratio())
+        pairs[record.uid] = best
+        unlisted.discard(best)
+    return pairs
+
+
 def _uids(data: MailboxData, state: IndexFile) -> list[Finding]:
     ul = data.uidlist
     by_uid = {r.uid: r for r in ul.records}
@@ -148,6 +170,21 @@ def _uids(data: MailboxData, state: IndexFile) -> list[Finding]:
         ),
     )
     gone = [by_uid[u] for u in index_uids if u in by_uid and by_uid[u].filename not in on_disk]
+    misnamed = _misnamed(gone, data.mail_files, {r.filename for r in ul.records})
+    out += _capped(
+        [(r, misnamed[r.uid]) for r in gone if r.uid in misnamed],
+        lambda pair: Finding(
+            "uidlist.filename-wrong",
+            ul.path,
+            f"uid {pair[0].uid} is listed as {pair[0].filename}, which is not on disk, "
+            f"while cur/{pair[1]} is not listed",
+            offset=pair[0].offset,
+            field=f"line {pair[0].line}",
+            expected=pair[1],
+            found=pair[0].filename,
+        ),
+    )
+    gone = [r for r in gone if r.uid not in misnamed]
     out += _capped(
         gone,
         lambda r: Finding(
