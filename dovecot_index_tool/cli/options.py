@@ -51,6 +51,60 @@ def mailbox_path(required: bool = True):
     return decorate
 
 
+dovecot_config_option = click.option(
+    "--dovecot-config", type=click.Path(dir_okay=False, path_type=Path),
+    envvar="DIT_DOVECOT_CONFIG",
+    help="Dovecot's configuration (env DIT_DOVECOT_CONFIG), read through doveconf -n: "
+    "where every user's mail, index and control files are. Default: "
+    "/etc/dovecot/dovecot.conf, when it exists and no PATH is given.",
+)
+doveconf_option = click.option(
+    "--doveconf", "doveconf_command", default="doveconf", show_default=True, metavar="CMD",
+    help="How to run doveconf, e.g. 'chroot /srv/dc24 doveconf'.",
+)
+user_option = click.option(
+    "--user", "user_name", metavar="NAME",
+    help="This user of the Dovecot configuration's userdb (instead of PATH).",
+)
+
+
+def dovecot_config_options(func):
+    """``--dovecot-config``, ``--doveconf`` and ``--user`` (``check``, ``repair``)."""
+    for option in (user_option, doveconf_option, dovecot_config_option):
+        func = option(func)
+    return func
+
+
+def configured_doveconf(config: Path | None, command: str, has_path: bool):
+    """The configuration a command uses: the one given; else Dovecot's default file when
+    it exists and the command was given no PATH (a PATH alone keeps meaning only what is
+    on disk); else None."""
+    from dovecot_index_tool.dovecot_config.doveconf import DEFAULT_CONFIG, Doveconf
+
+    if config is None and not has_path and DEFAULT_CONFIG.is_file():
+        config = DEFAULT_CONFIG
+    return None if config is None else Doveconf(config, command)
+
+
+def user_target(config: Path | None, command: str, user: str | None, path: Path | None,
+                index_root: Path | None, control_root: Path | None):
+    """PATH, INDEX= and CONTROL= directory for ``check``/``repair``: as given, or, with
+    ``--user`` or an explicit ``--dovecot-config``, where the configuration says."""
+    if user is None and config is None:
+        return path, index_root, control_root
+    doveconf = configured_doveconf(config, command, has_path=False)
+    if doveconf is None:
+        raise UsageProblem("--user needs --dovecot-config (there is no /etc/dovecot/dovecot.conf)")
+    if index_root or control_root:
+        raise UsageProblem("--index-root/--control-root: the Dovecot configuration already "
+                           "says where this user's files are; give one or the other")
+    if user is None and path is None:
+        raise UsageProblem("--dovecot-config: give PATH or --user NAME")
+    from dovecot_index_tool.dovecot_config.targets import user_paths
+
+    return user_paths(doveconf, user, path)
+
+
 def ledger_target(db_path: str | None) -> str:
     """The ledger a command works on: ``--db``, or the default path (whose directory is
     made when missing). A ``--db`` that is neither a path whose directory exists nor a

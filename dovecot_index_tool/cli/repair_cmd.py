@@ -11,18 +11,22 @@ import click
 from rich.console import Console
 
 from dovecot_index_tool.cli.app import main
-from dovecot_index_tool.cli.options import db_option, mailbox_path, open_queue
+from dovecot_index_tool.cli.options import (
+    db_option,
+    doveconf_option,
+    dovecot_config_option,
+    mailbox_path,
+    open_queue,
+    user_option,
+    user_target,
+)
 from dovecot_index_tool.exitcodes import REPAIR_EXIT_HELP, repair_status
 
 
 def dovecot_options(func):
     """How Dovecot is reached, folded into one ``dovecot`` argument (a DovecotSetup)."""
 
-    @click.option(
-        "--dovecot-config", type=click.Path(dir_okay=False, path_type=Path),
-        envvar="DIT_DOVECOT_CONFIG",
-        help="doveadm -c FILE (env DIT_DOVECOT_CONFIG); default: Dovecot's own.",
-    )
+    @dovecot_config_option
     @click.option(
         "--mail-location", "mail_location",
         help="mail_location for doveadm, with Dovecot's %u %n %d %h ~ (or {user}, {home}, "
@@ -37,7 +41,8 @@ def dovecot_options(func):
         from dovecot_index_tool.repair.doveadm import DovecotSetup
 
         config = str(dovecot_config) if dovecot_config else None
-        return func(*args, dovecot=DovecotSetup(config, mail_location, userdb), **kwargs)
+        return func(*args, dovecot=DovecotSetup(config, mail_location, userdb),
+                    dovecot_config=dovecot_config, **kwargs)
 
     return wrapper
 
@@ -74,13 +79,16 @@ def dovecot_options(func):
     help="Without PATH: queue workers running side by side.",
 )
 @dovecot_options
+@user_option
+@doveconf_option
 @click.option(
     "--reindex", is_flag=True, help="After a rebuild, warm the cache with doveadm index."
 )
 def repair(path: Path | None, index_root: Path | None, control_root: Path | None,
            plan_only: bool, backup_dir: Path, lock_timeout: float, yes: bool, as_json: bool,
            output_format: str, db_path: str | None, volume: str | None, batch: int,
-           forever: bool, workers: int, dovecot, reindex: bool) -> None:
+           forever: bool, workers: int, dovecot, dovecot_config: Path | None,
+           user_name: str | None, doveconf_command: str, reindex: bool) -> None:
     """Repair the damaged mailboxes under PATH now, for an incident, or, without
     PATH, work through the repair queue until it is empty.
 
@@ -97,6 +105,9 @@ def repair(path: Path | None, index_root: Path | None, control_root: Path | None
     from dovecot_index_tool.repair.job_action import JobRepair
 
     as_json = as_json or output_format == "json"
+    if user_name is not None:  # where the configuration puts that user's files
+        path, index_root, control_root = user_target(
+            dovecot_config, doveconf_command, user_name, path, index_root, control_root)
     if path is None:
         action = JobRepair(backup_dir, lock_timeout, dovecot, reindex,
                            lambda path: _scanned_dirs(db_path, path))
