@@ -51,9 +51,10 @@ class PasswdFileUserdb:
     def _entry(self, line: str) -> UserEntry:
         columns = line.split(":", 7)
         own = _fields(columns[7]) if len(columns) > 7 else {}
+        if _column(columns, HOME_COLUMN):  # the home column is the user's own field
+            own = {"home": columns[HOME_COLUMN], **own}
         fields = {**self.default_fields, **own, **self.override_fields}
-        home = fields.pop("home", "") or _column(columns, HOME_COLUMN)
-        return UserEntry(columns[0], home, fields)
+        return UserEntry(columns[0], fields.pop("home", ""), fields)
 
 
 def passwd_file_userdbs(root: Section, config: object) -> list[PasswdFileUserdb]:
