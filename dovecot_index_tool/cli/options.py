@@ -41,9 +41,10 @@ def mailbox_path(required: bool = True):
         for option in reversed((
             click.argument("path", type=DIR, required=required),
             click.option("--index-root", type=DIR,
-                         help="This user's INDEX= directory, if not beside the mail."),
+                         help="INDEX= files, if not beside the mail: a tree with one "
+                         "directory per user (as for scan), or this user's directory."),
             click.option("--control-root", type=DIR,
-                         help="This user's CONTROL= directory (uidlists)."),
+                         help="CONTROL= files (uidlists): a tree of users, or this user's."),
         )):
             func = option(func)
         return func
@@ -91,7 +92,12 @@ def user_target(config: Path | None, command: str, user: str | None, path: Path 
     """PATH, INDEX= and CONTROL= directory for ``check``/``repair``: as given, or, with
     ``--user`` or an explicit ``--dovecot-config``, where the configuration says."""
     if user is None and config is None:
-        return path, index_root, control_root
+        if path is None:
+            return path, index_root, control_root
+        from dovecot_index_tool.user_dirs import user_dir
+
+        return (path, user_dir("--index-root", index_root, path),
+                user_dir("--control-root", control_root, path))
     doveconf = configured_doveconf(config, command, has_path=False)
     if doveconf is None:
         raise UsageProblem("--user needs --dovecot-config (there is no /etc/dovecot/dovecot.conf)")

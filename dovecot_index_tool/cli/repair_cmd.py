@@ -105,9 +105,10 @@ def repair(path: Path | None, index_root: Path | None, control_root: Path | None
     from dovecot_index_tool.repair.job_action import JobRepair
 
     as_json = as_json or output_format == "json"
-    if user_name is not None:  # where the configuration puts that user's files
+    if user_name is not None or path is not None:  # the user's own INDEX=/CONTROL= dirs
+        config = dovecot_config if user_name else None  # else only doveadm's -c
         path, index_root, control_root = user_target(
-            dovecot_config, doveconf_command, user_name, path, index_root, control_root)
+            config, doveconf_command, user_name, path, index_root, control_root)
     if path is None:
         action = JobRepair(backup_dir, lock_timeout, dovecot, reindex,
                            lambda path: _scanned_dirs(db_path, path))

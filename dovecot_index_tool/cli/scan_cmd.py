@@ -103,12 +103,15 @@ def scan(volumes: tuple[Path, ...], dovecot_config: Path | None, doveconf_comman
     from dovecot_index_tool.present.progress import ScanProgress
     from dovecot_index_tool.present.scan_view import output_for
     from dovecot_index_tool.scan.engine import Scanner, ScanOptions
+    from dovecot_index_tool.user_dirs import require_tree
     from dovecot_index_tool.volumes import parse_layout
 
     try:
         parse_layout(layout)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--layout") from None
+    require_tree("--index-root", index_root)
+    require_tree("--control-root", control_root)
     setup_logging(log_level)
     db = ledger_target(db_path)
     given = tuple(Path(v).absolute() for v in volumes)
