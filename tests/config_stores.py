@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mail_sandbox import CONFIG as SANDBOX_CONFIG
 from mail_sandbox import SAFE_PATH, mail_user
 
 LOCATIONS = {  # store kind -> mail_location, {srv} the store's base
@@ -30,28 +31,19 @@ OWN_USER = "carol@example.net"  # has userdb_mail: split mdbox on another tree
 OWN_LOCATION = "mdbox:{srv}/vol2/example.net/carol/mdbox:INDEX={srv}/index2/carol"
 MAILBOXES = {"alice@example.org": ("Sent", "Lists", "Lists/dovecot", "Archive", "Archive/2024"),
              "bob@example.org": ("Drafts",), OWN_USER: ("Sent", "Trash")}
-CONFIG = """protocols =
-ssl = no
-base_dir = {srv}/run
-state_dir = {srv}/state
-mail_uid = {uid}
-mail_gid = {gid}
-first_valid_uid = {uid}
-mail_fsync = never
-mail_location = {location}
-namespace inbox {{
-  inbox = yes
-  separator = /
-}}
+# the sandbox's settings and a passwd-file userdb; doveconf -n refuses an empty
+# listen (doveadm does not mind), so it is left out
+USERDB = """mail_location = {location}
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {srv}/users
+  args = scheme=PLAIN username_format=%u {tmp}/users
 }}
 userdb {{
   driver = passwd-file
-  args = username_format=%u {srv}/users
+  args = username_format=%u {tmp}/users
 }}
 """
+CONFIG = SANDBOX_CONFIG.replace("listen =\n", "") + USERDB
 
 
 @dataclass(frozen=True)
@@ -86,7 +78,7 @@ def build(kind: str) -> ConfiguredStores:
     base = Path(tempfile.mkdtemp(prefix=f"dit-config-{kind}-"))
     base.chmod(0o755)
     conf = base / "dovecot.conf"
-    conf.write_text(CONFIG.format(srv=base, uid=uid, gid=gid,
+    conf.write_text(CONFIG.format(tmp=base, uid=uid, gid=gid,
                                   location=LOCATIONS[kind].format(srv=base)))
     stores = ConfiguredStores(base, conf, kind)
     lines = [f"{u}:{{PLAIN}}secret:{uid}:{gid}::{stores.home(u)}::" for u in USERS]
