@@ -35,6 +35,7 @@ from pathlib import Path
 __all__ = [
     "MailRoot",
     "MailboxLocation",
+    "configured_root",
     "find_mail_root",
     "iter_mailboxes",
     "locate",
@@ -115,6 +116,7 @@ class MailRoot:
     list_index_dir: Path
     storage_dir: Path | None
     map_index_dir: Path | None
+    inbox_dir: Path | None = None  # maildir INBOX= elsewhere than the root
 
 
 # --- what is on disk (lstat / scandir only, symlinks never followed) --------------------
@@ -388,20 +390,34 @@ def _storage_dir(root: Path, index_root: Path) -> Path | None:
     return None if index_only else storage
 
 
-def _make_root(root: Path, fmt: str, index: Path | None, control: Path | None) -> MailRoot:
+def _make_root(root: Path, fmt: str, index: Path | None, control: Path | None,
+               layout: str | None = None, inbox: Path | None = None) -> MailRoot:
     index_root = index or root
     control_root = control or root
     mdbox = fmt == MDBOX
+    if layout is None:
+        layout = _maildir_layout(root, index_root, control_root) if fmt == MAILDIR else FS
     return MailRoot(
         root=root,
         format=fmt,
-        layout=_maildir_layout(root, index_root, control_root) if fmt == MAILDIR else FS,
+        layout=layout,
         index_root=index_root,
         control_root=control_root,
         list_index_dir=index_root,
         storage_dir=_storage_dir(root, index_root) if mdbox else None,
         map_index_dir=index_root / STORAGE_DIR if mdbox else None,
+        inbox_dir=inbox if fmt == MAILDIR and inbox != root else None,
     )
+
+
+def configured_root(root: StrPath, fmt: str, layout: str | None, index_root: StrPath | None = None,
+                    control_root: StrPath | None = None,
+                    inbox: StrPath | None = None) -> MailRoot:
+    """The mail root a Dovecot configuration describes: format and layout are known,
+    so nothing is guessed from the directories (a layout of None is: read from them, as
+    for a root found on disk); ``inbox`` is maildir's INBOX=."""
+    return _make_root(_abs(root), fmt, _abs_or_none(index_root), _abs_or_none(control_root),
+                      layout, _abs_or_none(inbox))
 
 
 def find_mail_root(
@@ -466,6 +482,8 @@ def _maildir_location(root: MailRoot, name: str) -> MailboxLocation:
     mail = root.root if name == INBOX else root.root / rel
     index_dirs = _maildir_dirs(root.root, root.index_root, rel, name)
     control_dirs = _maildir_dirs(root.root, root.control_root, rel, name)
+    if name == INBOX and root.inbox_dir is not None:
+        return _separate_inbox(root, root.inbox_dir, index_dirs, control_dirs)
     has_mail = _real_dir(root.root, mail) and _has_maildir_mail(mail)
     return MailboxLocation(
         name=name,
@@ -473,6 +491,22 @@ def _maildir_location(root: MailRoot, name: str) -> MailboxLocation:
         index_dir=_pick(root.index_root, index_dirs, looks_like_index_dir),
         mail_dir=mail if has_mail else None,
         control_dir=_pick(root.control_root, control_dirs, _has_control_files),
+    )
+
+
+def _separate_inbox(root: MailRoot, inbox: Path, index_dirs: list[Path],
+                    control_dirs: list[Path]) -> MailboxLocation:
+    """INBOX= elsewhere: its files are in that directory unless INDEX=/CONTROL= say."""
+    index_base = inbox if root.index_root == root.root else root.index_root
+    control_base = inbox if root.control_root == root.root else root.control_root
+    return MailboxLocation(
+        name=INBOX,
+        format=MAILDIR,
+        index_dir=inbox if index_base == inbox else
+        _pick(index_base, index_dirs, looks_like_index_dir),
+        mail_dir=inbox if _is_dir(inbox) and _has_maildir_mail(inbox) else None,
+        control_dir=inbox if control_base == inbox else
+        _pick(control_base, control_dirs, _has_control_files),
     )
 
 

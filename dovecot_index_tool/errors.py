@@ -45,3 +45,19 @@ class NoLedger(ToolError):
 
 class Unreadable(ToolError):
     """{}"""
+
+
+class DovecotConfigUnavailable(ToolError):
+    """Dovecot configuration {}: {}"""
+
+
+class UsersNotListable(ToolError):
+    """{}: give VOLUME and --layout (scan) or PATH (check, repair) instead"""
+
+    exit_status = Exit.USAGE
+
+
+class UnknownUser(ToolError):
+    """user {} is not in the userdb of {}"""
+
+    exit_status = Exit.USAGE

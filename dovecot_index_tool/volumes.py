@@ -13,6 +13,10 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dovecot_index_tool.discovery import MailRoot
 
 PLACEHOLDER = re.compile(r"^\{(user|domain|tenant|any)\}$")
 DEFAULT_LAYOUT = "{user}"
@@ -30,6 +34,10 @@ class UserHome:
     home: Path
     key: str  # the placeholder values as a path, e.g. "example.org/alice": its dir elsewhere
     error: str | None = None  # a directory of the tree that could not be listed
+    # where the mail is when Dovecot's configuration says so (discovery then guesses
+    # nothing); None with ``configured`` means the configured mail root is not there
+    mail_root: MailRoot | None = None
+    configured: bool = False
 
 
 def parse_layout(layout: str) -> tuple[str, ...]:

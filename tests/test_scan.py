@@ -473,11 +473,25 @@ def test_a_scan_that_misses_the_index_roots_could_not_check_and_resolves_nothing
     assert one and all(r["state"] != "repaired" for r in one), one
 
 
-def test_check_given_a_tree_of_users_as_index_root_could_not_check(tmp_path) -> None:
+def test_index_root_means_a_tree_of_users_in_check_too(tmp_path) -> None:
+    """The tree scan takes finds the user's own directory for check; the user's own
+    directory works as before; one that fits neither is a usage error naming the option,
+    and one user's directory given to scan is too."""
     store = _split_store_with_damage(tmp_path)
-
-    result = CliRunner().invoke(main, ["check", str(store / "home/erin/Maildir"),
-                                       "--index-root", str(store / "index")])
-
-    assert result.exit_code == 8, result.output
-    assert "scanner.state-elsewhere" in result.output
+    home = str(store / "home/erin/Maildir")
+    trees = ["--index-root", str(store / "index"), "--control-root", str(store / "control")]
+    own = ["--index-root", str(store / "index/erin"),
+           "--control-root", str(store / "control/erin")]
+    outputs = []
+    for roots in (trees, own):
+        result = CliRunner().invoke(main, ["check", "--json", home, *roots])
+        assert result.exit_code == 4, result.output
+        outputs.append(json.loads(result.output))
+    assert outputs[0] == outputs[1]
+    (store / "other/nobody").mkdir(parents=True)
+    result = CliRunner().invoke(main, ["check", home, "--index-root", str(store / "other")])
+    assert result.exit_code == 16
+    assert f"--index-root {store / 'other'}: neither one user's directory" in result.output
+    result = CliRunner().invoke(main, ["scan", "-q", "--db", str(tmp_path / "l.sqlite3"),
+                                       "--layout", "home/{user}", *own, str(store)])
+    assert result.exit_code == 16 and "is one user's directory" in result.output

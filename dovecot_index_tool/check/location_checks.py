@@ -18,7 +18,7 @@ from dovecot_index_tool.check.findings import Finding
 from dovecot_index_tool.discovery import MailboxFormat
 
 HINT = ("its index files live elsewhere (INDEX=/CONTROL=): give --index-root and "
-        "--control-root, or the Dovecot configuration")
+        "--control-root, or --dovecot-config")
 
 
 def check_state_files(data: MailboxData) -> list[Finding]:

@@ -42,9 +42,10 @@ def mailbox_path(required: bool = True):
         for option in reversed((
             click.argument("path", type=DIR, required=required),
             click.option("--index-root", type=DIR,
-                         help="This user's INDEX= directory, if not beside the mail."),
+                         help="INDEX= files, if not beside the mail: a tree with one "
+                         "directory per user (as for scan), or this user's directory."),
             click.option("--control-root", type=DIR,
-                         help="This user's CONTROL= directory (uidlists)."),
+                         help="CONTROL= files (uidlists): a tree of users, or this user's."),
         )):
             func = option(func)
         return func
@@ -52,15 +53,70 @@ def mailbox_path(required: bool = True):
     return decorate
 
 
+dovecot_config_option = click.option(
+    "--dovecot-config", type=click.Path(dir_okay=False, path_type=Path),
+    envvar="DIT_DOVECOT_CONFIG",
+    help="Dovecot's configuration (env DIT_DOVECOT_CONFIG), read through doveconf -n: "
+    "where every user's mail, index and control files are. Default: "
+    "/etc/dovecot/dovecot.conf, when it exists and no PATH is given.",
+)
+doveconf_option = click.option(
+    "--doveconf", "doveconf_command", default="doveconf", show_default=True, metavar="CMD",
+    help="How to run doveconf, e.g. 'chroot /srv/dc24 doveconf'.",
+)
+user_option = click.option(
+    "--user", "user_name", metavar="NAME",
+    help="This user of the Dovecot configuration's userdb (instead of PATH).",
+)
+
+
+def dovecot_config_options(func):
+    """``--dovecot-config``, ``--doveconf`` and ``--user`` (``check``, ``repair``)."""
+    for option in (user_option, doveconf_option, dovecot_config_option):
+        func = option(func)
+    return func
+
+
+def configured_doveconf(config: Path | None, command: str, has_path: bool):
+    """The configuration a command uses: the one given; else Dovecot's default file when
+    it exists and the command was given no PATH (a PATH alone keeps meaning only what is
+    on disk); else None."""
+    from dovecot_index_tool.dovecot_config.doveconf import DEFAULT_CONFIG, Doveconf
+
+    if config is None and not has_path and DEFAULT_CONFIG.is_file():
+        config = DEFAULT_CONFIG
+    return None if config is None else Doveconf(config, command)
+
+
+def user_target(config: Path | None, command: str, user: str | None, path: Path | None,
+                index_root: Path | None, control_root: Path | None):
+    """PATH, INDEX= and CONTROL= directory for ``check``/``repair``: as given, or, with
+    ``--user`` or an explicit ``--dovecot-config``, where the configuration says."""
+    if user is None and config is None:
+        if path is None:
+            return path, index_root, control_root
+        from dovecot_index_tool.user_dirs import user_dir
+
+        return (path, user_dir("--index-root", index_root, path),
+                user_dir("--control-root", control_root, path))
+    doveconf = configured_doveconf(config, command, has_path=False)
+    if doveconf is None:
+        raise UsageProblem("--user needs --dovecot-config (there is no /etc/dovecot/dovecot.conf)")
+    if index_root or control_root:
+        raise UsageProblem("--index-root/--control-root: the Dovecot configuration already "
+                           "says where this user's files are; give one or the other")
+    if user is None and path is None:
+        raise UsageProblem("--dovecot-config: give PATH or --user NAME")
+    from dovecot_index_tool.dovecot_config.targets import user_paths
+
+    return user_paths(doveconf, user, path)
+
+
 def dovecot_options(func):
     """How Dovecot is reached, folded into one ``dovecot`` argument (a DovecotSetup):
     ``repair PATH`` and the queue workers (``repair`` without PATH) share them."""
 
-    @click.option(
-        "--dovecot-config", type=click.Path(dir_okay=False, path_type=Path),
-        envvar="DIT_DOVECOT_CONFIG",
-        help="doveadm -c FILE (env DIT_DOVECOT_CONFIG); default: Dovecot's own.",
-    )
+    @dovecot_config_option
     @click.option(
         "--mail-location", "mail_location",
         help="mail_location for doveadm, with Dovecot's %u %n %d %h ~ (or {user}, {home}, "
@@ -94,7 +150,7 @@ def dovecot_options(func):
             raise UsageProblem(str(err)) from None
         config = str(dovecot_config) if dovecot_config else None
         return func(*args, dovecot=DovecotSetup(config, mail_location, userdb, doveadm),
-                    **kwargs)
+                    dovecot_config=dovecot_config, **kwargs)
 
     return wrapper
 

@@ -10,7 +10,15 @@ import click
 from rich.console import Console
 
 from dovecot_index_tool.cli.app import main
-from dovecot_index_tool.cli.options import db_option, dovecot_options, mailbox_path, open_queue
+from dovecot_index_tool.cli.options import (
+    db_option,
+    doveconf_option,
+    dovecot_options,
+    mailbox_path,
+    open_queue,
+    user_option,
+    user_target,
+)
 from dovecot_index_tool.exitcodes import REPAIR_EXIT_HELP, repair_status
 
 
@@ -46,13 +54,16 @@ from dovecot_index_tool.exitcodes import REPAIR_EXIT_HELP, repair_status
     help="Without PATH: queue workers running side by side.",
 )
 @dovecot_options
+@user_option
+@doveconf_option
 @click.option(
     "--reindex", is_flag=True, help="After a rebuild, warm the cache with doveadm index."
 )
 def repair(path: Path | None, index_root: Path | None, control_root: Path | None,
            plan_only: bool, backup_dir: Path, lock_timeout: float, yes: bool, as_json: bool,
            output_format: str, db_path: str | None, volume: str | None, batch: int,
-           forever: bool, workers: int, dovecot, reindex: bool) -> None:
+           forever: bool, workers: int, dovecot, dovecot_config: Path | None,
+           user_name: str | None, doveconf_command: str, reindex: bool) -> None:
     """Repair the damaged mailboxes under PATH now, for an incident, or, without
     PATH, work through the repair queue until it is empty.
 
@@ -69,6 +80,10 @@ def repair(path: Path | None, index_root: Path | None, control_root: Path | None
     from dovecot_index_tool.repair.job_action import JobRepair
 
     as_json = as_json or output_format == "json"
+    if user_name is not None or path is not None:  # the user's own INDEX=/CONTROL= dirs
+        config = dovecot_config if user_name else None  # else only doveadm's -c
+        path, index_root, control_root = user_target(
+            config, doveconf_command, user_name, path, index_root, control_root)
     if path is None:
         action = JobRepair(backup_dir, lock_timeout, dovecot, reindex,
                            lambda path: _scanned_dirs(db_path, path))

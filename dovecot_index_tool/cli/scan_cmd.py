@@ -13,20 +13,25 @@ from dovecot_index_tool.cli.app import main
 from dovecot_index_tool.cli.logs import setup_logging
 from dovecot_index_tool.cli.options import (
     DIR,
+    configured_doveconf,
     db_option,
+    doveconf_option,
+    dovecot_config_option,
     format_option,
     ledger_target,
     open_ledger,
     vip_option,
 )
-from dovecot_index_tool.errors import ToolError
+from dovecot_index_tool.errors import ToolError, UsageProblem
 from dovecot_index_tool.exitcodes import CHECK_EXIT_HELP
 
 
 @main.command(epilog=CHECK_EXIT_HELP)
 @click.argument(
-    "volumes", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path)
+    "volumes", nargs=-1, required=False, type=click.Path(file_okay=False, path_type=Path)
 )
+@dovecot_config_option
+@doveconf_option
 @click.option(
     "--layout", default="{user}", show_default=True,
     help="Where users sit under a volume, e.g. '{domain}/{user}' or 'home/{user}'.",
@@ -68,7 +73,8 @@ from dovecot_index_tool.exitcodes import CHECK_EXIT_HELP
     "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning",
     show_default=True, help="Log messages on stderr.",
 )
-def scan(volumes: tuple[Path, ...], layout: str, index_root: Path | None,
+def scan(volumes: tuple[Path, ...], dovecot_config: Path | None, doveconf_command: str,
+         layout: str, index_root: Path | None,
          control_root: Path | None, jobs: int | None, db_path: str | None, incremental: bool,
          max_duration: float | None, mailbox_timeout: float, fmt: str, quiet: bool,
          silent_if_healthy: bool, enqueue: bool, prometheus_file: Path | None,
@@ -82,6 +88,12 @@ def scan(volumes: tuple[Path, ...], layout: str, index_root: Path | None,
     volume is an error, never clean (an unmounted mount point looks empty).
     Results go to the ledger (runs, mailboxes, findings with first and last seen).
 
+    With --dovecot-config (default /etc/dovecot/dovecot.conf when no VOLUME is
+    given) every user of its passwd-file userdb is scanned where the configuration
+    puts their mail; a user's volume is the mount point of their mail, or the given
+    VOLUME it is under (users elsewhere are left out). An SQL or LDAP userdb cannot
+    be listed: give VOLUMEs and --layout then.
+
     What a scan cannot see: message bodies are not read (a cached size or MIME
     structure that contradicts the message is not found); ALT= storage, LAYOUT=index
     and non-default DIRNAME/MAILBOXDIR are not followed; mdbox refcounts are only
@@ -91,18 +103,27 @@ def scan(volumes: tuple[Path, ...], layout: str, index_root: Path | None,
     from dovecot_index_tool.present.progress import ScanProgress
     from dovecot_index_tool.present.scan_view import output_for
     from dovecot_index_tool.scan.engine import Scanner, ScanOptions
+    from dovecot_index_tool.user_dirs import require_tree
     from dovecot_index_tool.volumes import parse_layout
 
     try:
         parse_layout(layout)
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--layout") from None
+    require_tree("--index-root", index_root)
+    require_tree("--control-root", control_root)
     setup_logging(log_level)
     db = ledger_target(db_path)
+    given = tuple(Path(v).absolute() for v in volumes)
     options = ScanOptions(
-        tuple(Path(v).absolute() for v in volumes), layout, index_root, control_root,
+        given, layout, index_root, control_root,
         jobs or os.cpu_count() or 1, mailbox_timeout, incremental, max_duration,
     )
+    doveconf = configured_doveconf(dovecot_config, doveconf_command, has_path=bool(volumes))
+    if doveconf is not None:
+        options = _configured(options, doveconf)
+    elif not volumes:
+        raise click.UsageError("give VOLUME..., or --dovecot-config FILE")
     output = output_for(fmt, sys.stdout, Console(highlight=False))
     progress = ScanProgress(enabled=not quiet and sys.stderr.isatty())
     try:
@@ -124,6 +145,22 @@ def scan(volumes: tuple[Path, ...], layout: str, index_root: Path | None,
 
         write_textfile(prometheus_file, result)
     sys.exit(result.exit_status)
+
+
+def _configured(options, doveconf):
+    """The users and volumes of Dovecot's configuration, which then says where each
+    user's files are: --layout, --index-root and --control-root would contradict it."""
+    from dataclasses import replace
+
+    from dovecot_index_tool.dovecot_config.targets import scan_users, stores_of
+
+    layout_given = click.get_current_context().get_parameter_source("layout")
+    if options.index_root or options.control_root or (
+            layout_given is not click.core.ParameterSource.DEFAULT):
+        raise UsageProblem("--dovecot-config says where every user's files are: "
+                           "leave out --layout, --index-root and --control-root")
+    volumes, users = scan_users(stores_of(doveconf), options.volumes)
+    return replace(options, volumes=volumes, users=users, dovecot_config=str(doveconf.config))
 
 
 def _enqueue(ledger, options, vip: Path | None) -> None:

@@ -57,6 +57,8 @@ class ScanOptions:
     mailbox_timeout: float = 300.0
     incremental: bool = False
     max_duration: float | None = None
+    users: tuple[UserHome, ...] = ()  # from --dovecot-config: every user and its mail root
+    dovecot_config: str | None = None
 
 
 @dataclass
@@ -169,13 +171,19 @@ class Scanner:
                     return
                 found += self._feed_user(pool, volume, home)
             if found == 0:
-                self.result.volume_errors.append(
-                    f"volume {volume} holds no mailbox under layout {self.options.layout!r}"
-                )
+                self.result.volume_errors.append(f"volume {volume} holds no mailbox {self._of()}")
+
+    def _of(self) -> str:
+        if self.options.dovecot_config:
+            return f"of the users of {self.options.dovecot_config}"
+        return f"under layout {self.options.layout!r}"
 
     def _ordered_users(self, volume: Path) -> list[UserHome]:
         """Users of a volume, least recently scanned first (never scanned before all)."""
-        users = list(iter_users(volume, self.options.layout))
+        if self.options.dovecot_config:
+            users = [u for u in self.options.users if u.volume == volume]
+        else:
+            users = list(iter_users(volume, self.options.layout))
         seen = self.ledger.last_scanned_users(str(volume))
         return sorted(users, key=lambda u: (seen.get((u.tenant, u.user), -1.0), u.key))
 
@@ -198,9 +206,11 @@ class Scanner:
     def _feed_mailboxes(self, pool: ProcessPoolExecutor, volume: Path, home: UserHome
                         ) -> _User | None:
         opts = self.options
-        root = find_mail_root(
-            home.home, user_tree(opts.index_root, home), user_tree(opts.control_root, home)
-        )
+        root = home.mail_root
+        if not home.configured:
+            root = find_mail_root(
+                home.home, user_tree(opts.index_root, home), user_tree(opts.control_root, home)
+            )
         if root is None:
             return None
         user = _User(home, str(volume), root.list_index_dir, root.map_index_dir, root.storage_dir)
@@ -239,15 +249,11 @@ class Scanner:
         why = "unreadable" if not os.access(path, os.R_OK | os.X_OK) else "no Dovecot mail root"
         if home.error:
             why = home.error
+        hint = ("where the Dovecot configuration puts this user's mail" if home.configured
+                else "wrong --layout or --index-root?")
         report = MailboxReport(
-            path,
-            "(user)",
-            "unknown",
-            (
-                Finding(
-                    "scanner.unreadable", path, f"{why} in {path} (wrong --layout or --index-root?)"
-                ),
-            ),
+            path, "(user)", "unknown",
+            (Finding("scanner.unreadable", path, f"{why} in {path} ({hint})"),),
         )
         self._record(Outcome(str(volume), home.tenant, home.user, report, 0, None, True), user)
         if self.progress is not None:
@@ -460,6 +466,7 @@ def _options_doc(opts: ScanOptions) -> dict[str, object]:
         "jobs": opts.jobs,
         "incremental": opts.incremental,
         "max_duration": opts.max_duration,
+        "dovecot_config": opts.dovecot_config or "",
     }
 
 
