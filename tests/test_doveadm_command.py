@@ -107,3 +107,15 @@ def test_a_location_part_24_has_no_setting_for_is_said():
     with pytest.raises(LocationError, match="FOO"):
         location_settings("sdbox:/m:FOO=1", V24)
     assert location_settings("sdbox:/m:FOO=1", V23) == ["mail_location=sdbox:/m:FOO=1"]
+
+
+def test_mail_location_variables_are_filled_in_as_dovecot_would() -> None:
+    from dovecot_index_tool.repair.doveadm import expand_location
+
+    assert expand_location("maildir:~/Maildir:INDEX=~/idx/%u:CONTROL=/c/%{user}/%d",
+                           "a@b.org", "/home/a", "/home/a/Maildir") == (
+        "maildir:/home/a/Maildir:INDEX=/home/a/idx/a@b.org:CONTROL=/c/a@b.org/b.org")
+    assert expand_location("sdbox:{home}/x:INDEX={root}/i", "a", "/h", "/h/x") == (
+        "sdbox:/h/x:INDEX=/h/x/i")
+    with pytest.raises(LocationError, match="%z"):
+        expand_location("maildir:%z", "a", "/h", "/r")

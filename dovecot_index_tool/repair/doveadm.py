@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dovecot_index_tool.discovery import MailboxFormat, MailboxLocation, MailRoot
+from dovecot_index_tool.dovecot_config.variables import VariableError, expand
 from dovecot_index_tool.repair.doveadm_command import SAFE_PATH, DoveadmCommand
 from dovecot_index_tool.repair.dovecot_version import DovecotVersion, detect_version
 from dovecot_index_tool.repair.mail_settings import LocationError, location_settings
@@ -82,27 +83,17 @@ class DovecotSetup:
         return mail_location_of(root)
 
 
-DOVECOT_VARIABLE = re.compile(r"%(?:\{([a-z_]+)\}|([a-zA-Z%]))")
-SHORT_VARIABLES = {"u": "user", "n": "username", "d": "domain", "h": "home", "%": "%"}
-
-
 def expand_location(template: str, user: str, home: str, root: str) -> str:
     """``mail_location`` with Dovecot's variables filled in for one user, because
     doveadm does not expand ``-o`` values (a literal ``%h`` becomes a directory):
-    ``%u``/``%{user}``, ``%n``/``%{username}``, ``%d``/``%{domain}``, ``%h``/``%{home}``,
-    ``~`` at the start of a path, and this tool's own ``{user}``, ``{home}``, ``{root}``."""
-    username, _, domain = user.partition("@")
-    values = {"user": user, "username": username, "domain": domain, "home": home, "%": "%"}
-
-    def dovecot(match: re.Match) -> str:
-        name = match.group(1) or SHORT_VARIABLES.get(match.group(2))
-        if name not in values:
-            raise LocationError(f"--mail-location: {match.group(0)} is not a variable this "
-                                "tool fills in (use %u %n %d %h ~ or {user} {home} {root})")
-        return values[name]
-
-    expanded = DOVECOT_VARIABLE.sub(dovecot, template)
-    expanded = re.sub(r"(^|(?<=[:=]))~(?=/|$|:)", home.replace("\\", "\\\\"), expanded)
+    Dovecot's variables (see ``dovecot_config.variables``), ``~`` at the start of each
+    path of the location, and this tool's own ``{user}``, ``{home}``, ``{root}``."""
+    homes = re.sub(r"(^|(?<=[:=]))~(?=/|$|:)", "%{home}", template)
+    try:
+        expanded = expand(homes, user, home)
+    except VariableError as err:
+        raise LocationError(f"--mail-location: {err} (use %u %n %d %h ~ or {{user}} {{home}} "
+                            "{root})") from None
     for name, value in (("user", user), ("home", home), ("root", root)):
         expanded = expanded.replace("{" + name + "}", value)
     return expanded
