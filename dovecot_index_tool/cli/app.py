@@ -32,6 +32,9 @@ class ToolGroup(click.Group):
         except ToolError as err:
             error_line(err.message())
             ctx.exit(err.exit_status)
+        except BrokenPipeError:  # the reader stopped reading (| head): no message to give
+            _silence_stdout()
+            ctx.exit(Exit.OPERATIONAL_ERROR)
         except Exception as err:  # a bug: say so, keep the evidence, never exit "success"
             if (known := _operational(err)) is not None:
                 error_line(known)
@@ -55,6 +58,22 @@ def _operational(err: Exception) -> str | None:
     if isinstance(err, OSError):
         return str(err)
     return None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush fails no more."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _reader_gone(_console: Console) -> None:
+    """Rich's answer to a closed pipe is exit 1, which here means "repaired": say 8."""
+    _silence_stdout()
+    raise SystemExit(Exit.OPERATIONAL_ERROR)
+
+
+Console.on_broken_pipe = _reader_gone  # type: ignore[method-assign]
 
 
 def error_line(text: str) -> None:

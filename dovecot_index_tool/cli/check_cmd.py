@@ -10,19 +10,24 @@ from rich.console import Console
 
 from dovecot_index_tool.check.findings import status_for
 from dovecot_index_tool.cli.app import main
-from dovecot_index_tool.cli.options import dovecot_config_options, mailbox_path, user_target
+from dovecot_index_tool.cli.options import (
+    dovecot_config_options,
+    format_option,
+    mailbox_path,
+    user_target,
+)
 from dovecot_index_tool.exitcodes import CHECK_EXIT_HELP
 
 
 @main.command(epilog=CHECK_EXIT_HELP)
 @mailbox_path(required=False)
 @dovecot_config_options
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@format_option("text", "json")
 @click.option("-v", "--verbose", is_flag=True, help="Also show info findings (normal states).")
 def check(
     path: Path | None, index_root: Path | None, control_root: Path | None,
     dovecot_config: Path | None, doveconf_command: str, user_name: str | None,
-    as_json: bool, verbose: bool,
+    fmt: str, verbose: bool,
 ) -> None:
     """Check one mailbox, or every mailbox of one user, without changing anything.
 
@@ -45,9 +50,9 @@ def check(
     reports = []
     for report in check_path(path, index_root, control_root):
         reports.append(report)
-        if not as_json:
+        if fmt == "text":
             render_report(report, console, verbose)
-    if as_json:
+    if fmt == "json":
         write_json({"mailboxes": [r.to_dict() for r in reports]}, sys.stdout)
     else:
         render_summary(reports, console)

@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 
 from dovecot_index_tool.cli.app import main
+from dovecot_index_tool.cli.options import format_option
 from dovecot_index_tool.errors import NotFound, Unreadable
 from dovecot_index_tool.exitcodes import EXIT_HELP, Exit
 from dovecot_index_tool.format.errors import FormatError
@@ -15,14 +16,14 @@ from dovecot_index_tool.format.errors import FormatError
 
 @main.command(epilog=EXIT_HELP)
 @click.argument("path", type=click.Path(exists=True, dir_okay=True, path_type=str))
-@click.option("--json", "as_json", is_flag=True, help="Print one lossless JSON document.")
+@format_option("text", "json")
 @click.option(
     "--no-replay",
     is_flag=True,
     help="Show dovecot.index as stored, without replaying its transaction log.",
 )
 @click.option("--uid", type=click.IntRange(min=1), help="Only the record with this UID.")
-def dump(path: str, as_json: bool, no_replay: bool, uid: int | None) -> None:
+def dump(path: str, fmt: str, no_replay: bool, uid: int | None) -> None:
     """Show what a Dovecot file holds, like `doveadm dump`, without opening it in Dovecot.
 
     PATH is a dovecot.index (or list, map, pvt, backup index), a .log or .log.2,
@@ -40,7 +41,7 @@ def dump(path: str, as_json: bool, no_replay: bool, uid: int | None) -> None:
         raise Unreadable(str(err)) from None
     if uid is not None and doc.get("kind") == "index" and not doc.get("records"):
         raise NotFound(f"no message with UID {uid} in {path}")
-    if as_json:
+    if fmt == "json":  # lossless: every field of the file
         write_json(doc, sys.stdout)
     else:
         render(doc, Console(highlight=False))

@@ -28,11 +28,23 @@ db_option = click.option(
 
 
 def format_option(*choices: str):
-    """``--format`` with these choices; the first is the default."""
-    return click.option(
-        "--format", "fmt", type=click.Choice(choices), default=choices[0], show_default=True,
-        help="Output on stdout.",
-    )
+    """``--format`` with these choices (the first is the default) and ``--json``, its
+    synonym in every command, folded into one ``fmt`` argument. ``text`` is what a
+    person reads; ``json`` one document on stdout."""
+
+    def decorate(func):
+        @click.option(
+            "--format", "fmt", type=click.Choice(choices), default=choices[0],
+            show_default=True, help="Output on stdout.",
+        )
+        @click.option("--json", "as_json", is_flag=True, help="The same as --format json.")
+        @functools.wraps(func)
+        def wrapper(*args, fmt: str, as_json: bool, **kwargs):
+            return func(*args, fmt="json" if as_json else fmt, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def mailbox_path(required: bool = True):

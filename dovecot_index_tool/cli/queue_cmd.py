@@ -45,7 +45,7 @@ def queue_add(db_path, vip, volume, tenant, user, check_id, mailboxes) -> None:
 
 @queue.command("list")
 @db_option
-@format_option("rich", "json")
+@format_option("text", "json")
 @click.option("--state", type=click.Choice([str(s) for s in JobState]))
 @click.option("--volume")
 @click.option("--tenant")
@@ -60,7 +60,7 @@ def queue_list(db_path, fmt, state, volume, tenant, user) -> None:
 
 @queue.command("stats")
 @db_option
-@format_option("rich", "json")
+@format_option("text", "json")
 def queue_stats(db_path, fmt) -> None:
     """Counts per state and volume, limits, oldest queued job, recent throughput."""
     from dovecot_index_tool.present.queue_view import render_stats
@@ -72,7 +72,7 @@ def queue_stats(db_path, fmt) -> None:
 @queue.command("show")
 @click.argument("job_id", type=int)
 @db_option
-@format_option("rich", "json")
+@format_option("text", "json")
 def queue_show(job_id, db_path, fmt) -> None:
     """One job with its events and the findings that made it."""
     from dovecot_index_tool.present.queue_view import render_job
@@ -143,7 +143,7 @@ def queue_cancel(job_id, db_path) -> None:
 
 @queue.command("plan")
 @db_option
-@format_option("rich", "json")
+@format_option("text", "json")
 @click.option(
     "--policy", type=click.Choice(["priority", "fifo", "volume-at-a-time"]),
     default="priority", show_default=True, help="The order to show in detail.",
@@ -187,7 +187,7 @@ def _known_check(check_id: str) -> None:
 
 
 def _render(fmt: str, document, rich) -> None:
-    """``--format json``: the document (or what a callable makes); else the rich view."""
+    """``--format json``: the document (or what a callable makes); else the text view."""
     from dovecot_index_tool.present.json_out import write_json
 
     if fmt == "json":

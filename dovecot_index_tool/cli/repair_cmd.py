@@ -14,6 +14,7 @@ from dovecot_index_tool.cli.options import (
     db_option,
     doveconf_option,
     dovecot_options,
+    format_option,
     mailbox_path,
     open_queue,
     user_option,
@@ -37,11 +38,7 @@ from dovecot_index_tool.exitcodes import REPAIR_EXIT_HELP, repair_status
 @click.option(
     "-y", "--yes", is_flag=True, envvar="DIT_REPAIR_YES", help="Do not ask (env DIT_REPAIR_YES=1)."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-@click.option(
-    "--format", "output_format", type=click.Choice(["rich", "json"]), default="rich",
-    show_default=True, help="Output: rich text, or one JSON document (same as --json).",
-)
+@format_option("text", "json")
 @db_option
 @click.option("--volume", help="Without PATH: only this volume's jobs.")
 @click.option(
@@ -60,8 +57,8 @@ from dovecot_index_tool.exitcodes import REPAIR_EXIT_HELP, repair_status
     "--reindex", is_flag=True, help="After a rebuild, warm the cache with doveadm index."
 )
 def repair(path: Path | None, index_root: Path | None, control_root: Path | None,
-           plan_only: bool, backup_dir: Path, lock_timeout: float, yes: bool, as_json: bool,
-           output_format: str, db_path: str | None, volume: str | None, batch: int,
+           plan_only: bool, backup_dir: Path, lock_timeout: float, yes: bool, fmt: str,
+           db_path: str | None, volume: str | None, batch: int,
            forever: bool, workers: int, dovecot, dovecot_config: Path | None,
            user_name: str | None, doveconf_command: str, reindex: bool) -> None:
     """Repair the damaged mailboxes under PATH now, for an incident, or, without
@@ -79,7 +76,7 @@ def repair(path: Path | None, index_root: Path | None, control_root: Path | None
     """
     from dovecot_index_tool.repair.job_action import JobRepair
 
-    as_json = as_json or output_format == "json"
+    as_json = fmt == "json"
     if user_name is not None or path is not None:  # the user's own INDEX=/CONTROL= dirs
         config = dovecot_config if user_name else None  # else only doveadm's -c
         path, index_root, control_root = user_target(

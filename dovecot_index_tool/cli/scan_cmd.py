@@ -56,7 +56,7 @@ from dovecot_index_tool.exitcodes import CHECK_EXIT_HELP
     "--mailbox-timeout", type=click.FloatRange(min=0), default=300.0, show_default=True,
     metavar="SECONDS", help="Give up on one mailbox after this (0: no limit).",
 )
-@format_option("rich", "json", "ndjson")
+@format_option("text", "json", "ndjson")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option(
     "--silent-if-healthy", is_flag=True,
