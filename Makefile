@@ -22,22 +22,9 @@ lint: install
 	$(BIN)/ruff check dovecot_index_tool tests scripts
 
 demo: install
-	@echo "== dovecot-index-tool check: a healthy maildir user"
-	$(BIN)/dovecot-index-tool check tests/fixtures/maildir/alice
-	@echo "== check a copy of an mdbox user after damaging two files (seen counter, cache)"
-	rm -rf demo && mkdir -p demo && cp -r tests/fixtures/mdbox/carol demo/carol
-	$(BIN)/python scripts/damage-demo demo/carol
-	-$(BIN)/dovecot-index-tool check demo/carol
-	@echo "== what repair would do about it (--plan changes nothing)"
-	-$(BIN)/dovecot-index-tool repair --plan demo/carol
+	$(BIN)/python scripts/demo
 	@echo "== dovecot-index-tool dump: a maildir INBOX with its log replayed (first lines)"
 	$(BIN)/dovecot-index-tool dump tests/fixtures/maildir/alice/Maildir | head -30
-	@echo "== dump --json of an mdbox mailbox index, one message"
-	$(BIN)/dovecot-index-tool dump --json --uid 1 tests/fixtures/mdbox/carol/mdbox/mailboxes/INBOX/dbox-Mails | head -40
-	@echo "== a transaction log, record by record (first lines)"
-	$(BIN)/dovecot-index-tool dump tests/fixtures/sdbox/bob/sdbox/mailboxes/INBOX/dbox-Mails/dovecot.index.log | head -20
-	@echo "== the catalogue of checks (first lines; docs/checks.md has all)"
-	$(BIN)/dovecot-index-tool rules | head -12
 
 fixtures:
 	scripts/make-fixtures tests/fixtures.new
