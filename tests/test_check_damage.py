@@ -1127,3 +1127,25 @@ def test_the_oracle_harness_judges_damage_by_what_dovecot_does(tmp_path) -> None
     verdicts = {t["verdict"] for t in trials}
     assert trials and verdicts <= {"hit", "hit, other file", "miss", "false alarm", "silent"}
     assert any(t["verdict"] == "hit" for t in trials)
+
+
+def test_uidlist_fields_are_read_as_dovecot_reads_them(tmp_path: Path) -> None:
+    """A ':' inside an extension field does not start the file name (Dovecot looks for it
+    only at the start of a field); a field whose key is not A-Z is damage Dovecot removes."""
+    from dovecot_index_tool.format.uidlist import parse_uidlist
+
+    store = copy_store(FIXTURES, "maildir", tmp_path)
+    path = store.uidlist("One")
+    first = next(r for r in uidlist(path).records if r.uid == 1)
+    line = uidlist_line(path, 1)
+    guid = next(value for key, value in first.extensions if key == "G")
+    replace_text(path, line, line.replace(f"G{guid}".encode(), b"G17:0\xa9`*Tg"))
+    again = next(r for r in uidlist(path).records if r.uid == 1)
+    assert again.filename == first.filename
+    assert not uidlist(path).problems
+    replace_text(path, b"G17:0", b"g17:0")
+    parsed = parse_uidlist(path.read_bytes(), str(path))
+    assert next(r for r in parsed.records if r.uid == 1).filename == first.filename
+    assert len(parsed.problems) == 1
+    assert parsed.problems[0].reason.startswith("Invalid extension record, removing: g17:0")
+    assert "uidlist.record-invalid" in {f.check for f in store.findings()}

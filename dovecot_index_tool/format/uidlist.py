@@ -66,7 +66,8 @@ def parse_uidlist(data: bytes, path: str | None = None) -> Uidlist:
     for number, (offset, text) in enumerate(lines[1:], start=2):
         if not text:
             continue
-        rec = _record(text, version, number, offset, path)
+        rec, removed = _record(text, version, number, offset, path)
+        problems += removed
         if isinstance(rec, FormatError):
             problems.append(rec)
             continue
@@ -132,23 +133,42 @@ def _number(value: str | None, reason: str, path: str | None, offset: int) -> in
 
 
 def _record(text: str, version: int, number: int, offset: int, path: str | None):
+    """One record line, read as Dovecot reads it: the UID, then space-separated
+    extension fields up to the first field that starts with ``:``, the file name.
+    Returns the record (or the error that makes Dovecot reject the line) and the
+    extension fields Dovecot removes (their key is not A-Z)."""
     uid_text, _, rest = text.partition(" ")
     if not uid_text.isdigit():
-        return _err(f"Invalid data: {text[:80]}", path, offset, number, text[:80])
+        return _err(f"Invalid data: {text[:80]}", path, offset, number, text[:80]), []
     uid = int(uid_text)
     if uid == 0 or uid >= MAX_UID:
-        return _err(f"UID too high ({uid})" if uid else "Invalid data: uid 0", path, offset, number)
+        error = f"UID too high ({uid})" if uid else "Invalid data: uid 0"
+        return _err(error, path, offset, number), []
+    removed: list[FormatError] = []
     if version == 1:
         name = rest.strip()
         exts: tuple[tuple[str, str], ...] = ()
     else:
-        head, colon, name = rest.partition(":")
-        if not colon or not name:
-            return _err(f"Invalid data: {text[:80]}", path, offset, number, text[:80])
-        exts = tuple((item[0], item[1:]) for item in head.split(" ") if item)
+        fields, name = _extension_fields(rest)
+        if not name:
+            return _err(f"Invalid data: {text[:80]}", path, offset, number, text[:80]), []
+        exts = tuple((item[0], item[1:]) for item in fields if "A" <= item[0] <= "Z")
+        removed = [_err(f"Invalid extension record, removing: {item[:80]}", path, offset,
+                        number, item[:80]) for item in fields if not "A" <= item[0] <= "Z"]
     if not name or "/" in name:
-        return _err(f"Broken filename: {name[:80]}", path, offset, number, name[:80])
-    return UidlistRecord(uid, name, exts, number, offset)
+        return _err(f"Broken filename: {name[:80]}", path, offset, number, name[:80]), []
+    return UidlistRecord(uid, name, exts, number, offset), removed
+
+
+def _extension_fields(rest: str) -> tuple[list[str], str]:
+    """The extension fields and the file name of a version 3 record's rest."""
+    fields = []
+    rest = rest.lstrip(" ")
+    while rest and not rest.startswith(":"):
+        field, _, rest = rest.partition(" ")
+        fields.append(field)
+        rest = rest.lstrip(" ")
+    return fields, rest[1:]
 
 
 def parse_maildir_keywords(data: bytes, path: str | None = None) -> MaildirKeywords:
