@@ -1149,3 +1149,16 @@ def test_uidlist_fields_are_read_as_dovecot_reads_them(tmp_path: Path) -> None:
     assert len(parsed.problems) == 1
     assert parsed.problems[0].reason.startswith("Invalid extension record, removing: g17:0")
     assert "uidlist.record-invalid" in {f.check for f in store.findings()}
+
+
+def test_any_other_compat_bit_is_cpu_architecture_changed(tmp_path: Path) -> None:
+    """Dovecot compares the whole compat_flags byte of the index and of the log."""
+    store = copy_store(FIXTURES, "mdbox", tmp_path)
+    index, log = store.index("One"), store.log("One")
+    for path, offset in ((index, 12), (log, 32)):
+        data = bytearray(path.read_bytes())
+        data[offset] |= 0x04
+        path.write_bytes(bytes(data))
+    found = {(f.check, Path(f.file).name) for f in store.findings()}
+    assert ("index.byte-order", "dovecot.index") in found
+    assert ("log.byte-order", "dovecot.index.log") in found

@@ -74,6 +74,11 @@ PARSER_PROBLEMS = {
 }
 
 
+def compat_for(order: str) -> int:
+    """The compat_flags byte Dovecot writes, and demands, on a CPU of this byte order."""
+    return 1 if order == LITTLE else 0
+
+
 def _at_most(name: str, limit: str, check: str) -> HeaderRule:
     """``name`` must not exceed ``limit``, another field of the same header."""
     return HeaderRule(
@@ -129,9 +134,13 @@ UNUSABLE = (
         "flags", lambda h: h.flags & HDR_FLAG_CORRUPTED, "index.corrupted-flag",
         fixed("the CORRUPTED flag is set"),
     ),
+    # Dovecot compares the whole byte: any other bit is "CPU architecture changed" too.
     HeaderRule(
-        "compat_flags", lambda h: h.byteorder != h.order, "index.byte-order",
-        fixed("written in the other byte order"), lambda h: 1 if h.order == LITTLE else 0,
+        "compat_flags", lambda h: h.compat_flags != compat_for(h.order), "index.byte-order",
+        lambda h: ("written in the other byte order" if h.byteorder != h.order else
+                   f"compat_flags {h.compat_flags} is not {compat_for(h.order)}: "
+                   "'CPU architecture changed'"),
+        lambda h: compat_for(h.order),
     ),
     HeaderRule(
         "base_header_size",
@@ -262,7 +271,7 @@ def log_is_usable(log: L.LogFile, order: str) -> bool:
         h.major_version == 1
         and L.HEADER_MIN_SIZE <= h.hdr_size <= log.size
         and h.indexid != 0
-        and (not _log_names_order(log) or log.byteorder == order)
+        and (not _log_names_order(log) or h.compat_flags == compat_for(order))
     )
 
 

@@ -9,7 +9,7 @@ from dovecot_index_tool.check.cache_checks import cache_in_order
 from dovecot_index_tool.check.data import IndexState
 from dovecot_index_tool.check.findings import Finding, from_error, from_file_error
 from dovecot_index_tool.check.header_rules import HeaderFacts, HeaderRule, apply_rules, fixed
-from dovecot_index_tool.check.index_checks import log_is_usable, mailbox_byteorder
+from dovecot_index_tool.check.index_checks import compat_for, log_is_usable, mailbox_byteorder
 from dovecot_index_tool.format import log as L
 from dovecot_index_tool.format.binary import layout
 from dovecot_index_tool.format.index import HEADER_OFFSETS
@@ -62,9 +62,12 @@ HEADER_RULES = (
     # other CPU must not make its healthy logs look foreign too.
     HeaderRule(
         "compat_flags",
-        lambda h: h.version >= 0x0102 and h.hdr_size > 32 and h.byteorder != h.order,
-        "log.byte-order", fixed("the log differs in byte order from the other files of its index"),
-        lambda h: 1 if h.order == "<" else 0,
+        lambda h: h.version >= 0x0102 and h.hdr_size > 32 and h.compat_flags != compat_for(h.order),
+        "log.byte-order",
+        lambda h: ("the log differs in byte order from the other files of its index"
+                   if h.byteorder != h.order else f"compat_flags {h.compat_flags} is not "
+                   f"{compat_for(h.order)}: 'CPU architecture changed'"),
+        lambda h: compat_for(h.order),
     ),
     HeaderRule(
         "prev_file_seq", lambda h: h.reset, "log.reset",
