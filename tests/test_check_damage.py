@@ -476,6 +476,13 @@ def index_tail_off_boundary(s: Store, box: str) -> Path:
     return path
 
 
+def index_head_off_boundary(s: Store, box: str) -> Path:
+    path = s.index(box)
+    head = index_file(path).header.log_file_head_offset
+    patch_u32(path, header_offset("log_file_head_offset"), head - 4)
+    return path
+
+
 def log_write_lost_before_head(s: Store, box: str) -> Path:
     """A record the index has already applied was never completely written."""
     path = s.log(box)
@@ -808,7 +815,8 @@ CASES = (
         ("sdbox.mail-file-not-in-index",),
         "uid 21 came after the index was written: only the deleted log recorded it",
     ),
-    Case("index.log-offset-invalid", "sdbox", "One", index_tail_off_boundary),
+    Case("index.log-offset-invalid", "sdbox", "One", index_head_off_boundary),
+    Case("index.log-position-odd", "sdbox", "One", index_tail_off_boundary),
     Case("index.messages-count-low", "sdbox", "INBOX", index_counts_too_few),
     Case(
         "index.head-beyond-log-end",

@@ -504,6 +504,15 @@ _RULES = (
         DBOX_STATE,
     ),
     Rule(
+        "index.log-position-odd",
+        W,
+        "log_file_tail_offset is not a log record boundary or lies past the head, or "
+        "log_file_head_offset is 0",
+        "opens the mailbox from the head offset without complaint (the same data) and "
+        "writes both offsets anew at its next sync",
+        NONE,
+    ),
+    Rule(
         "index.head-beyond-log-end",
         E,
         "the index claims log data that is not complete on disk",

@@ -421,19 +421,22 @@ def _positions(index: IndexState) -> list[Finding]:
         )
     elif head and head not in boundaries:
         out.append(_offset_finding(index.path, "log_file_head_offset", head))
-    if tail > max(head, log.header.hdr_size) or (
-        tail and tail <= log.valid_end and tail not in boundaries
-    ):
-        out.append(_offset_finding(index.path, "log_file_tail_offset", tail))
+    elif not head:
+        out.append(_offset_finding(index.path, "log_file_head_offset", head,
+                                   "index.log-position-odd"))
+    elif tail > head or (tail and tail not in boundaries):
+        out.append(_offset_finding(index.path, "log_file_tail_offset", tail,
+                                   "index.log-position-odd"))
     out += _modseq_position(index, log)
     return out
 
 
-def _offset_finding(path: str, name: str, value: int) -> Finding:
+def _offset_finding(path: str, name: str, value: int,
+                    check: str = "index.log-offset-invalid") -> Finding:
     return Finding(
-        "index.log-offset-invalid",
+        check,
         path,
-        f"{name} {value} is not a log record boundary",
+        f"{name} {value} is not a log record boundary" if value else f"{name} is 0",
         offset=HEADER_OFFSETS[name][0],
         field=f"header.{name}",
         found=value,
