@@ -476,6 +476,13 @@ def index_tail_off_boundary(s: Store, box: str) -> Path:
     return path
 
 
+def index_uidvalidity_changed(s: Store, box: str) -> Path:
+    path = s.index(box)
+    value = index_file(path).header.uid_validity
+    patch_u32(path, header_offset("uid_validity"), value + 1)
+    return path
+
+
 def index_head_off_boundary(s: Store, box: str) -> Path:
     path = s.index(box)
     head = index_file(path).header.log_file_head_offset
@@ -817,6 +824,7 @@ CASES = (
     ),
     Case("index.log-offset-invalid", "sdbox", "One", index_head_off_boundary),
     Case("index.log-position-odd", "sdbox", "One", index_tail_off_boundary),
+    Case("index.uidvalidity-mismatch", "mdbox", "INBOX", index_uidvalidity_changed),
     Case("index.messages-count-low", "sdbox", "INBOX", index_counts_too_few),
     Case(
         "index.head-beyond-log-end",

@@ -504,6 +504,16 @@ _RULES = (
         DBOX_STATE,
     ),
     Rule(
+        "index.uidvalidity-mismatch",
+        E,
+        "an sdbox/mdbox index's UIDVALIDITY differs from what the list index (and the log) "
+        "recorded for the mailbox",
+        "shows clients the index's value: they drop their cache and fetch every message "
+        "again",
+        RESYNC,
+        DBOX_STATE,
+    ),
+    Rule(
         "index.log-position-odd",
         W,
         "log_file_tail_offset is not a log record boundary or lies past the head, or "

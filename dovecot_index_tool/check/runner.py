@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dovecot_index_tool.check.cache_checks import check_cache
 from dovecot_index_tool.check.data import MailboxData, UserData, load_mailbox, load_user
+from dovecot_index_tool.check.dbox_uidvalidity import check_dbox_uid_validity
 from dovecot_index_tool.check.findings import Finding, could_not_check, from_error
 from dovecot_index_tool.check.index_checks import check_index
 from dovecot_index_tool.check.list_votes import listed_uid_validity
@@ -80,10 +81,13 @@ def mailbox_findings(data: MailboxData, user: UserData | None) -> list[Finding]:
     out += check_logs(data.index)
     out += check_consistency(data.index)
     out += check_cache(data.index)
+    lists = user.list_index.state if user is not None and user.list_index else None
+    listed = listed_uid_validity(lists, data.name)
     if data.format == MailboxFormat.MAILDIR:
-        lists = user.list_index.state if user is not None and user.list_index else None
-        out += check_maildir(data, listed_uid_validity(lists, data.name))
-    elif data.format == MailboxFormat.SDBOX:
+        out += check_maildir(data, listed)
+    else:
+        out += check_dbox_uid_validity(data, listed)
+    if data.format == MailboxFormat.SDBOX:
         out += check_sdbox(data)
     elif data.format == MailboxFormat.MDBOX and user is not None:
         out += check_mdbox_mailbox(data, user)
