@@ -17,7 +17,7 @@ from dovecot_index_tool.errors import ToolError
 from dovecot_index_tool.jobqueue.store import JobQueue
 from dovecot_index_tool.ledger.store import Ledger
 from dovecot_index_tool.present.report_view import write_html
-from dovecot_index_tool.report import build_report
+from dovecot_index_tool.report import Filters, build_report
 from dovecot_index_tool.status import atom_feed, tenant_status
 
 OPERATOR = "*"
@@ -66,7 +66,7 @@ def create_app(db: str, tokens: dict[str, str]) -> Flask:
         tenant = tenant_of_request()
         out = io.StringIO()
         write_html(
-            build_report(queue(), tenant=tenant),
+            build_report(queue(), Filters(tenant=tenant)),
             out,
             title=f"Mailbox status: {tenant or 'all tenants'}",
         )
@@ -75,7 +75,7 @@ def create_app(db: str, tokens: dict[str, str]) -> Flask:
     @app.get("/status.json")
     def status() -> Response:
         tenant = tenant_of_request()
-        return app.json.response(tenant_status(queue(), tenant))
+        return app.json.response(tenant_status(queue(), tenant, base_url=request.host_url))
 
     @app.get("/feed.atom")
     def feed() -> Response:

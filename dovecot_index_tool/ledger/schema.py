@@ -123,6 +123,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 3: one user's mailboxes at once (--incremental)
     ("CREATE INDEX mailboxes_user ON mailboxes(volume, user_name)",),
+    # 4: which run resolved a finding by reading the files (NULL: resolved without a
+    # read, e.g. the files are gone), and the workers seen polling the queue
+    (
+        "ALTER TABLE findings ADD COLUMN resolved_run {ref} REFERENCES runs(id)",
+        # before this column, a finding resolved by a read was resolved when its
+        # mailbox was last read, or earlier
+        """UPDATE findings SET resolved_run = last_run WHERE resolved IS NOT NULL AND
+            resolved <= (SELECT last_scanned FROM mailboxes m WHERE m.id = findings.mailbox_id)""",
+        """CREATE TABLE workers (
+            name TEXT PRIMARY KEY,
+            volume TEXT,
+            seen {real} NOT NULL,
+            until {real} NOT NULL
+        )""",
+    ),
 )
 
 VERSION = len(MIGRATIONS)
