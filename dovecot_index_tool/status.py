@@ -138,7 +138,7 @@ def _incidents(rows, components, page_id, indicator, now) -> list[dict[str, obje
               "display_at": iso(now), "affected_components": None,
               "deliver_notifications": False}
     return [{
-        "id": incident_id, "name": f"{len(down)} mailboxes affected", "status": status,
+        "id": incident_id, "name": f"{mailboxes(len(down))} affected", "status": status,
         "created_at": iso(started), "updated_at": iso(max(r.since for r, _ in down)),
         "monitoring_at": None, "resolved_at": None, "impact": indicator, "shortlink": "",
         "started_at": iso(started), "page_id": page_id, "incident_updates": [update],
@@ -152,7 +152,11 @@ def summary_line(rows: list[ReportRow]) -> str:
     usable = sum(1 for r in rows if r.usable_at is not None and r.usable_at <= now)
     coming = [r.usable_at for r in rows if r.usable_at is not None and r.usable_at > now]
     nxt = f"next expected back at {iso(min(coming))}" if coming else "no time expected yet"
-    return f"{len(rows)} mailboxes affected, {usable} usable again; {nxt}"
+    return f"{mailboxes(len(rows))} affected, {usable} usable again; {nxt}"
+
+
+def mailboxes(n: int) -> str:
+    return f"{n} mailbox" if n == 1 else f"{n} mailboxes"
 
 
 def changes(queue: JobQueue, tenant: str | None) -> list[tuple[ReportRow, Transition]]:

@@ -119,3 +119,22 @@ def test_a_port_in_use_is_one_line_and_exit_8_before_it_says_serving(tmp_path):
 
     assert result.exit_code == 8, result.output
     assert "cannot serve on" in result.stderr and "serving on" not in result.output
+
+
+def test_status_json_is_read_unchanged_by_a_statuspage_summary_client(server: str) -> None:
+    from statuspage_client import parse
+
+    summary = parse(json.loads(get(f"{server}/status.json", ORG)[1]))
+    assert summary.indicator == "major" and summary.description == "Partial System Outage"
+    (alice,) = [c for c in summary.components if not c.group]
+    group = summary.groups()[alice.group_id]
+    assert alice.id in group.components and group.status == alice.status == "partial_outage"
+    extra = alice.extra
+    assert (extra["user"], extra["mailbox"], extra["state"], extra["worst"]) == (
+        "alice", "INBOX", "affected", "error")
+    assert isinstance(extra["checks"], list) and extra["checks"]
+    assert extra["first_seen"].endswith("Z") and extra["usable_at"] is None
+    (incident,) = summary.incidents
+    assert incident["status"] == "investigating"
+    assert incident["components"][0]["id"] == alice.id
+    assert "1 mailbox affected, 0 usable again" in incident["incident_updates"][0]["body"]
