@@ -28,15 +28,14 @@ LEVELS = (
 MAINTENANCE = (MailboxState.QUEUED, MailboxState.REPAIRING)
 
 
-def component_status(row: ReportRow) -> str:
+def component_status(state: MailboxState, worst: str) -> str:
     """Fatal damage: Dovecot cannot open the mailbox; error: wrong data; a repair under
     way is maintenance; not checked is at least degraded (nobody knows)."""
-    if row.current.state is MailboxState.REPAIRED:
+    if state is MailboxState.REPAIRED:
         return "operational"
-    if row.current.state in MAINTENANCE:
+    if state in MAINTENANCE:
         return "under_maintenance"
-    return {"fatal": "major_outage", "error": "partial_outage"}.get(
-        row.worst, "degraded_performance")
+    return {"fatal": "major_outage", "error": "partial_outage"}.get(worst, "degraded_performance")
 
 
 def stable_id(*parts: str) -> str:
@@ -77,7 +76,7 @@ def _component(row: ReportRow, page_id: str) -> dict[str, object]:
     return {
         "id": stable_id("mailbox", row.path),
         "name": f"{row.user} {row.mailbox}",
-        "status": component_status(row),
+        "status": component_status(row.current.state, row.worst),
         "created_at": iso(row.first_seen),
         "updated_at": iso(row.since),
         "position": 0,

@@ -14,7 +14,8 @@ from dovecot_index_tool.states import ORDER
 STATES = [s.value for s in ORDER]
 
 
-@main.command()
+@main.group(invoke_without_command=True)
+@click.pass_context
 @db_option
 @format_option("table", "json", "csv", "html", "atom", "status")
 @click.option("--tenant")
@@ -25,11 +26,14 @@ STATES = [s.value for s in ORDER]
     help="Only mailboxes seen damaged since DATE (YYYY-MM-DD or YYYY-MM-DDTHH:MM).",
 )
 @click.option("--state", type=click.Choice(STATES))
-def report(db_path, fmt, tenant, volume, user, since, state) -> None:
+def report(ctx, db_path, fmt, tenant, volume, user, since, state) -> None:
     """Who is affected and when they will be back: one row per damaged mailbox, its
     state (affected, queued, repairing, repaired, failed, not-checked, recurred) since
     when and why, worst severity, first seen, and when it is usable and complete again
-    (estimated from the queue plan and the workers serving its volume)."""
+    (estimated from the queue plan and the workers serving its volume).
+    ``report webhooks`` manages tenants' webhooks, ``report deliver`` sends them."""
+    if ctx.invoked_subcommand is not None:
+        return
     from dovecot_index_tool.present import report_view
     from dovecot_index_tool.report import Filters, build_report
 

@@ -138,6 +138,36 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             until {real} NOT NULL
         )""",
     ),
+    # 5: tenants' webhook subscriptions, the events owed to each, every attempt
+    (
+        """CREATE TABLE webhooks (
+            id {id},
+            tenant TEXT NOT NULL,
+            url TEXT NOT NULL,
+            secret TEXT NOT NULL,
+            created {real} NOT NULL
+        )""",
+        """CREATE TABLE webhook_deliveries (
+            id {id},
+            webhook_id {ref} NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+            event_id TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created {real} NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_at {real} NOT NULL,
+            delivered {real},
+            given_up {real},
+            UNIQUE (webhook_id, event_id)
+        )""",
+        "CREATE INDEX webhook_deliveries_due ON webhook_deliveries(delivered, next_at)",
+        """CREATE TABLE webhook_attempts (
+            id {id},
+            delivery_id {ref} NOT NULL REFERENCES webhook_deliveries(id) ON DELETE CASCADE,
+            at {real} NOT NULL,
+            status INTEGER,
+            error TEXT
+        )""",
+    ),
 )
 
 VERSION = len(MIGRATIONS)
