@@ -11,12 +11,15 @@ from pathlib import Path
 
 import feedparser
 import pytest
+import schemathesis
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
 from waitress import create_server
 
 from conftest import FIXTURES
 from dovecot_index_tool.cli import main
 from dovecot_index_tool.serve import create_app
+from dovecot_index_tool.serve_contract import RateLimit, load_tokens, openapi, token_hash
 
 OPERATOR, ORG, NET = (
     "operator-token-0123456789",
@@ -32,15 +35,28 @@ def damage(index: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> str:
     base = tmp_path_factory.mktemp("serve")
     vol, db = base / "vol", str(base / "db")
     for tenant, user in (("example.org", "alice"), ("example.net", "nick")):
         shutil.copytree(FIXTURES / "sdbox/bob", vol / tenant / user)
         damage(vol / tenant / user / "sdbox/mailboxes/INBOX/dbox-Mails/dovecot.index")
     CliRunner().invoke(main, ["scan", "--db", db, "-q", "--layout", "{domain}/{user}", str(vol)])
-    tokens = {OPERATOR: "*", ORG: "example.org", NET: "example.net"}
-    srv = create_server(create_app(db, tokens), host="127.0.0.1", port=0, threads=2)
+    return db
+
+
+@pytest.fixture(scope="module")
+def tokens(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The operator's token as a hash in the file, the tenants' as themselves."""
+    path = tmp_path_factory.mktemp("tokens") / "tokens"
+    path.write_text(f"sha256:{token_hash(OPERATOR)} *  # the operator\n"
+                    f"{ORG} example.org\n{NET} example.net\n")
+    return load_tokens(path)
+
+
+@pytest.fixture(scope="module")
+def server(ledger: str, tokens: dict[str, str]):
+    srv = create_server(create_app(ledger, tokens), host="127.0.0.1", port=0, threads=2)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{srv.effective_port}"
@@ -70,12 +86,8 @@ def test_a_tenant_token_never_shows_another_tenants_mailboxes(server: str) -> No
         status = json.loads(get(f"{server}/status.json", token)[1])
         assert {c["user"] for c in mailboxes(status)} == {mine}
         assert status["status"]["indicator"] == "major"
-        for path in (
-            "/",
-            "/feed.atom",
-            "/status.json?tenant=example.org",
-            "/status.json?tenant=example.net",
-        ):
+        paths = [p for p in openapi()["paths"]]
+        for path in (*paths, "/status.json?tenant=example.org", "/feed.atom?tenant=example.net"):
             body = get(f"{server}{path}", token)[1].decode()
             assert other not in body
 
@@ -138,3 +150,45 @@ def test_status_json_is_read_unchanged_by_a_statuspage_summary_client(server: st
     assert incident["status"] == "investigating"
     assert incident["components"][0]["id"] == alice.id
     assert "1 mailbox affected, 0 usable again" in incident["incident_updates"][0]["body"]
+
+
+def test_tokens_are_kept_only_as_hashes(tokens: dict[str, str]) -> None:
+    assert OPERATOR not in tokens and ORG not in tokens
+    assert tokens[token_hash(ORG)] == "example.org" and tokens[token_hash(OPERATOR)] == "*"
+
+
+def test_a_token_that_asks_too_fast_is_told_to_wait_and_the_others_are_not(
+        ledger: str, tokens: dict[str, str]) -> None:
+    client = create_app(ledger, tokens, RateLimit(rate=0.01, burst=2)).test_client()
+    org = {"Authorization": f"Bearer {ORG}"}
+    assert [client.get("/status.json", headers=org).status_code for _ in range(3)] == [
+        200, 200, 429]
+    refused = client.get("/status.json", headers=org)
+    assert int(refused.headers["Retry-After"]) > 0
+    assert client.get("/status.json", headers={"Authorization": f"Bearer {NET}"}).status_code \
+        == 200
+
+
+def test_openapi_describes_every_endpoint_with_bearer_security(server: str) -> None:
+    status, body = get(f"{server}/openapi.json")
+    doc = json.loads(body)
+    assert status == 200 and doc["openapi"].startswith("3.1")
+    assert set(doc["paths"]) == {"/", "/status.json", "/feed.atom", "/openapi.json"}
+    assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def test_serve_keeps_its_openapi_contract(ledger: str, tokens: dict[str, str]) -> None:
+    """schemathesis generates requests from /openapi.json and checks every answer."""
+    app = create_app(ledger, tokens, RateLimit(rate=1000, burst=1000))
+    schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert {o.path for o in operations} >= {"/", "/status.json", "/feed.atom"}
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+        def check(case) -> None:
+            for token in (OPERATOR, ORG):
+                case.call_and_validate(headers={"Authorization": f"Bearer {token}"})
+
+        check()
