@@ -1,17 +1,25 @@
 """Who is affected and when they will be back: one row per mailbox that has (or had)
-damage, from the ledger and the queue, with the estimated time back from the plan."""
+damage, in the one state model (``states.py``), with its evidence and the two times
+back (``back_times.py``). Every output renders these rows."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
+from dovecot_index_tool.back_times import BackTimes, QueuePlan, back_times, queue_plan
 from dovecot_index_tool.check.severity import rank
-from dovecot_index_tool.check.severity import worst as worst_of
-from dovecot_index_tool.jobqueue.plan import simulate
 from dovecot_index_tool.jobqueue.store import JobQueue
+from dovecot_index_tool.states import (
+    ORDER,
+    FindingFact,
+    JobFact,
+    MailboxState,
+    Transition,
+    history,
+)
 
-STATES = ("affected", "queued", "repairing", "repaired", "failed")
+STATES = tuple(s.value for s in ORDER)
 
 
 @dataclass(frozen=True)
@@ -21,95 +29,166 @@ class ReportRow:
     user: str
     mailbox: str
     path: str
-    state: str
-    worst: str | None
-    checks: str
+    history: tuple[Transition, ...]
     first_seen: float
     last_seen: float
-    job: int | None
-    eta: float | None  # UNIX time the mailbox is expected back
-    repaired: float | None = None  # when a scan last saw it without damage
+    times: BackTimes
+
+    @property
+    def current(self) -> Transition:
+        return self.history[-1]
+
+    @property
+    def state(self) -> str:
+        return self.current.state.value
+
+    @property
+    def since(self) -> float:
+        return self.current.at
+
+    @property
+    def worst(self) -> str:
+        return self.current.worst
+
+    @property
+    def checks(self) -> list[str]:
+        return list(self.current.checks)
+
+    @property
+    def job(self) -> int | None:
+        return self.current.evidence.job
+
+    @property
+    def usable_at(self) -> float | None:
+        return self.times.usable_at
+
+    @property
+    def complete_at(self) -> float | None:
+        return self.times.complete_at
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        evidence = self.current.evidence
+        return {
+            "volume": self.volume,
+            "tenant": self.tenant,
+            "user": self.user,
+            "mailbox": self.mailbox,
+            "path": self.path,
+            "state": self.state,
+            "since": self.since,
+            "worst": self.worst,
+            "checks": self.checks,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "usable_at": self.usable_at,
+            "complete_at": self.complete_at,
+            "times": self.times.kind.value,
+            "times_reason": self.times.reason,
+            "evidence": {
+                "job": evidence.job,
+                "run": evidence.run,
+                "findings": list(evidence.findings),
+                "detail": evidence.detail,
+            },
+            "history": [
+                {"state": t.state.value, "at": t.at, "from": t.previous and t.previous.value,
+                 "detail": t.evidence.detail}
+                for t in self.history
+            ],
+        }
 
 
-def build_report(
-    queue: JobQueue,
-    tenant: str | None = None,
-    volume: str | None = None,
-    user: str | None = None,
-    since: float | None = None,
-    state: str | None = None,
-    now: float | None = None,
-) -> list[ReportRow]:
-    """Rows for mailboxes with findings above info, open or resolved since ``since``."""
+@dataclass(frozen=True)
+class Filters:
+    tenant: str | None = None
+    volume: str | None = None
+    user: str | None = None
+    since: float | None = None
+    state: str | None = None
+
+    def sql(self) -> tuple[str, list[object]]:
+        """The mailbox filters as SQL over ``m`` (the mailboxes table)."""
+        where, args = "", []
+        for column, value in (("m.tenant", self.tenant), ("m.volume", self.volume),
+                              ("m.user_name", self.user)):
+            if value is not None:
+                where += f" AND {column} = ?"
+                args.append(value)
+        return where, args
+
+    def wants(self, row: ReportRow) -> bool:
+        return (self.since is None or row.last_seen >= self.since or row.since >= self.since) \
+            and (self.state is None or row.state == self.state)
+
+
+def build_report(queue: JobQueue, filters: Filters | None = None,
+                 now: float | None = None) -> list[ReportRow]:
+    """Rows for mailboxes with findings above info, open or resolved, most urgent first."""
+    filters = filters or Filters()
     now = time.time() if now is None else now
-    db = queue.db
-    rows = db.all(
-        "SELECT m.path, m.volume, m.tenant, m.user_name, m.name, f.severity, f.check_id, "
-        "f.first_seen, f.last_seen, f.resolved FROM mailboxes m JOIN findings f "
-        "ON f.mailbox_id = m.id WHERE f.severity != 'info'"
+    boxes, findings = _findings(queue, filters)
+    jobs = _jobs(queue, filters)
+    plan = queue_plan(queue, now)
+    rows = [_row(boxes[path], facts, jobs.get(path, []), plan)
+            for path, facts in findings.items()]
+    wanted = [r for r in rows if r is not None and filters.wants(r)]
+    return sorted(wanted, key=lambda r: (STATES.index(r.state), -rank(r.worst), r.first_seen))
+
+
+def _row(box: dict, facts: list[FindingFact], jobs: list[JobFact],
+         plan: QueuePlan) -> ReportRow | None:
+    steps = history(facts, jobs)
+    if not steps:
+        return None
+    current = steps[-1]
+    job = next((j for j in jobs if j.id == current.evidence.job), None)
+    times = back_times(current, box["volume"], plan, job.done_at() if job else None)
+    return ReportRow(box["volume"], box["tenant"], box["user_name"], box["name"], box["path"],
+                     tuple(steps), min(f.first_seen for f in facts),
+                     max(f.last_seen for f in facts), times)
+
+
+def _findings(queue: JobQueue, filters: Filters):
+    where, args = filters.sql()
+    rows = queue.db.all(
+        "SELECT m.path, m.volume, m.tenant, m.user_name, m.name, f.id, f.check_id, f.severity, "
+        "f.first_seen, f.last_seen, f.resolved, f.resolved_run FROM mailboxes m "
+        f"JOIN findings f ON f.mailbox_id = m.id WHERE f.severity != 'info'{where} "
+        "ORDER BY f.id",
+        args,
     )
-    jobs = {j.path: j for j in sorted(queue.jobs(), key=lambda j: j.id)}  # newest last wins
-    etas = _etas(queue, now)
-    grouped: dict[str, list[dict]] = {}
+    boxes: dict[str, dict] = {}
+    facts: dict[str, list[FindingFact]] = {}
     for r in rows:
-        grouped.setdefault(r["path"], []).append(r)
-    out = []
-    for path, group in grouped.items():
-        row = _row(path, group, jobs.get(path), etas)
-        if _wanted(row, tenant, volume, user, since, state):
-            out.append(row)
-    return sorted(
-        out,
-        key=lambda r: (STATES.index(r.state), -rank(r.worst), r.first_seen),
+        boxes.setdefault(r["path"], r)
+        facts.setdefault(r["path"], []).append(FindingFact(
+            r["id"], r["check_id"], r["severity"], r["first_seen"], r["last_seen"],
+            r["resolved"], r["resolved_run"]))
+    return boxes, facts
+
+
+def _jobs(queue: JobQueue, filters: Filters):
+    """Each mailbox's jobs with their events."""
+    where, args = filters.sql()
+    where = where.replace("m.", "j.")  # the jobs table has the same columns
+    jobs = queue.db.all(
+        "SELECT j.id, j.path, j.action, j.created, j.finished, j.last_error "
+        f"FROM jobs j WHERE 1=1{where} ORDER BY j.id",
+        args,
     )
+    events: dict[int, list[tuple[float, str, str]]] = {}
+    for e in queue.db.all(
+        f"SELECT e.job_id, e.at, e.state, e.detail FROM job_events e JOIN jobs j "
+        f"ON j.id = e.job_id WHERE 1=1{where} ORDER BY e.id",
+        args,
+    ):
+        events.setdefault(e["job_id"], []).append((e["at"], e["state"], e["detail"] or ""))
+    out: dict[str, list[JobFact]] = {}
+    for j in jobs:
+        out.setdefault(j["path"], []).append(JobFact(
+            j["id"], j["action"], j["created"], j["finished"], j["last_error"],
+            tuple(events.get(j["id"], ()))))
+    return out
 
 
-def _row(path: str, group: list[dict], job, etas: dict[int, float]) -> ReportRow:
-    first = group[0]
-    open_ = [r for r in group if r["resolved"] is None]
-    worst = str(worst_of(r["severity"] for r in open_)) if open_ else None
-    if open_:
-        state = {
-            "queued": "queued",
-            "running": "repairing",
-            "dead": "failed",
-            "failed": "failed",
-        }.get(job.state if job else "", "affected")
-    else:
-        state = "repaired"
-    checks = ",".join(sorted({r["check_id"] for r in (open_ or group)}))
-    return ReportRow(
-        first["volume"],
-        first["tenant"],
-        first["user_name"],
-        first["name"],
-        path,
-        state,
-        worst,
-        checks,
-        min(r["first_seen"] for r in group),
-        max(r["last_seen"] for r in group),
-        job.id if job else None,
-        etas.get(job.id) if job and state in ("queued", "repairing") else None,
-    )
-
-
-def _etas(queue: JobQueue, now: float) -> dict[int, float]:
-    active = queue.jobs("queued") + queue.jobs("running")
-    if not active:
-        return {}
-    plan = simulate(active, "priority", queue.cost_model(), queue.limits())
-    return {p.job.id: now + p.end for p in plan.planned}
-
-
-def _wanted(row: ReportRow, tenant, volume, user, since, state) -> bool:
-    return (
-        (tenant is None or row.tenant == tenant)
-        and (volume is None or row.volume == volume)
-        and (user is None or row.user == user)
-        and (since is None or row.last_seen >= since)
-        and (state is None or row.state == state)
-    )
+__all__ = ["STATES", "Filters", "MailboxState", "ReportRow", "build_report"]

@@ -1,15 +1,15 @@
 """``serve``: the report page, the status JSON and the Atom feeds, read-only over HTTP.
 
-Every request needs a token (``Authorization: Bearer TOKEN`` or ``?token=``). The
-tokens file maps each token to one tenant, or to ``*`` for the operator, who sees every
-tenant. A tenant's token never shows another tenant's mailboxes.
+Every request but ``/openapi.json`` needs a token (``Authorization: Bearer TOKEN`` or
+``?token=``). The tokens file maps each token (or its SHA-256 hash) to one tenant, or
+to ``*`` for the operator, who sees every tenant. A tenant's token never shows another
+tenant's mailboxes; each token is rate limited.
 """
 
 from __future__ import annotations
 
-import hmac
 import io
-from pathlib import Path
+import math
 
 from flask import Flask, Response, abort, request
 
@@ -17,46 +17,38 @@ from dovecot_index_tool.errors import ToolError
 from dovecot_index_tool.jobqueue.store import JobQueue
 from dovecot_index_tool.ledger.store import Ledger
 from dovecot_index_tool.present.report_view import write_html
-from dovecot_index_tool.report import build_report
+from dovecot_index_tool.report import Filters, build_report
+from dovecot_index_tool.serve_contract import (
+    OPERATOR,
+    RateLimit,
+    load_tokens,
+    openapi,
+    tenant_of,
+    token_hash,
+)
 from dovecot_index_tool.status import atom_feed, tenant_status
 
-OPERATOR = "*"
+__all__ = ["bind", "create_app", "load_tokens"]
 
-
-def load_tokens(path: Path) -> dict[str, str]:
-    """``TOKEN TENANT`` per line (``*`` for the operator); # comments."""
-    tokens = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        parts = line.split(None, 1)
-        if len(parts) != 2 or len(parts[0]) < 16:
-            raise ValueError(f"{path}:{number}: want 'TOKEN TENANT' with a token of 16+ chars")
-        tokens[parts[0]] = parts[1].strip()
-    return tokens
-
-
-def create_app(db: str, tokens: dict[str, str]) -> Flask:
+def create_app(db: str, tokens: dict[str, str], limit: RateLimit | None = None) -> Flask:
+    """``tokens``: token hash -> tenant (``load_tokens``)."""
     app = Flask("dovecot_index_tool")
+    limit = limit or RateLimit()
 
     def tenant_of_request() -> str | None:
         """The tenant this token may see; None for the operator (all tenants)."""
         header = request.headers.get("Authorization", "")
         given = header[7:] if header.startswith("Bearer ") else request.args.get("token", "")
-        for token, tenant in tokens.items():
-            if given and hmac.compare_digest(given, token):
-                if tenant == OPERATOR:
-                    return request.args.get("tenant") or None
-                return tenant
-        abort(
-            Response(
-                "a valid token is required\n",
-                401,
-                {"WWW-Authenticate": 'Bearer realm="dovecot-index-tool"'},
-            )
-        )
-        return None
+        tenant = tenant_of(tokens, given) if given else None
+        if tenant is None:
+            abort(Response("a valid token is required\n", 401,
+                           {"WWW-Authenticate": 'Bearer realm="dovecot-index-tool"'}))
+        wait = limit.wait(token_hash(given))
+        if wait:
+            abort(Response("too many requests\n", 429, {"Retry-After": str(math.ceil(wait))}))
+        if tenant == OPERATOR:
+            return request.args.get("tenant") or None
+        return tenant
 
     def queue() -> JobQueue:
         return JobQueue(Ledger.open(db))
@@ -66,7 +58,7 @@ def create_app(db: str, tokens: dict[str, str]) -> Flask:
         tenant = tenant_of_request()
         out = io.StringIO()
         write_html(
-            build_report(queue(), tenant=tenant),
+            build_report(queue(), Filters(tenant=tenant)),
             out,
             title=f"Mailbox status: {tenant or 'all tenants'}",
         )
@@ -75,13 +67,17 @@ def create_app(db: str, tokens: dict[str, str]) -> Flask:
     @app.get("/status.json")
     def status() -> Response:
         tenant = tenant_of_request()
-        return app.json.response(tenant_status(queue(), tenant))
+        return app.json.response(tenant_status(queue(), tenant, base_url=request.host_url))
 
     @app.get("/feed.atom")
     def feed() -> Response:
         tenant = tenant_of_request()
         body = atom_feed(queue(), tenant, base_url=request.host_url.rstrip("/"))
         return Response(body, mimetype="application/atom+xml")
+
+    @app.get("/openapi.json")
+    def contract() -> Response:
+        return app.json.response(openapi())
 
     @app.after_request
     def headers(response: Response) -> Response:

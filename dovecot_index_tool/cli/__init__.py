@@ -11,6 +11,7 @@ from dovecot_index_tool.cli import (  # noqa: F401  (each module adds its comman
     rules_cmd,
     scan_cmd,
     serve_cmd,
+    webhooks_cmd,
 )
 from dovecot_index_tool.cli.app import main, run
 

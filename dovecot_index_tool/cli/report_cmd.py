@@ -9,9 +9,13 @@ from rich.console import Console
 
 from dovecot_index_tool.cli.app import main
 from dovecot_index_tool.cli.options import db_option, format_option, open_queue
+from dovecot_index_tool.states import ORDER
+
+STATES = [s.value for s in ORDER]
 
 
-@main.command()
+@main.group(invoke_without_command=True)
+@click.pass_context
 @db_option
 @format_option("table", "json", "csv", "html", "atom", "status")
 @click.option("--tenant")
@@ -21,22 +25,24 @@ from dovecot_index_tool.cli.options import db_option, format_option, open_queue
     "--since", metavar="DATE",
     help="Only mailboxes seen damaged since DATE (YYYY-MM-DD or YYYY-MM-DDTHH:MM).",
 )
-@click.option(
-    "--state", type=click.Choice(["affected", "queued", "repairing", "repaired", "failed"])
-)
-def report(db_path, fmt, tenant, volume, user, since, state) -> None:
+@click.option("--state", type=click.Choice(STATES))
+def report(ctx, db_path, fmt, tenant, volume, user, since, state) -> None:
     """Who is affected and when they will be back: one row per damaged mailbox, its
-    state (affected, queued, repairing, repaired, failed), worst severity, first seen,
-    and the time back estimated from the queue plan."""
+    state (affected, queued, repairing, repaired, failed, not-checked, recurred) since
+    when and why, worst severity, first seen, and when it is usable and complete again
+    (estimated from the queue plan and the workers serving its volume).
+    ``report webhooks`` manages tenants' webhooks, ``report deliver`` sends them."""
+    if ctx.invoked_subcommand is not None:
+        return
     from dovecot_index_tool.present import report_view
-    from dovecot_index_tool.report import build_report
+    from dovecot_index_tool.report import Filters, build_report
 
     since_ts = _since(since)
     queue = open_queue(db_path)
     if fmt in ("atom", "status"):
         _status(queue, tenant, fmt)
         return
-    rows = build_report(queue, tenant, volume, user, since_ts, state)
+    rows = build_report(queue, Filters(tenant, volume, user, since_ts, state))
     writers = {"json": report_view.write_json, "csv": report_view.write_csv,
                "html": report_view.write_html}
     if fmt in writers:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from dovecot_index_tool.check.catalogue import Repair
 from dovecot_index_tool.check.severity import rank
+from dovecot_index_tool.jobqueue import presence
 from dovecot_index_tool.jobqueue.costs import CostModel
 from dovecot_index_tool.jobqueue.priority import VipList, priority
 from dovecot_index_tool.ledger.store import Ledger
@@ -249,6 +250,7 @@ class JobQueue:
         now = time.time() if now is None else now
         with self.db.exclusive():
             self._expire_leases(now)
+            presence.note(self.db, worker, volume, now)
             for vol in self._volumes_by_urgency(volume, now):
                 free = self._free_slots(vol)
                 if free <= 0:

@@ -123,6 +123,51 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 3: one user's mailboxes at once (--incremental)
     ("CREATE INDEX mailboxes_user ON mailboxes(volume, user_name)",),
+    # 4: which run resolved a finding by reading the files (NULL: resolved without a
+    # read, e.g. the files are gone), and the workers seen polling the queue
+    (
+        "ALTER TABLE findings ADD COLUMN resolved_run {ref} REFERENCES runs(id)",
+        # before this column, a finding resolved by a read was resolved when its
+        # mailbox was last read, or earlier
+        """UPDATE findings SET resolved_run = last_run WHERE resolved IS NOT NULL AND
+            resolved <= (SELECT last_scanned FROM mailboxes m WHERE m.id = findings.mailbox_id)""",
+        """CREATE TABLE workers (
+            name TEXT PRIMARY KEY,
+            volume TEXT,
+            seen {real} NOT NULL,
+            until {real} NOT NULL
+        )""",
+    ),
+    # 5: tenants' webhook subscriptions, the events owed to each, every attempt
+    (
+        """CREATE TABLE webhooks (
+            id {id},
+            tenant TEXT NOT NULL,
+            url TEXT NOT NULL,
+            secret TEXT NOT NULL,
+            created {real} NOT NULL
+        )""",
+        """CREATE TABLE webhook_deliveries (
+            id {id},
+            webhook_id {ref} NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+            event_id TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created {real} NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_at {real} NOT NULL,
+            delivered {real},
+            given_up {real},
+            UNIQUE (webhook_id, event_id)
+        )""",
+        "CREATE INDEX webhook_deliveries_due ON webhook_deliveries(delivered, next_at)",
+        """CREATE TABLE webhook_attempts (
+            id {id},
+            delivery_id {ref} NOT NULL REFERENCES webhook_deliveries(id) ON DELETE CASCADE,
+            at {real} NOT NULL,
+            status INTEGER,
+            error TEXT
+        )""",
+    ),
 )
 
 VERSION = len(MIGRATIONS)

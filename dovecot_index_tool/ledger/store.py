@@ -241,7 +241,10 @@ class Ledger:
             return first_seen  # a check that did not finish proves nothing is repaired
         for ids in open_rows.values():
             for finding_id, _ in ids:
-                self.db.execute("UPDATE findings SET resolved=? WHERE id=?", (now, finding_id))
+                self.db.execute(
+                    "UPDATE findings SET resolved=?, resolved_run=? WHERE id=?",
+                    (now, run_id, finding_id),
+                )
         return first_seen
 
     def retire_unseen(self, run_id: int, volumes: list[str]) -> int:

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from dovecot_index_tool.back_times import TimeKind
 from dovecot_index_tool.present.tables import print_table
 from dovecot_index_tool.report import STATES, ReportRow
 
@@ -26,47 +27,50 @@ COLUMNS = (
     "user",
     "mailbox",
     "state",
+    "since",
     "worst",
     "checks",
     "first_seen",
-    "eta",
-    "repaired",
+    "usable_at",
+    "complete_at",
+    "times",
+    "times_reason",
     "job",
     "path",
 )
+HEADINGS = ("volume", "tenant", "user", "mailbox", "state", "since", "worst", "first seen",
+            "usable at", "complete at", "checks")
 
 
 def _when(stamp: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp)) if stamp else ""
 
 
-def render_table(rows: list[ReportRow], console: Console) -> None:
+def back(row: ReportRow, stamp: float | None) -> str:
+    """A time back as a person reads it: ``~`` marks an estimate; unknown says why."""
+    if stamp is None:
+        return f"unknown: {row.times.reason}" if row.times.reason else "unknown"
+    return ("~" if row.times.kind is TimeKind.ESTIMATE else "") + _when(stamp)
+
+
+def cells(row: ReportRow) -> tuple[str, ...]:
+    """One row as text, in the order of ``HEADINGS`` (the table and the page)."""
+    return (row.volume, row.tenant or "-", row.user, row.mailbox, row.state, _when(row.since),
+            row.worst, _when(row.first_seen), back(row, row.usable_at),
+            back(row, row.complete_at), ", ".join(row.checks))
+
+
+def totals(rows: list[ReportRow]) -> str:
     counts = Counter(r.state for r in rows)
-    table = Table(title=", ".join(f"{counts[s]} {s}" for s in STATES if counts[s]) or "nothing")
-    for col in (
-        "volume",
-        "tenant",
-        "user",
-        "mailbox",
-        "state",
-        "worst",
-        "first seen",
-        "back by",
-        "checks",
-    ):
+    return ", ".join(f"{counts[s]} {s}" for s in STATES if counts[s]) or "nothing"
+
+
+def render_table(rows: list[ReportRow], console: Console) -> None:
+    table = Table(title=totals(rows))
+    for col in HEADINGS:
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(
-            escape(r.volume),
-            escape(r.tenant or ""),
-            escape(r.user),
-            escape(r.mailbox),
-            r.state,
-            r.worst or "",
-            _when(r.first_seen),
-            _when(r.eta or r.repaired),
-            escape(r.checks),
-        )
+        table.add_row(*(escape(c) for c in cells(r)))
     print_table(console, table)
 
 
@@ -83,7 +87,7 @@ def write_csv(rows: list[ReportRow], out: IO[str]) -> None:
     writer = csv.writer(out)
     writer.writerow(COLUMNS)
     for r in rows:
-        d = r.to_dict()
+        d = {**r.to_dict(), "job": r.job, "checks": " ".join(r.checks)}
         writer.writerow([d[c] if d[c] is not None else "" for c in COLUMNS])
 
 
@@ -93,24 +97,9 @@ def write_html(rows: list[ReportRow], out: IO[str], title: str = "Mailbox status
     totals = _totals_table(rows)
     chart = _chart_svg(rows)
     body = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{e(str(v))}</td>"
-            for v in (
-                r.volume,
-                r.tenant or "",
-                r.user,
-                r.mailbox,
-                r.state,
-                r.worst or "",
-                _when(r.first_seen),
-                _when(r.eta or r.repaired),
-                r.checks,
-            )
-        )
-        + "</tr>"
-        for r in rows
+        "<tr>" + "".join(f"<td>{e(v)}</td>" for v in cells(r)) + "</tr>" for r in rows
     )
+    head = "".join(f"<th>{e(h)}</th>" for h in HEADINGS)
     out.write(f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
@@ -121,8 +110,7 @@ td,th{{border:1px solid #ccc;padding:2px 6px}}th{{background:#eee}}</style></hea
 <h2>Affected and repaired per day</h2>
 {chart}
 <h2>Mailboxes</h2>
-<table id="mailboxes"><thead><tr><th>volume</th><th>tenant</th><th>user</th><th>mailbox</th>
-<th>state</th><th>worst</th><th>first seen</th><th>back by</th><th>checks</th></tr></thead>
+<table id="mailboxes"><thead><tr>{head}</tr></thead>
 <tbody>{body}</tbody></table></body></html>
 """)
 
@@ -150,7 +138,7 @@ def _chart_svg(rows: list[ReportRow]) -> str:
     """Bars per day: newly affected (red) and repaired (green)."""
     day = 86400
     affected = Counter(int(r.first_seen // day) for r in rows)
-    repaired = Counter(int(r.repaired // day) for r in rows if r.repaired)
+    repaired = Counter(int(r.since // day) for r in rows if r.state == "repaired")
     days = sorted(set(affected) | set(repaired))
     if not days:
         return "<p>No damage recorded.</p>"
