@@ -1178,3 +1178,12 @@ def test_any_other_compat_bit_is_cpu_architecture_changed(tmp_path: Path) -> Non
     found = {(f.check, Path(f.file).name) for f in store.findings()}
     assert ("index.byte-order", "dovecot.index") in found
     assert ("log.byte-order", "dovecot.index.log") in found
+
+
+def test_a_log_starting_at_modseq_0_is_one_dovecot_never_wrote(tmp_path: Path) -> None:
+    """Without .log.2 or an index modseq header nothing else says where the log started,
+    but 0 is impossible: Dovecot starts every log at 1 or later (HIGHESTMODSEQ moves)."""
+    store = copy_store(FIXTURES, "mdbox", tmp_path)
+    patch_u32(store.log("One"), 24, 0)
+    found = {(f.check, Path(f.file).name) for f in store.findings()}
+    assert ("log.initial-modseq-wrong", "dovecot.index.log") in found

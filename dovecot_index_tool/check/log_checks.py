@@ -69,6 +69,12 @@ HEADER_RULES = (
                    f"{compat_for(h.order)}: 'CPU architecture changed'"),
         lambda h: compat_for(h.order),
     ),
+    # Dovecot starts every log it writes at modseq 1 or later.
+    HeaderRule(
+        "initial_modseq", lambda h: h.hdr_size >= 32 and h.initial_modseq == 0,
+        "log.initial-modseq-wrong", fixed("initial_modseq 0: Dovecot starts every log at 1 "
+                                          "or later"), fixed(">= 1"),
+    ),
     HeaderRule(
         "prev_file_seq", lambda h: h.reset, "log.reset",
         lambda h: f"log seq {h.file_seq} starts a new index; .log.2 is from before",
