@@ -123,6 +123,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 3: one user's mailboxes at once (--incremental)
     ("CREATE INDEX mailboxes_user ON mailboxes(volume, user_name)",),
+    # 4: each finding's damage signature, and the device and mtime of its file (incident)
+    (
+        "ALTER TABLE findings ADD COLUMN signature TEXT",
+        "ALTER TABLE findings ADD COLUMN device BIGINT",
+        "ALTER TABLE findings ADD COLUMN file_mtime {real}",
+    ),
 )
 
 VERSION = len(MIGRATIONS)
