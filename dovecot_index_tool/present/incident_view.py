@@ -23,7 +23,7 @@ def render(incident: Incident, console: Console) -> None:
 
 
 def _groups(incident: Incident, console: Console) -> None:
-    table = Table(title=f"{len(incident.groups)} damage group(s), most likely layer first")
+    table = Table(title=f"{len(incident.groups)} damage group(s), in the order they began")
     for column in ("#", "layer", "signature", "volume", "device", "from", "to", "mailboxes",
                    "findings"):
         table.add_column(column)
