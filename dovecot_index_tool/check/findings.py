@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from dovecot_index_tool.check.catalogue import RULES, Repair, Rule, Severity
+from dovecot_index_tool.check.signatures import NOT_READ, Signature
 from dovecot_index_tool.exitcodes import Exit
 from dovecot_index_tool.format.errors import FileError, ReadError
 
@@ -22,13 +23,18 @@ class Finding:
     expected: object = None
     found: object = None
     first_seen: float | None = dataclasses.field(default=None, compare=False)  # from the ledger
+    # what the damaged bytes look like, and where and when the file was (check/evidence.py)
+    signature: Signature | None = dataclasses.field(default=None, compare=False)
+    device: int | None = dataclasses.field(default=None, compare=False)
+    file_mtime: float | None = dataclasses.field(default=None, compare=False)
 
     @classmethod
     def from_row(cls, row: dict[str, object]) -> Finding:
         """A finding as the ledger stored it (``findings`` table)."""
         return cls(str(row["check_id"]), row["file"], str(row["message"]),
                    row["byte_offset"], row["field"], row["expected"], row["found"],
-                   row.get("first_seen"))
+                   row.get("first_seen"), Signature.from_json(row.get("signature")),
+                   row.get("device"), row.get("file_mtime"))
 
     def __post_init__(self) -> None:
         if self.check not in RULES:
@@ -64,6 +70,9 @@ class Finding:
             "dovecot": self.rule.dovecot,
             "repair": self.repair.value,
             "first_seen": self.first_seen,
+            "signature": (self.signature or NOT_READ).to_dict(),
+            "device": self.device,
+            "file_mtime": self.file_mtime,
         }
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from dovecot_index_tool.check.cache_checks import check_cache
 from dovecot_index_tool.check.data import MailboxData, UserData, load_mailbox, load_user
 from dovecot_index_tool.check.dbox_uidvalidity import check_dbox_uid_validity
+from dovecot_index_tool.check.evidence import signed
 from dovecot_index_tool.check.findings import Finding, could_not_check, from_error
 from dovecot_index_tool.check.index_checks import check_index
 from dovecot_index_tool.check.list_votes import listed_uid_validity
@@ -215,7 +216,7 @@ def check_mailbox(
         state_count[0] = len(state.records) if state is not None else None
         if references is not None and data.format == MailboxFormat.MDBOX:
             references.counts.update(mdbox_references(data)[1])
-        return mailbox_findings(data, user)
+        return signed(mailbox_findings(data, user), data)
 
     findings = guarded(path, run)
     if references is not None and any(f.check == "scanner.error" for f in findings):
@@ -240,7 +241,7 @@ def check_user_files(
             ),
         )
         reports.append(MailboxReport(path, "(mailbox list index)", MailboxFormat.LIST_INDEX,
-                                     tuple(found)))
+                                     tuple(signed(found))))
     if user.map_index is not None:
         path = user.map_index.path
         idx = user.map_index
@@ -255,7 +256,7 @@ def check_user_files(
         )
         found += [from_error("scanner.unreadable", e) for e in user.read_errors]
         reports.append(MailboxReport(path, "(mdbox map)", MailboxFormat.MDBOX_MAP,
-                                     tuple(_unique(found))))
+                                     tuple(signed(_unique(found)))))
     return reports
 
 

@@ -5,6 +5,7 @@
 from dovecot_index_tool.cli import (  # noqa: F401  (each module adds its command)
     check_cmd,
     dump_cmd,
+    incident_cmd,
     queue_cmd,
     repair_cmd,
     report_cmd,

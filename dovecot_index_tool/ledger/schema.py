@@ -168,6 +168,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             error TEXT
         )""",
     ),
+    # 6: each finding's damage signature, and the device and mtime of its file (incident)
+    (
+        "ALTER TABLE findings ADD COLUMN signature TEXT",
+        "ALTER TABLE findings ADD COLUMN device BIGINT",
+        "ALTER TABLE findings ADD COLUMN file_mtime {real}",
+    ),
 )
 
 VERSION = len(MIGRATIONS)

@@ -219,13 +219,17 @@ class Ledger:
                 _text(d["found"]),
                 d["message"],
                 d["repair"],
+                f.signature.to_json() if f.signature is not None else None,
+                f.device,
+                f.file_mtime,
             )
             ids = open_rows.get((f.check, f.file, f.field, f.offset))
             if ids:
                 finding_id, seen = ids.pop(0)
                 self.db.execute(
                     "UPDATE findings SET severity=?, byte_offset=?, expected=?, found=?, "
-                    "message=?, repair=?, last_seen=?, last_run=? WHERE id=?",
+                    "message=?, repair=?, signature=?, device=?, file_mtime=?, last_seen=?, "
+                    "last_run=? WHERE id=?",
                     (*detail, now, run_id, finding_id),
                 )
                 first_seen.append(seen)
@@ -233,8 +237,9 @@ class Ledger:
                 first_seen.append(now)
                 self.db.insert(
                     "INSERT INTO findings (mailbox_id, check_id, file, field, severity, "
-                    "byte_offset, expected, found, message, repair, first_seen, last_seen, "
-                    "first_run, last_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "byte_offset, expected, found, message, repair, signature, device, "
+                    "file_mtime, first_seen, last_seen, first_run, last_run) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (mailbox_id, f.check, f.file, f.field, *detail, now, now, run_id, run_id),
                 )
         if any(could_not_check(f.check) for f in findings):
