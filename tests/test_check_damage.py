@@ -1187,3 +1187,20 @@ def test_a_log_starting_at_modseq_0_is_one_dovecot_never_wrote(tmp_path: Path) -
     patch_u32(store.log("One"), 24, 0)
     found = {(f.check, Path(f.file).name) for f in store.findings()}
     assert ("log.initial-modseq-wrong", "dovecot.index.log") in found
+
+
+def test_a_registered_cache_field_of_another_size_is_corrupted(tmp_path: Path) -> None:
+    """Dovecot registers date.received as 4 bytes when it opens the mailbox; a field
+    header saying otherwise makes it delete the cache ("registered field ... size
+    changed")."""
+    from dovecot_index_tool.format.cache import parse_cache
+
+    store = copy_store(FIXTURES, "maildir", tmp_path)
+    path = store.cache("INBOX")
+    cache = parse_cache(path.read_bytes(), str(path))
+    field = next(f for f in cache.fields if f.name == "date.received")
+    header = cache.field_headers[-1]
+    count = len(header.fields)
+    patch_u32(path, header.offset + 12 + 4 * count + 4 * field.index, 5)
+    assert any(f.check == "cache.field-header-invalid" and "date.received size" in f.message
+               for f in store.findings())

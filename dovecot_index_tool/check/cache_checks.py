@@ -114,48 +114,48 @@ def _header(cache: CacheFile) -> list[Finding]:
     return []
 
 
+# The fields every mailbox registers when it opens (Dovecot's global cache fields), with
+# the type and, for fixed-size types, the size it registers them with; ``hdr.*`` fields
+# are headers. A field of the file that differs is "registered field ... type/size
+# changed": Dovecot deletes the cache as corrupted.
+FIX, VAR, STR, BIT, HDR = range(5)
+REGISTERED = {
+    "flags": (BIT, 4), "date.sent": (FIX, 8), "date.received": (FIX, 4),
+    "date.save": (FIX, 4), "size.virtual": (FIX, 8), "size.physical": (FIX, 8),
+    "imap.body": (STR, None), "imap.bodystructure": (STR, None),
+    "imap.envelope": (STR, None), "pop3.uidl": (STR, None), "pop3.order": (FIX, 4),
+    "guid": (STR, None), "mime.parts": (VAR, None), "binary.parts": (VAR, None),
+    "body.snippet": (VAR, None),
+}  # fmt: skip
+
+
 def _fields(cache: CacheFile) -> list[Finding]:
     out = [from_error("cache.field-header-invalid", p) for p in cache.problems]
+    at = cache.field_headers[-1].offset if cache.field_headers else None
     seen: set[str] = set()
     for f in cache.fields:
         where = f"fields[{f.index}]"
-        at = cache.field_headers[-1].offset if cache.field_headers else None
-        if f.type > MAX_TYPE:
-            out.append(
-                Finding(
-                    "cache.field-header-invalid",
-                    cache.path,
-                    "field type corrupted",
-                    offset=at,
-                    field=f"{where}.type",
-                    expected=f"<= {MAX_TYPE}",
-                    found=f.type,
-                )
-            )
-        if f.decision & ~DECISION_FORCED > 2:
-            out.append(
-                Finding(
-                    "cache.field-header-invalid",
-                    cache.path,
-                    "field decision type corrupted",
-                    offset=at,
-                    field=f"{where}.decision",
-                    expected="0..2 (+0x80)",
-                    found=f.decision,
-                )
-            )
-        if f.name in seen:
-            out.append(
-                Finding(
-                    "cache.field-header-invalid",
-                    cache.path,
-                    f"Duplicated field in header: {f.name}",
-                    offset=at,
-                    field=f"{where}.name",
-                    found=f.name,
-                )
-            )
+        for message, part, expected, found in _field_problems(f, seen):
+            out.append(Finding("cache.field-header-invalid", cache.path, message, offset=at,
+                               field=f"{where}.{part}", expected=expected, found=found))
         seen.add(f.name)
+    return out
+
+
+def _field_problems(f, seen: set[str]) -> list[tuple[str, str, object, object]]:
+    """(message, part, expected, found) for each way Dovecot finds the field corrupted."""
+    out: list[tuple[str, str, object, object]] = []
+    if f.type > MAX_TYPE:
+        out.append(("field type corrupted", "type", f"<= {MAX_TYPE}", f.type))
+    if f.decision & ~DECISION_FORCED > 2:
+        out.append(("field decision type corrupted", "decision", "0..2 (+0x80)", f.decision))
+    if f.name in seen:
+        out.append((f"Duplicated field in header: {f.name}", "name", None, f.name))
+    kind, size = REGISTERED.get(f.name, (HDR if f.name.startswith("hdr.") else None, None))
+    if kind is not None and f.type != kind:
+        out.append((f"registered field {f.name} type changed", "type", kind, f.type))
+    elif size is not None and f.size != size:
+        out.append((f"registered field {f.name} size changed", "size", size, f.size))
     return out
 
 
