@@ -396,6 +396,18 @@ def log_applied_record_unknown_type(s: Store, box: str) -> Path:
     return path
 
 
+def log_tail_update_past_record(s: Store, box: str) -> Path:
+    """The first external update of the tail offset now points 64 KiB further."""
+    from dovecot_index_tool.format.log import parse_log, tail_offset_update
+
+    path = s.log(box)
+    log = parse_log(path.read_bytes(), str(path))
+    rec = next(r for r in log.records if tail_offset_update(r, log.byteorder) is not None)
+    value = tail_offset_update(rec, log.byteorder)
+    patch_u32(path, rec.offset + 12, value + 0x10000)
+    return path
+
+
 def log_ext_rec_bad_uid(s: Store, box: str) -> Path:
     """An extension record update for a UID far beyond next_uid."""
     path = s.log(box)
@@ -802,6 +814,7 @@ CASES = (
     Case("log.uid-range-invalid", "sdbox", "INBOX", log_uid_range_reversed),
     Case("log.unknown-record-type", "mdbox", "One", log_unknown_type),
     Case("log.applied-record-damaged", "maildir", "INBOX", log_applied_record_unknown_type),
+    Case("log.tail-update-invalid", "maildir", "INBOX", log_tail_update_past_record),
     Case("log.replay-error", "sdbox", "Lists/dovecot", log_ext_rec_bad_uid),
     Case("log.garbage-at-eof", "maildir", "Empty", log_partial_write),
     Case("log.reset", "maildir", "INBOX", log_reset_after_log2),

@@ -445,6 +445,15 @@ _RULES = (
         "still needs .log.2",
     ),
     Rule(
+        "log.tail-update-invalid",
+        F,
+        "an external header update sets log_file_tail_offset past the end of its own record",
+        "marks the log corrupted whenever it reads it ('log_file_tail_offset ... goes past "
+        "sync offset'), fscks the index and recreates the log",
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
         "log.applied-record-damaged",
         W,
         "a log record the index has already applied is damaged",

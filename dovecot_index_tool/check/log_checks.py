@@ -126,8 +126,27 @@ def _partial_tail(log: L.LogFile, index: IndexState) -> Finding:
     )
 
 
+def _tail_updates(log: L.LogFile) -> list[Finding]:
+    """External updates of the tail offset that point past their own record: Dovecot's
+    log reader meets them whenever it reads the log, wherever the index stands, and
+    marks the log corrupted ("log_file_tail_offset ... goes past sync offset")."""
+    last_read = 0
+    for rec in log.records:
+        value = L.tail_offset_update(rec, log.byteorder)
+        if value is None or value < last_read:
+            continue
+        if value > rec.offset + rec.size:
+            return [Finding("log.tail-update-invalid", log.path,
+                            f"log_file_tail_offset {value} goes past sync offset "
+                            f"{rec.offset + rec.size}", offset=rec.offset,
+                            field=f"record@{rec.offset}.header_update",
+                            expected=f"<= {rec.offset + rec.size}", found=value)]
+        last_read = value
+    return []
+
+
 def _records(log: L.LogFile) -> list[Finding]:
-    out = []
+    out = _tail_updates(log)
     for rec in log.records:
         where = f"record@{rec.offset}"
         if rec.error is not None:

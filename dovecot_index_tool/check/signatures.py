@@ -111,7 +111,7 @@ STRUCTURAL = frozenset({
     "log.major-version", "log.header-size-invalid", "log.marked-corrupted", "log.byte-order",
     "log.file-seq-reserved", "log.record-size-invalid", "log.record-invalid",
     "log.unknown-record-type", "log.hardlinked", "log.old-log-damaged",
-    "log.applied-record-damaged", "cache.version", "cache.field-header-invalid",
+    "log.applied-record-damaged", "log.tail-update-invalid", "cache.version", "cache.field-header-invalid",
     "cache.record-invalid", "uidlist.unusable", "uidlist.record-invalid",
     "maildir.uidlist-missing", "maildir.keywords-invalid", "dbox.file-invalid",
     "mdbox.map-missing", "mdbox.map-invalid", "index.unknown-extension",

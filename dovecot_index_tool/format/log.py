@@ -16,6 +16,7 @@ from dovecot_index_tool.format.binary import BIG, LITTLE, align, decode_packed_o
 from dovecot_index_tool.format.errors import FormatError, naming_file
 from dovecot_index_tool.format.layouts import (
     FORMATS,
+    INDEX_HEADER_OFFSETS,
     LOG_HEADER_FIELDS,
     LOG_HEADER_OFFSETS,
     for_order,
@@ -614,3 +615,20 @@ _DECODERS = {
     BOUNDARY: _boundary,
     ATTRIBUTE_UPDATE: _attribute_update,
 }
+
+
+def tail_offset_update(rec: LogRecord, byteorder: str) -> int | None:
+    """The ``log_file_tail_offset`` an external header update writes, or None.
+
+    Dovecot's log reader follows these while it reads a log (to skip what the mailbox
+    already synced) and takes only the record's first update into account.
+    """
+    if not rec.external or rec.error is not None or rec.base_code != HEADER_UPDATE:
+        return None
+    if not rec.items:
+        return None
+    pos, size = INDEX_HEADER_OFFSETS["log_file_tail_offset"]
+    u = rec.items[0]
+    if not (u.offset <= pos and u.offset + u.size >= pos + size):
+        return None
+    return for_order(byteorder).u32.unpack_from(u.data, pos - u.offset)[0]

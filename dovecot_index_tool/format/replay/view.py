@@ -11,8 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from dovecot_index_tool.format import log as L
-from dovecot_index_tool.format.index import HEADER_OFFSETS
-from dovecot_index_tool.format.layouts import for_order
 
 
 @dataclass(frozen=True)
@@ -110,19 +108,15 @@ def head_tail_offset(head: L.LogFile) -> int:
     ``log_file_tail_offset`` move it explicitly (never backwards).
     """
     last_read = max_tail = 0
-    tail_pos, tail_size = HEADER_OFFSETS["log_file_tail_offset"]
-    u32 = for_order(head.byteorder).u32
     for rec in head.records:
         if not rec.external or rec.error is not None:
             continue
-        if rec.base_code == L.HEADER_UPDATE and rec.items:
-            u = rec.items[0]
-            if u.offset <= tail_pos and u.offset + u.size >= tail_pos + tail_size:
-                (value,) = u32.unpack_from(u.data, tail_pos - u.offset)
-                if last_read <= value <= rec.offset + rec.size:
-                    last_read = value
-                    max_tail = max(max_tail, value)
-                continue
+        value = L.tail_offset_update(rec, head.byteorder)
+        if value is not None:
+            if last_read <= value <= rec.offset + rec.size:
+                last_read = value
+                max_tail = max(max_tail, value)
+            continue
         if max_tail == rec.offset:
             max_tail += rec.size
     return max_tail
