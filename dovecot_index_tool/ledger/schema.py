@@ -123,6 +123,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 3: one user's mailboxes at once (--incremental)
     ("CREATE INDEX mailboxes_user ON mailboxes(volume, user_name)",),
+    # 4: how long a run waited for a busy host, and why (--max-load, --max-io-pressure)
+    (
+        "ALTER TABLE runs ADD COLUMN paused_seconds {real} NOT NULL DEFAULT 0",
+        "ALTER TABLE runs ADD COLUMN pauses TEXT NOT NULL DEFAULT '{}'",
+    ),
 )
 
 VERSION = len(MIGRATIONS)

@@ -34,6 +34,8 @@ from dovecot_index_tool.discovery import (
 )
 from dovecot_index_tool.exitcodes import Exit
 from dovecot_index_tool.ledger.store import Ledger, MailboxRecord
+from dovecot_index_tool.load.gate import LoadGate, LoadLimits
+from dovecot_index_tool.load.probe import LoadProbe
 from dovecot_index_tool.scan.worker import (
     MailboxTask,
     Outcome,
@@ -59,6 +61,8 @@ class ScanOptions:
     max_duration: float | None = None
     users: tuple[UserHome, ...] = ()  # from --dovecot-config: every user and its mail root
     dovecot_config: str | None = None
+    load: LoadLimits = field(default_factory=LoadLimits)
+    per_volume: int | None = None  # at most this many mailboxes of a volume read at once
 
 
 @dataclass
@@ -75,6 +79,7 @@ class ScanResult:
     volumes: dict[str, Counter] = field(default_factory=dict)  # per volume, for monitoring
     started: float = field(default_factory=time.time)
     finished: float | None = None
+    paused: Counter = field(default_factory=Counter)  # seconds waited, per reason
 
     @property
     def healthy(self) -> bool:
@@ -116,21 +121,26 @@ class Interrupted(Exception):
     pass
 
 
+class _StopFeeding(Exception):
+    """No new mailbox may start (outside the window, past the time budget): the run
+    keeps what it did and its status says why."""
+
+
 OnOutcome = Callable[[Outcome, list[dict[str, object]]], None]
 
 
 class Scanner:
     def __init__(
-        self, options: ScanOptions, ledger: Ledger, on_outcome: OnOutcome, progress=None
+        self, options: ScanOptions, ledger: Ledger, on_outcome: OnOutcome, progress=None,
+        probe: LoadProbe | None = None,
     ) -> None:
         self.options = options
         self.ledger = ledger
         self.on_outcome = on_outcome
         self.progress = progress
         self.inflight: dict[Future, tuple[_User, bool]] = {}  # user, is a mailbox task
-        self.deadline = (
-            None if options.max_duration is None else time.monotonic() + options.max_duration
-        )
+        self.gate = LoadGate(options.load, probe, options.max_duration,
+                             getattr(progress, "paused", None))
         self.result = ScanResult(0)
         self.last_commit = time.monotonic()
 
@@ -140,7 +150,8 @@ class Scanner:
         self.result = ScanResult(run_id)
         previous = signal.signal(signal.SIGTERM, _raise_interrupted)
         try:
-            with ProcessPoolExecutor(max_workers=opts.jobs, initializer=worker_init) as pool:
+            with ProcessPoolExecutor(max_workers=opts.jobs, initializer=worker_init,
+                                     initargs=(opts.load.io_idle,)) as pool:
                 try:
                     self._feed(pool)
                     self._drain(pool, until=0)
@@ -165,11 +176,13 @@ class Scanner:
             found = 0
             if self.progress is not None:
                 self.progress.users(len(users))
-            for home in users:
-                if self._out_of_time():
-                    self.result.status = "time budget reached"
-                    return
-                found += self._feed_user(pool, volume, home)
+            try:
+                for home in users:
+                    self._admit(new_user=True)
+                    found += self._feed_user(pool, volume, home)
+            except _StopFeeding as stop:
+                self.result.status = str(stop)
+                return
             if found == 0:
                 self.result.volume_errors.append(f"volume {volume} holds no mailbox {self._of()}")
 
@@ -220,6 +233,7 @@ class Scanner:
             user.names.add(location.name)
             if opts.incremental and self._unchanged(location, user):
                 continue
+            self._admit()
             task = MailboxTask(
                 str(volume),
                 home.tenant,
@@ -320,9 +334,21 @@ class Scanner:
         self._record_unchanged(user)
         return True
 
+    def _admit(self, new_user: bool = False) -> None:
+        """Wait while the host is busy; stop feeding outside the window or budget."""
+        stop = self.gate.admit(new_user)
+        if stop is not None:
+            raise _StopFeeding(stop)
+
     def _submit(self, pool: ProcessPoolExecutor, future: Future, user: _User) -> None:
         self.inflight[future] = (user, True)
         self._drain(pool, until=2 * self.options.jobs)
+        limit = self.options.per_volume
+        while limit is not None and self._reading_on(user.volume) >= limit:
+            self._drain(pool, until=len(self.inflight) - 1)
+
+    def _reading_on(self, volume: str) -> int:
+        return sum(1 for user, _ in self.inflight.values() if user.volume == volume)
 
     def _maybe_user_task(self, pool: ProcessPoolExecutor, user: _User) -> None:
         if not user.complete or user.pending or user.submitted:
@@ -435,12 +461,10 @@ class Scanner:
         else:
             volume["healthy"] += 1
 
-    def _out_of_time(self) -> bool:
-        return self.deadline is not None and time.monotonic() > self.deadline
-
     def _finish(self) -> None:
         r = self.result
         r.finished = time.time()
+        r.paused = Counter(self.gate.paused)
         if r.volume_errors:
             r.unchecked += len(r.volume_errors)
         if r.status == "complete" and not r.volume_errors:
@@ -455,6 +479,7 @@ class Scanner:
                 "unchecked": r.unchecked,
                 "bytes": r.bytes,
             },
+            dict(r.paused),
         )
 
 
@@ -467,6 +492,11 @@ def _options_doc(opts: ScanOptions) -> dict[str, object]:
         "incremental": opts.incremental,
         "max_duration": opts.max_duration,
         "dovecot_config": opts.dovecot_config or "",
+        "max_load": opts.load.max_load,
+        "max_io_pressure": opts.load.max_io_pressure,
+        "window": str(opts.load.window or ""),
+        "io_idle": opts.load.io_idle,
+        "per_volume": opts.per_volume,
     }
 
 

@@ -27,6 +27,7 @@ from dovecot_index_tool.check.runner import (
     check_user_files,
 )
 from dovecot_index_tool.discovery import MailboxFormat, MailboxLocation
+from dovecot_index_tool.load.priority import go_idle
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +82,14 @@ class Outcome:
     control_dir: str | None = None
 
 
-def worker_init() -> None:
+def worker_init(io_idle: bool = False) -> None:
     """Workers leave Ctrl-C and SIGTERM (sent to the whole group by systemd or timeout)
-    to the parent, which stops the pool cleanly."""
+    to the parent, which stops the pool cleanly; with ``io_idle`` they read in the idle
+    I/O class at the lowest CPU priority, so Dovecot's own reads go first."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if io_idle and not go_idle():
+        log.warning("--io-idle: the I/O class of worker %d could not be set", os.getpid())
 
 
 def _stats(location: MailboxLocation) -> list[tuple[str, int, int, int]]:
