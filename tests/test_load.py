@@ -20,7 +20,7 @@ from dovecot_index_tool.load.priority import IOPRIO_CLASS_IDLE, LOWEST_NICE, io_
 from dovecot_index_tool.load.probe import LoadProbe, io_pressure
 from dovecot_index_tool.load.window import Window, WindowError
 from dovecot_index_tool.present.prometheus import render
-from dovecot_index_tool.scan import engine
+from dovecot_index_tool.scan import worker
 from dovecot_index_tool.scan.engine import Scanner, ScanOptions
 from dovecot_index_tool.scan.worker import scan_mailbox, worker_init
 
@@ -180,7 +180,7 @@ def test_scan_with_io_idle_reads_every_mailbox_in_idle_workers(volumes, monkeypa
                                                                   tmp_path) -> None:
     record = tmp_path / "priorities"
     monkeypatch.setenv("DIT_TEST_PRIORITIES", str(record))
-    monkeypatch.setattr(engine, "scan_mailbox", _recording_scan)  # workers are forked
+    monkeypatch.setattr(worker, "scan_mailbox", _recording_scan)  # workers are forked
     _code, lines = _cli_scan(volumes, "--io-idle")
     rows = [json.loads(x) for x in record.read_text().splitlines()]
     assert rows and all(pid != os.getpid() for pid, _, _ in rows)
@@ -194,8 +194,8 @@ def test_per_volume_limit_reads_at_most_n_mailboxes_of_a_volume_at_once(volumes)
     widest = []
     original = scanner._submit
 
-    def submit(pool, future, user):
-        original(pool, future, user)
+    def submit(pool, future, user, mailboxes):
+        original(pool, future, user, mailboxes)
         widest.append(scanner._reading_on(user.volume))
 
     scanner._submit = submit

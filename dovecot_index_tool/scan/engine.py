@@ -37,16 +37,18 @@ from dovecot_index_tool.ledger.store import Ledger, MailboxRecord
 from dovecot_index_tool.load.gate import LoadGate, LoadLimits
 from dovecot_index_tool.load.probe import LoadProbe
 from dovecot_index_tool.scan.worker import (
-    MailboxTask,
+    MailboxBatch,
     Outcome,
     UserTask,
     fingerprint,
     prefix_fingerprint,
-    scan_mailbox,
+    scan_mailboxes,
     scan_user,
     worker_init,
 )
 from dovecot_index_tool.volumes import UserHome, VolumeError, iter_users, user_tree
+
+BATCH = 8  # mailboxes of one user per task: fewer round trips, pauses stay frequent
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ class Scanner:
         self.ledger = ledger
         self.on_outcome = on_outcome
         self.progress = progress
-        self.inflight: dict[Future, tuple[_User, bool]] = {}  # user, is a mailbox task
+        self.inflight: dict[Future, tuple[_User, int]] = {}  # user, mailboxes in the task
         self.gate = LoadGate(options.load, probe, options.max_duration,
                              getattr(progress, "paused", None))
         self.result = ScanResult(0)
@@ -229,24 +231,27 @@ class Scanner:
         user = _User(home, str(volume), root.list_index_dir, root.map_index_dir, root.storage_dir)
         if opts.incremental:
             user.known = self.ledger.user_fingerprints(str(volume), home.tenant, home.user)
+        batch: list = []
         for location in iter_mailboxes(root):
             user.names.add(location.name)
             if opts.incremental and self._unchanged(location, user):
                 continue
-            self._admit()
-            task = MailboxTask(
-                str(volume),
-                home.tenant,
-                home.user,
-                location,
-                None,
-                opts.mailbox_timeout,
-                root.map_index_dir,
-                root.storage_dir,
-            )
-            self._submit(pool, pool.submit(scan_mailbox, task), user)
-            user.pending += 1
+            batch.append(location)
+            if len(batch) == BATCH:
+                self._submit_batch(pool, user, root, batch)
+                batch = []
+        if batch:
+            self._submit_batch(pool, user, root, batch)
         return user
+
+    def _submit_batch(self, pool: ProcessPoolExecutor, user: _User, root, locations: list
+                      ) -> None:
+        """Start a batch of the user's mailboxes, once the host and the window allow."""
+        self._admit()
+        task = MailboxBatch(user.volume, user.home.tenant, user.home.user, tuple(locations),
+                            self.options.mailbox_timeout, root.map_index_dir, root.storage_dir)
+        user.pending += len(locations)
+        self._submit(pool, pool.submit(scan_mailboxes, task), user, len(locations))
 
     def _report_unreadable(self, volume: Path, user: _User, unreadable: dict[str, str]) -> None:
         """Directories discovery could not look into: what is behind them was not checked."""
@@ -340,8 +345,9 @@ class Scanner:
         if stop is not None:
             raise _StopFeeding(stop)
 
-    def _submit(self, pool: ProcessPoolExecutor, future: Future, user: _User) -> None:
-        self.inflight[future] = (user, True)
+    def _submit(self, pool: ProcessPoolExecutor, future: Future, user: _User, mailboxes: int
+                ) -> None:
+        self.inflight[future] = (user, mailboxes)
         self._drain(pool, until=2 * self.options.jobs)
         limit = self.options.per_volume
         while limit is not None and self._reading_on(user.volume) >= limit:
@@ -372,22 +378,22 @@ class Scanner:
             self.options.mailbox_timeout,
             frozenset(user.names),
         )
-        self.inflight[pool.submit(scan_user, task)] = (user, False)
+        self.inflight[pool.submit(scan_user, task)] = (user, 0)
 
     # collecting ----------------------------------------------------------
     def _drain(self, pool: ProcessPoolExecutor, until: int, interrupted: bool = False) -> None:
         while len(self.inflight) > until:
             done, _ = wait(list(self.inflight), return_when=FIRST_COMPLETED)
             for future in done:
-                user, is_mailbox = self.inflight.pop(future)
+                user, mailboxes = self.inflight.pop(future)
                 if future.cancelled():
                     continue
-                for outcome in self._outcomes(future, user, is_mailbox):
+                for outcome in self._outcomes(future, user, mailboxes):
                     self._record(outcome, user)
                 if not interrupted:
                     self._maybe_user_task(pool, user)
 
-    def _outcomes(self, future: Future, user: _User, is_mailbox: bool) -> list[Outcome]:
+    def _outcomes(self, future: Future, user: _User, mailboxes: int) -> list[Outcome]:
         try:
             value = future.result()
         except Exception as err:
@@ -399,16 +405,20 @@ class Scanner:
                 (Finding("scanner.error", path, f"worker failed: {type(err).__name__}: {err}"),),
             )
             user.all_reread = False
-            user.pending -= int(is_mailbox)  # so the user's shared files are still checked
+            user.pending -= mailboxes  # so the user's shared files are still checked
             return [Outcome(user.volume, user.home.tenant, user.home.user, report, 0, None, True)]
-        if isinstance(value, list):
-            return value
+        if mailboxes:
+            for outcome in value:
+                self._counted(user, outcome)
+        return value
+
+    def _counted(self, user: _User, value: Outcome) -> None:
+        """One mailbox of the user is back: its mdbox references, whether all were read."""
         user.pending -= 1
         user.any_reread = user.any_reread or value.reread
         user.references.update(value.references)
         if not value.reread or any(could_not_check(f.check) for f in value.report.findings):
             user.all_reread = False
-        return [value]
 
     def _record(self, outcome: Outcome, user: _User) -> None:
         user.recorded += 1
