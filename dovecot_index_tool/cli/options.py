@@ -213,3 +213,49 @@ def open_queue(db_path: str | None, vip: Path | None = None):
     if not is_url(target) and not Path(target).exists():
         raise NoLedger(target)
     return JobQueue(open_ledger(target), VipList.load(vip))
+
+
+def _window(_ctx, _param, value: str | None):
+    from dovecot_index_tool.load.window import Window, WindowError
+
+    if value is None:
+        return None
+    try:
+        return Window.parse(value)
+    except WindowError as err:
+        raise click.BadParameter(str(err)) from None
+
+
+def load_options(func):
+    """``--max-load``, ``--max-io-pressure``, ``--window``, ``--io-idle`` (``scan`` and
+    the queue workers), folded into one ``load`` argument (a LoadLimits)."""
+
+    @click.option(
+        "--max-load", type=click.FloatRange(min=0), metavar="L",
+        help="Pause between mailboxes while the 1-minute load average per CPU is above L.",
+    )
+    @click.option(
+        "--max-io-pressure", type=click.FloatRange(0, 100), metavar="PCT",
+        help="Pause between mailboxes while /proc/pressure/io 'some avg10' is above PCT.",
+    )
+    @click.option(
+        "--window", callback=_window, metavar="HH:MM-HH:MM",
+        help="Start new mailboxes only inside these hours (local time; 22:00-06:00 "
+        "runs past midnight); outside, stop after the current one and keep what was done.",
+    )
+    @click.option(
+        "--io-idle", is_flag=True,
+        help="Read in the idle I/O class (ionice -c 3) at the lowest CPU priority.",
+    )
+    @functools.wraps(func)
+    def wrapper(*args, max_load, max_io_pressure, window, io_idle, **kwargs):
+        from dovecot_index_tool.load.gate import LoadLimits
+
+        limits = LoadLimits(max_load, max_io_pressure, window, io_idle)
+        if io_idle:
+            from dovecot_index_tool.load.priority import ensure_idle_or_reexec
+
+            ensure_idle_or_reexec()
+        return func(*args, load=limits, **kwargs)
+
+    return wrapper

@@ -15,6 +15,7 @@ from dovecot_index_tool.cli.options import (
     doveconf_option,
     dovecot_options,
     format_option,
+    load_options,
     mailbox_path,
     open_queue,
     user_option,
@@ -50,6 +51,7 @@ from dovecot_index_tool.exitcodes import REPAIR_EXIT_HELP, repair_status
     "-j", "--jobs", "workers", type=click.IntRange(min=1), default=1, show_default=True,
     help="Without PATH: queue workers running side by side.",
 )
+@load_options
 @dovecot_options
 @user_option
 @doveconf_option
@@ -59,7 +61,7 @@ from dovecot_index_tool.exitcodes import REPAIR_EXIT_HELP, repair_status
 def repair(path: Path | None, index_root: Path | None, control_root: Path | None,
            plan_only: bool, backup_dir: Path, lock_timeout: float, yes: bool, fmt: str,
            db_path: str | None, volume: str | None, batch: int,
-           forever: bool, workers: int, dovecot, dovecot_config: Path | None,
+           forever: bool, workers: int, load, dovecot, dovecot_config: Path | None,
            user_name: str | None, doveconf_command: str, reindex: bool) -> None:
     """Repair the damaged mailboxes under PATH now, for an incident, or, without
     PATH, work through the repair queue until it is empty.
@@ -84,7 +86,8 @@ def repair(path: Path | None, index_root: Path | None, control_root: Path | None
     if path is None:
         action = JobRepair(backup_dir, lock_timeout, dovecot, reindex,
                            lambda path: _scanned_dirs(db_path, path))
-        _repair_queue(db_path, volume, action, plan_only, yes, as_json, batch, forever, workers)
+        _repair_queue(db_path, volume, action, plan_only, yes, as_json, batch, forever, workers,
+                      load)
     _repair_path(path, index_root, control_root, plan_only, backup_dir, lock_timeout, yes,
                  as_json, dovecot, reindex)
 
@@ -143,7 +146,7 @@ def _confirm(count: int, what: str) -> None:
 
 
 def _repair_queue(db_path, volume, action, plan_only, yes, as_json, batch, forever,
-                  workers) -> None:
+                  workers, load) -> None:
     """``repair`` without PATH: queue workers (they exit when done unless ``forever``)."""
     from dovecot_index_tool.jobqueue.worker import work_in_parallel
     from dovecot_index_tool.present import repair_view
@@ -171,10 +174,14 @@ def _repair_queue(db_path, volume, action, plan_only, yes, as_json, batch, forev
                             "action": job.action, "state": state, "detail": detail})
             repair_view.render_job_result(job, state, detail, progress)
 
-    work_in_parallel(
+    summary = work_in_parallel(
         lambda: open_queue(db_path), action, workers, batch=batch, volume=volume,
-        forever=forever, on_result=report,
+        forever=forever, on_result=report, load=load,
     )
+    if summary.stopped or summary.paused:  # a diagnostic: stderr, never the JSON
+        Console(stderr=True, highlight=False).print(
+            f"queue workers paused {sum(summary.paused.values()):.0f} s"
+            + (f"; stopped: {summary.stopped}" if summary.stopped else ""))
     states = [repair_view.job_outcome_state(r["state"]) for r in results]
     if as_json:
         write_json({"results": results}, sys.stdout)

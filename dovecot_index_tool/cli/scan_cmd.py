@@ -19,6 +19,7 @@ from dovecot_index_tool.cli.options import (
     dovecot_config_option,
     format_option,
     ledger_target,
+    load_options,
     open_ledger,
     vip_option,
 )
@@ -56,6 +57,11 @@ from dovecot_index_tool.exitcodes import CHECK_EXIT_HELP
     "--mailbox-timeout", type=click.FloatRange(min=0), default=300.0, show_default=True,
     metavar="SECONDS", help="Give up on one mailbox after this (0: no limit).",
 )
+@load_options
+@click.option(
+    "--per-volume", type=click.IntRange(min=1), metavar="N",
+    help="At most N mailboxes of one volume read at once (volumes are scanned in turn).",
+)
 @format_option("text", "json", "ndjson")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option(
@@ -76,7 +82,8 @@ from dovecot_index_tool.exitcodes import CHECK_EXIT_HELP
 def scan(volumes: tuple[Path, ...], dovecot_config: Path | None, doveconf_command: str,
          layout: str, index_root: Path | None,
          control_root: Path | None, jobs: int | None, db_path: str | None, incremental: bool,
-         max_duration: float | None, mailbox_timeout: float, fmt: str, quiet: bool,
+         max_duration: float | None, mailbox_timeout: float, load, per_volume: int | None,
+         fmt: str, quiet: bool,
          silent_if_healthy: bool, enqueue: bool, prometheus_file: Path | None,
          vip: Path | None, log_level: str) -> None:
     """Scan whole mailstore volumes in parallel, read-only, into the findings ledger.
@@ -118,6 +125,7 @@ def scan(volumes: tuple[Path, ...], dovecot_config: Path | None, doveconf_comman
     options = ScanOptions(
         given, layout, index_root, control_root,
         jobs or os.cpu_count() or 1, mailbox_timeout, incremental, max_duration,
+        load=load, per_volume=per_volume,
     )
     doveconf = configured_doveconf(dovecot_config, doveconf_command, has_path=bool(volumes))
     if doveconf is not None:

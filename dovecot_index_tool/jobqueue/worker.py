@@ -1,6 +1,10 @@
 """A repair worker: claim a batch, run each job's action under a heartbeat, record the
 result. The actions themselves are plugged in (``RepairAction``); a job whose worker
-dies is claimed again by another once its lease ends."""
+dies is claimed again by another once its lease ends.
+
+Load control (``LoadLimits``) works as in a scan: a worker waits before each job while
+the host is busy, and claims nothing outside its window (a claimed batch is finished,
+so no job waits out its lease)."""
 
 from __future__ import annotations
 
@@ -8,12 +12,16 @@ import os
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from dovecot_index_tool.jobqueue.store import DEFAULT_LEASE, DONE, Job, JobQueue
+from dovecot_index_tool.load.gate import LoadGate, LoadLimits
+from dovecot_index_tool.load.priority import go_idle
+from dovecot_index_tool.load.probe import LoadProbe
 
 HEALTHY = "healthy"  # a job's result (not a queue state): done, nothing needed repairing
 
@@ -47,6 +55,8 @@ class WorkSummary:
     failed: int = 0
     claimed: int = 0
     results: list[tuple[int, str]] = field(default_factory=list)
+    paused: Counter = field(default_factory=Counter)  # seconds waited, per reason
+    stopped: str | None = None  # why the worker stopped claiming (outside its window)
 
 
 def work(
@@ -60,13 +70,20 @@ def work(
     idle_sleep: float = 2.0,
     stop: threading.Event | None = None,
     on_result: Callable[[Job, str, str], None] | None = None,
+    load: LoadLimits | None = None,
+    probe: LoadProbe | None = None,
 ) -> WorkSummary:
-    """Run jobs until the queue has none for us (or, with ``forever``, until ``stop``);
-    ``on_result(job, state, detail)`` is told of each job as it ends (progress output)."""
+    """Run jobs until the queue has none for us (or, with ``forever``, until ``stop``,
+    or until the window closes); ``on_result(job, state, detail)`` is told of each job
+    as it ends (progress output)."""
     queue = open_queue()
     summary = WorkSummary()
+    gate = LoadGate(load or LoadLimits(), probe)
     stop = stop or threading.Event()
     while not stop.is_set():
+        summary.stopped = gate.admit()
+        if summary.stopped is not None:
+            break
         jobs = queue.claim(worker, batch=batch, volume=volume, lease=lease)
         if not jobs:
             if not forever:
@@ -75,13 +92,16 @@ def work(
             continue
         summary.claimed += len(jobs)
         with _Heartbeat(open_queue, worker, [j.id for j in jobs], lease):
-            for job in jobs:
+            for n, job in enumerate(jobs):
+                if n:
+                    gate.admit()  # a pause only: the claimed batch is finished
                 state, detail = _run_one(queue, action, worker, job)
                 summary.results.append((job.id, state))
                 if on_result is not None:
                     on_result(job, state, detail)
                 summary.done += state in (DONE, HEALTHY)
                 summary.failed += state not in (DONE, HEALTHY)
+    summary.paused = Counter(gate.paused)
     return summary
 
 
@@ -92,8 +112,12 @@ def work_in_parallel(
     **options,
 ) -> WorkSummary:
     """``workers`` workers side by side, each with its own queue connection and name
-    (``host:pid:N``); a repair waits on doveadm, so threads are enough."""
+    (``host:pid:N``); a repair waits on doveadm, so threads are enough. With
+    ``--io-idle`` this process goes idle first: its threads and doveadm inherit it."""
     base = f"{socket.gethostname()}:{os.getpid()}"
+    load = options.get("load")
+    if load is not None and load.io_idle:
+        go_idle()
     if workers == 1:
         return work(open_queue, action, base, **options)
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -108,6 +132,8 @@ def work_in_parallel(
         total.failed += one.failed
         total.claimed += one.claimed
         total.results += one.results
+        total.paused.update(one.paused)
+        total.stopped = total.stopped or one.stopped
     return total
 
 

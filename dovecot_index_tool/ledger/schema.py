@@ -174,6 +174,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE findings ADD COLUMN device BIGINT",
         "ALTER TABLE findings ADD COLUMN file_mtime {real}",
     ),
+    # 7: how long a run waited for a busy host, and why (--max-load, --max-io-pressure)
+    (
+        "ALTER TABLE runs ADD COLUMN paused_seconds {real} NOT NULL DEFAULT 0",
+        "ALTER TABLE runs ADD COLUMN pauses TEXT NOT NULL DEFAULT '{}'",
+    ),
 )
 
 VERSION = len(MIGRATIONS)

@@ -81,10 +81,13 @@ class Ledger:
         self.db.commit()
         return run_id
 
-    def finish_run(self, run_id: int, status: str, counts: dict[str, int]) -> None:
+    def finish_run(self, run_id: int, status: str, counts: dict[str, int],
+                   paused: dict[str, float] | None = None) -> None:
+        """The run's end: its status, counts and the seconds it waited, per reason."""
+        paused = paused or {}
         self.db.execute(
             "UPDATE runs SET finished=?, status=?, mailboxes=?, reread=?, affected=?, "
-            "unchecked=?, bytes=? WHERE id=?",
+            "unchecked=?, bytes=?, paused_seconds=?, pauses=? WHERE id=?",
             (
                 time.time(),
                 status,
@@ -93,6 +96,8 @@ class Ledger:
                 counts.get("affected", 0),
                 counts.get("unchecked", 0),
                 counts.get("bytes", 0),
+                sum(paused.values()),
+                json.dumps(paused),
                 run_id,
             ),
         )

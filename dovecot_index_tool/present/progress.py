@@ -1,4 +1,5 @@
-"""A tqdm progress bar on stderr: users done of the users listed, with mailboxes and MB.
+"""A tqdm progress bar on stderr: users done of the users listed, with mailboxes and MB,
+and why the scan waits while it is paused for a busy host.
 
 Users are listed per volume before their mailboxes are read, so the total is known
 early and the ETA is meaningful; mailboxes and bytes are shown beside it.
@@ -38,6 +39,12 @@ class ScanProgress:
         # Shown at the bar's next timed redraw: a redraw per mailbox floods the terminal.
         self.bar.set_postfix_str(f"{self.mailboxes} mailboxes, {self.bytes / 1e6:.1f} MB",
                                  refresh=False)
+
+    def paused(self, busy) -> None:
+        """A pause between mailboxes (``busy`` says why) or, with None, its end: shown
+        at once, since nothing else moves while the scan waits."""
+        self.bar.set_description("scan" if busy is None else f"scan paused ({busy})",
+                                 refresh=True)
 
     def close(self) -> None:
         self.bar.close()

@@ -9,10 +9,12 @@ from pathlib import Path
 
 from dovecot_index_tool.atomic import replace_atomically
 from dovecot_index_tool.check.severity import SERIOUS
+from dovecot_index_tool.load.gate import PauseReason
 from dovecot_index_tool.scan.engine import ScanResult
 
 PREFIX = "dovecot_index_tool_scan"
 SEVERITIES = tuple(str(s) for s in SERIOUS)
+PAUSE_REASONS = tuple(str(r) for r in PauseReason)
 
 
 def _label(value: str) -> str:
@@ -70,6 +72,12 @@ def render(result: ScanResult, previous_success: float | None) -> str:
         "gauge",
         "Volumes missing, unreadable or empty.",
         [("", len(result.volume_errors))],
+    )
+    metric(
+        "paused_seconds",
+        "gauge",
+        "Seconds the last scan waited for a busy host (--max-load, --max-io-pressure).",
+        [(f'{{reason="{r}"}}', result.paused.get(r, 0.0)) for r in PAUSE_REASONS],
     )
     duration = (result.finished or result.started) - result.started
     metric("duration_seconds", "gauge", "Wall time of the last scan.", [("", duration)])

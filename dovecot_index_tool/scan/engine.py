@@ -34,17 +34,21 @@ from dovecot_index_tool.discovery import (
 )
 from dovecot_index_tool.exitcodes import Exit
 from dovecot_index_tool.ledger.store import Ledger, MailboxRecord
+from dovecot_index_tool.load.gate import LoadGate, LoadLimits
+from dovecot_index_tool.load.probe import LoadProbe
 from dovecot_index_tool.scan.worker import (
-    MailboxTask,
+    MailboxBatch,
     Outcome,
     UserTask,
     fingerprint,
     prefix_fingerprint,
-    scan_mailbox,
+    scan_mailboxes,
     scan_user,
     worker_init,
 )
 from dovecot_index_tool.volumes import UserHome, VolumeError, iter_users, user_tree
+
+BATCH = 8  # mailboxes of one user per task: fewer round trips, pauses stay frequent
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,8 @@ class ScanOptions:
     max_duration: float | None = None
     users: tuple[UserHome, ...] = ()  # from --dovecot-config: every user and its mail root
     dovecot_config: str | None = None
+    load: LoadLimits = field(default_factory=LoadLimits)
+    per_volume: int | None = None  # at most this many mailboxes of a volume read at once
 
 
 @dataclass
@@ -75,6 +81,7 @@ class ScanResult:
     volumes: dict[str, Counter] = field(default_factory=dict)  # per volume, for monitoring
     started: float = field(default_factory=time.time)
     finished: float | None = None
+    paused: Counter = field(default_factory=Counter)  # seconds waited, per reason
 
     @property
     def healthy(self) -> bool:
@@ -116,21 +123,26 @@ class Interrupted(Exception):
     pass
 
 
+class _StopFeeding(Exception):
+    """No new mailbox may start (outside the window, past the time budget): the run
+    keeps what it did and its status says why."""
+
+
 OnOutcome = Callable[[Outcome, list[dict[str, object]]], None]
 
 
 class Scanner:
     def __init__(
-        self, options: ScanOptions, ledger: Ledger, on_outcome: OnOutcome, progress=None
+        self, options: ScanOptions, ledger: Ledger, on_outcome: OnOutcome, progress=None,
+        probe: LoadProbe | None = None,
     ) -> None:
         self.options = options
         self.ledger = ledger
         self.on_outcome = on_outcome
         self.progress = progress
-        self.inflight: dict[Future, tuple[_User, bool]] = {}  # user, is a mailbox task
-        self.deadline = (
-            None if options.max_duration is None else time.monotonic() + options.max_duration
-        )
+        self.inflight: dict[Future, tuple[_User, int]] = {}  # user, mailboxes in the task
+        self.gate = LoadGate(options.load, probe, options.max_duration,
+                             getattr(progress, "paused", None))
         self.result = ScanResult(0)
         self.last_commit = time.monotonic()
 
@@ -140,7 +152,8 @@ class Scanner:
         self.result = ScanResult(run_id)
         previous = signal.signal(signal.SIGTERM, _raise_interrupted)
         try:
-            with ProcessPoolExecutor(max_workers=opts.jobs, initializer=worker_init) as pool:
+            with ProcessPoolExecutor(max_workers=opts.jobs, initializer=worker_init,
+                                     initargs=(opts.load.io_idle,)) as pool:
                 try:
                     self._feed(pool)
                     self._drain(pool, until=0)
@@ -165,11 +178,13 @@ class Scanner:
             found = 0
             if self.progress is not None:
                 self.progress.users(len(users))
-            for home in users:
-                if self._out_of_time():
-                    self.result.status = "time budget reached"
-                    return
-                found += self._feed_user(pool, volume, home)
+            try:
+                for home in users:
+                    self._admit(new_user=True)
+                    found += self._feed_user(pool, volume, home)
+            except _StopFeeding as stop:
+                self.result.status = str(stop)
+                return
             if found == 0:
                 self.result.volume_errors.append(f"volume {volume} holds no mailbox {self._of()}")
 
@@ -216,23 +231,27 @@ class Scanner:
         user = _User(home, str(volume), root.list_index_dir, root.map_index_dir, root.storage_dir)
         if opts.incremental:
             user.known = self.ledger.user_fingerprints(str(volume), home.tenant, home.user)
+        batch: list = []
         for location in iter_mailboxes(root):
             user.names.add(location.name)
             if opts.incremental and self._unchanged(location, user):
                 continue
-            task = MailboxTask(
-                str(volume),
-                home.tenant,
-                home.user,
-                location,
-                None,
-                opts.mailbox_timeout,
-                root.map_index_dir,
-                root.storage_dir,
-            )
-            self._submit(pool, pool.submit(scan_mailbox, task), user)
-            user.pending += 1
+            batch.append(location)
+            if len(batch) == BATCH:
+                self._submit_batch(pool, user, root, batch)
+                batch = []
+        if batch:
+            self._submit_batch(pool, user, root, batch)
         return user
+
+    def _submit_batch(self, pool: ProcessPoolExecutor, user: _User, root, locations: list
+                      ) -> None:
+        """Start a batch of the user's mailboxes, once the host and the window allow."""
+        self._admit()
+        task = MailboxBatch(user.volume, user.home.tenant, user.home.user, tuple(locations),
+                            self.options.mailbox_timeout, root.map_index_dir, root.storage_dir)
+        user.pending += len(locations)
+        self._submit(pool, pool.submit(scan_mailboxes, task), user, len(locations))
 
     def _report_unreadable(self, volume: Path, user: _User, unreadable: dict[str, str]) -> None:
         """Directories discovery could not look into: what is behind them was not checked."""
@@ -320,9 +339,22 @@ class Scanner:
         self._record_unchanged(user)
         return True
 
-    def _submit(self, pool: ProcessPoolExecutor, future: Future, user: _User) -> None:
-        self.inflight[future] = (user, True)
+    def _admit(self, new_user: bool = False) -> None:
+        """Wait while the host is busy; stop feeding outside the window or budget."""
+        stop = self.gate.admit(new_user)
+        if stop is not None:
+            raise _StopFeeding(stop)
+
+    def _submit(self, pool: ProcessPoolExecutor, future: Future, user: _User, mailboxes: int
+                ) -> None:
+        self.inflight[future] = (user, mailboxes)
         self._drain(pool, until=2 * self.options.jobs)
+        limit = self.options.per_volume
+        while limit is not None and self._reading_on(user.volume) >= limit:
+            self._drain(pool, until=len(self.inflight) - 1)
+
+    def _reading_on(self, volume: str) -> int:
+        return sum(1 for user, _ in self.inflight.values() if user.volume == volume)
 
     def _maybe_user_task(self, pool: ProcessPoolExecutor, user: _User) -> None:
         if not user.complete or user.pending or user.submitted:
@@ -346,22 +378,22 @@ class Scanner:
             self.options.mailbox_timeout,
             frozenset(user.names),
         )
-        self.inflight[pool.submit(scan_user, task)] = (user, False)
+        self.inflight[pool.submit(scan_user, task)] = (user, 0)
 
     # collecting ----------------------------------------------------------
     def _drain(self, pool: ProcessPoolExecutor, until: int, interrupted: bool = False) -> None:
         while len(self.inflight) > until:
             done, _ = wait(list(self.inflight), return_when=FIRST_COMPLETED)
             for future in done:
-                user, is_mailbox = self.inflight.pop(future)
+                user, mailboxes = self.inflight.pop(future)
                 if future.cancelled():
                     continue
-                for outcome in self._outcomes(future, user, is_mailbox):
+                for outcome in self._outcomes(future, user, mailboxes):
                     self._record(outcome, user)
                 if not interrupted:
                     self._maybe_user_task(pool, user)
 
-    def _outcomes(self, future: Future, user: _User, is_mailbox: bool) -> list[Outcome]:
+    def _outcomes(self, future: Future, user: _User, mailboxes: int) -> list[Outcome]:
         try:
             value = future.result()
         except Exception as err:
@@ -373,16 +405,20 @@ class Scanner:
                 (Finding("scanner.error", path, f"worker failed: {type(err).__name__}: {err}"),),
             )
             user.all_reread = False
-            user.pending -= int(is_mailbox)  # so the user's shared files are still checked
+            user.pending -= mailboxes  # so the user's shared files are still checked
             return [Outcome(user.volume, user.home.tenant, user.home.user, report, 0, None, True)]
-        if isinstance(value, list):
-            return value
+        if mailboxes:
+            for outcome in value:
+                self._counted(user, outcome)
+        return value
+
+    def _counted(self, user: _User, value: Outcome) -> None:
+        """One mailbox of the user is back: its mdbox references, whether all were read."""
         user.pending -= 1
         user.any_reread = user.any_reread or value.reread
         user.references.update(value.references)
         if not value.reread or any(could_not_check(f.check) for f in value.report.findings):
             user.all_reread = False
-        return [value]
 
     def _record(self, outcome: Outcome, user: _User) -> None:
         user.recorded += 1
@@ -435,12 +471,10 @@ class Scanner:
         else:
             volume["healthy"] += 1
 
-    def _out_of_time(self) -> bool:
-        return self.deadline is not None and time.monotonic() > self.deadline
-
     def _finish(self) -> None:
         r = self.result
         r.finished = time.time()
+        r.paused = Counter(self.gate.paused)
         if r.volume_errors:
             r.unchecked += len(r.volume_errors)
         if r.status == "complete" and not r.volume_errors:
@@ -455,6 +489,7 @@ class Scanner:
                 "unchecked": r.unchecked,
                 "bytes": r.bytes,
             },
+            dict(r.paused),
         )
 
 
@@ -467,6 +502,11 @@ def _options_doc(opts: ScanOptions) -> dict[str, object]:
         "incremental": opts.incremental,
         "max_duration": opts.max_duration,
         "dovecot_config": opts.dovecot_config or "",
+        "max_load": opts.load.max_load,
+        "max_io_pressure": opts.load.max_io_pressure,
+        "window": str(opts.load.window or ""),
+        "io_idle": opts.load.io_idle,
+        "per_volume": opts.per_volume,
     }
 
 

@@ -27,6 +27,7 @@ from dovecot_index_tool.check.runner import (
     check_user_files,
 )
 from dovecot_index_tool.discovery import MailboxFormat, MailboxLocation
+from dovecot_index_tool.load.priority import go_idle
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,24 @@ class MailboxTask:
     timeout: float = 0.0
     map_index_dir: Path | None = None  # mdbox: the map the mailbox's records point into
     storage_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class MailboxBatch:
+    """Several mailboxes of one user in one task: one round trip to a worker instead of
+    one per mailbox (the pool's pickling and wake-ups cost as much as a small check)."""
+
+    volume: str
+    tenant: str | None
+    user: str
+    locations: tuple[MailboxLocation, ...]
+    timeout: float = 0.0
+    map_index_dir: Path | None = None
+    storage_dir: Path | None = None
+
+    def tasks(self) -> list[MailboxTask]:
+        return [MailboxTask(self.volume, self.tenant, self.user, loc, None, self.timeout,
+                            self.map_index_dir, self.storage_dir) for loc in self.locations]
 
 
 @dataclass(frozen=True)
@@ -81,28 +100,37 @@ class Outcome:
     control_dir: str | None = None
 
 
-def worker_init() -> None:
+def worker_init(io_idle: bool = False) -> None:
     """Workers leave Ctrl-C and SIGTERM (sent to the whole group by systemd or timeout)
-    to the parent, which stops the pool cleanly."""
+    to the parent, which stops the pool cleanly; with ``io_idle`` they read in the idle
+    I/O class at the lowest CPU priority, so Dovecot's own reads go first."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if io_idle and not go_idle():
+        log.warning("--io-idle: the I/O class of worker %d could not be set", os.getpid())
 
 
 def _stats(location: MailboxLocation) -> list[tuple[str, int, int, int]]:
-    paths = [Path(location.index_dir) / n for n in INDEX_FILES]
+    """(name, inode, size, mtime) of the mailbox's files; plain strings, since this runs
+    twice per mailbox and pathlib costs more than the stat calls."""
+    index = str(location.index_dir)
+    named = [(n, os.path.join(index, n)) for n in INDEX_FILES]
     if location.control_dir is not None:
-        paths += [Path(location.control_dir) / n for n in CONTROL_FILES]
+        control = str(location.control_dir)
+        named += [(n, os.path.join(control, n)) for n in CONTROL_FILES]
     if location.mail_dir is not None:
-        mail = Path(location.mail_dir)
-        maildir = location.format == MailboxFormat.MAILDIR
-        paths += [mail / "cur", mail / "new"] if maildir else [mail]
+        mail = os.path.normpath(str(location.mail_dir))
+        if location.format == MailboxFormat.MAILDIR:
+            named += [("cur", os.path.join(mail, "cur")), ("new", os.path.join(mail, "new"))]
+        else:
+            named.append((os.path.basename(mail), mail))
     out = []
-    for path in paths:
+    for name, path in named:
         try:
             st = os.stat(path)
         except OSError:
             continue
-        out.append((path.name, st.st_ino, st.st_size, st.st_mtime_ns))
+        out.append((name, st.st_ino, st.st_size, st.st_mtime_ns))
     return out
 
 
@@ -189,6 +217,23 @@ def scan_mailbox(task: MailboxTask) -> Outcome:
         ),
     )
     return Outcome(report=report, bytes=size, fingerprint=None, reread=True, **common)
+
+
+def scan_mailboxes(batch: MailboxBatch) -> list[Outcome]:
+    """Each mailbox of the batch as ``scan_mailbox`` does it; one that fails is a
+    ``scanner.error`` of its own, and the others are still checked."""
+    return [_isolated(task) for task in batch.tasks()]
+
+
+def _isolated(task: MailboxTask) -> Outcome:
+    try:
+        return scan_mailbox(task)
+    except Exception as err:
+        loc = task.location
+        finding = Finding("scanner.error", str(loc.index_dir),
+                          f"worker failed: {type(err).__name__}: {err}")
+        return Outcome(task.volume, task.tenant, task.user, _single(loc, finding), 0, None,
+                       True)
 
 
 _MAP_CACHE: dict[tuple, UserData] = {}
