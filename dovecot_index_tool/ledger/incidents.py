@@ -7,7 +7,7 @@ command needs; the store that writes scans stays as it is.
 
 from __future__ import annotations
 
-from dovecot_index_tool.ledger.store import Ledger
+from dovecot_index_tool.ledger.store import Ledger, and_equal
 
 DAMAGE = (
     "SELECT m.volume, m.tenant, m.user_name AS user, m.name AS mailbox, m.path, "
@@ -24,8 +24,6 @@ def open_damage(ledger: Ledger, since: float | None = None,
     if since is not None:
         sql += " AND f.first_seen >= ?"
         args.append(since)
-    if volume is not None:
-        sql += " AND m.volume = ?"
-        args.append(volume)
+    sql = and_equal(sql, args, {"m.volume": volume})
     return ledger.db.all(sql + " ORDER BY f.first_seen, f.id", args)
 

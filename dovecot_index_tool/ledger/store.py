@@ -313,14 +313,19 @@ class Ledger:
             f"WHERE f.resolved IS NULL AND f.severity IN ({marks})"
         )
         args: list[object] = list(levels)
-        if tenant is not None:
-            sql += " AND m.tenant = ?"
-            args.append(tenant)
-        if volume is not None:
-            sql += " AND m.volume = ?"
-            args.append(volume)
+        sql = and_equal(sql, args, {"m.tenant": tenant, "m.volume": volume})
         sql += " GROUP BY m.id, m.volume, m.tenant, m.user_name, m.name, m.path, m.format"
         return self.db.all(sql + " ORDER BY since", args)
+
+
+def and_equal(sql: str, args: list[object], columns: dict[str, object | None]) -> str:
+    """``sql`` narrowed to each column equal to its value, for the values given (not
+    None); the values are appended to ``args``."""
+    for column, value in columns.items():
+        if value is not None:
+            sql += f" AND {column} = ?"
+            args.append(value)
+    return sql
 
 
 def _text(value: object) -> str | None:
