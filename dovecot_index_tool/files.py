@@ -130,7 +130,8 @@ def read_index_set(prefix: str | os.PathLike[str], with_cache: bool = True) -> I
             continue
         if suffix == ".log" and logs[-1].trailing and logs[-1].end_reason in PARTIAL_ENDS:
             head_locked = _writer_at_work(raw)
-    logs.sort(key=lambda f: f.header.file_seq)
+    # .log.2 then .log, by name: Dovecot's head is the file named .log whatever its
+    # sequence says, and it reads .log.2 only for a sequence below the head's
     cache = None
     if with_cache:
         raw = _read_or_none(prefix + ".cache", errors)

@@ -1217,3 +1217,12 @@ def test_a_registered_cache_field_of_another_size_is_corrupted(tmp_path: Path) -
     patch_u32(path, header.offset + 12 + 4 * count + 4 * field.index, 5)
     assert any(f.check == "cache.field-header-invalid" and "date.received size" in f.message
                for f in store.findings())
+
+
+def test_a_log2_numbered_above_the_head_is_not_read_as_the_head(tmp_path: Path) -> None:
+    """Dovecot's head is the file named .log; a .log.2 whose sequence is not below it is
+    never read, so it changes nothing the mailbox shows (no error, no missing mail)."""
+    store = copy_store(FIXTURES, "maildir", tmp_path)
+    patch_u32(store.log2("INBOX"), 8, 0xFFFFFFFF)
+    serious = [f for f in store.findings() if f.severity in (Severity.ERROR, Severity.FATAL)]
+    assert not serious, _show(serious)

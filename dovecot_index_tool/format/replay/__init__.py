@@ -56,9 +56,21 @@ def _unusable(index: IndexFile, offset: int, field: str, expected, found) -> For
                        found=found)
 
 
+def _read_order(logs: Sequence[L.LogFile]) -> list[L.LogFile]:
+    """The logs in the order a sync reads them, the head last. The head is the file
+    named ``.log`` (else the highest sequence); an older log counts only with a lower
+    sequence than the head's (Dovecot never looks for the others)."""
+    named = [f for f in logs if f.path and f.path.endswith(".log")]
+    head = named[0] if named else max(logs, key=lambda f: f.header.file_seq, default=None)
+    if head is None:
+        return []
+    older = [f for f in logs if f is not head and f.header.file_seq < head.header.file_seq]
+    return [*sorted(older, key=lambda f: f.header.file_seq), head]
+
+
 def replay(index: IndexFile | None, logs: Sequence[L.LogFile], path: str | None = None) -> Replay:
     """Replay ``logs`` (``.log.2`` and ``.log``, any order) over ``index`` (may be None)."""
-    files = sorted(logs, key=lambda f: f.header.file_seq)
+    files = _read_order(logs)
     head = files[-1] if files else None
     if index is not None and unusable(index) is None:
         base = RecordMap.from_index(index)
