@@ -1226,3 +1226,13 @@ def test_a_log2_numbered_above_the_head_is_not_read_as_the_head(tmp_path: Path) 
     patch_u32(store.log2("INBOX"), 8, 0xFFFFFFFF)
     serious = [f for f in store.findings() if f.severity in (Severity.ERROR, Severity.FATAL)]
     assert not serious, _show(serious)
+
+
+def test_a_rotated_log_whose_sequence_breaks_its_own_chain_is_named(tmp_path: Path) -> None:
+    """.log says it follows seq N-1 and the index was written against N: a .log that
+    claims another sequence is the file that is wrong, not the index."""
+    store = copy_store(FIXTURES, "maildir", tmp_path)
+    delete(store.log2("INBOX"))
+    patch_u32(store.log("INBOX"), 8, 9)
+    lost = [f for f in store.findings() if f.check == "index.log-lost"]
+    assert lost and all(Path(f.file).name == "dovecot.index.log" for f in lost), _show(lost)

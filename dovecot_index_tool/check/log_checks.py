@@ -306,13 +306,16 @@ def _lost_log(index: IndexState, reason: str) -> Finding:
     files, idx = index.files, index.files.index
     head = next((log for log in files.logs if log.path == f"{files.prefix}.log"), None)
     old = next((log for log in files.logs if log.path == f"{files.prefix}.log.2"), None)
-    if head is None or (old is not None and head.header.file_seq <= old.header.file_seq):
+    if head is None or (old is not None and head.header.file_seq <= old.header.file_seq) or (
+        _seq_contradicts_chain(head, idx.header.log_file_seq)
+    ):
         return Finding(
             "index.log-lost",
             f"{files.prefix}.log",
             f"Lost log: {reason}; dovecot.index was written against log seq "
             f"{idx.header.log_file_seq}, and .log is "
-            + ("missing" if head is None else f"seq {head.header.file_seq}, no newer than .log.2"),
+            + ("missing" if head is None else f"seq {head.header.file_seq}, which neither "
+               ".log.2 nor its own prev_file_seq leads to"),
             offset=8 if head is not None else None,
             field="header.file_seq" if head is not None else "file",
             expected=idx.header.log_file_seq,
@@ -326,6 +329,13 @@ def _lost_log(index: IndexState, reason: str) -> Finding:
         field="header.log_file_seq",
         found=idx.header.log_file_seq,
     )
+
+
+def _seq_contradicts_chain(head: L.LogFile, index_seq: int) -> bool:
+    """A rotated log follows the log it names as previous: when the index names that
+    next sequence and the log says another, the log's own file_seq is the odd one."""
+    prev = head.header.prev_file_seq
+    return prev != 0 and prev + 1 == index_seq != head.header.file_seq
 
 
 def _records_reported(index: IndexState) -> set[tuple[str | None, int]]:
