@@ -153,7 +153,7 @@ def _records(log: L.LogFile) -> list[Finding]:
             message = f"{rec.name} record: {rec.error.reason}"
             out.append(from_error("log.record-invalid", rec.error, message))
             break  # Dovecot stops reading the log here
-        if rec.name.startswith("unknown"):
+        if not rec.known:
             out.append(
                 Finding(
                     "log.unknown-record-type",
@@ -343,7 +343,7 @@ def _records_reported(index: IndexState) -> set[tuple[str | None, int]]:
     out = set()
     for log in index.files.logs:
         for rec in log.records:
-            if rec.error is not None or rec.name.startswith("unknown"):
+            if rec.error is not None or not rec.known:
                 out.add((log.path, rec.offset))
     return out
 

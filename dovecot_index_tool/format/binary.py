@@ -54,12 +54,12 @@ def decode_packed_offset(raw: bytes) -> int:
     Any byte without its high bit means "not written yet" and decodes to 0, as
     Dovecot does.
     """
-    if len(raw) != 4 or any(b & 0x80 == 0 for b in raw):
+    if len(raw) != 4:
         return 0
-    value = 0
-    for b in raw:
-        value = (value << 7) | (b & 0x7F)
-    return value << 2
+    a, b, c, d = raw
+    if not a & b & c & d & 0x80:
+        return 0
+    return (((a & 0x7F) << 21) | ((b & 0x7F) << 14) | ((c & 0x7F) << 7) | (d & 0x7F)) << 2
 
 
 def encode_packed_offset(value: int) -> bytes:

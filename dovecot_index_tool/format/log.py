@@ -209,17 +209,17 @@ class LogRecord:
     modseq: int
     error: FormatError | None = None
 
-    @property
-    def code(self) -> int:
-        return self.type & TYPE_MASK
+    # Asked of every record by several checks and the replay: computed once, here.
+    code: int = field(init=False, repr=False, compare=False)
+    base_code: int = field(init=False, repr=False, compare=False)  # without the expunge
+    # protection bits
 
-    @property
-    def base_code(self) -> int:
-        """The type without the expunge protection bits."""
-        code = self.code
-        if code in (EXPUNGE | EXPUNGE_PROT, EXPUNGE_GUID | EXPUNGE_PROT):
-            return code & ~EXPUNGE_PROT
-        return code
+    def __post_init__(self) -> None:
+        code = self.type & TYPE_MASK
+        base = code & ~EXPUNGE_PROT if code in (EXPUNGE | EXPUNGE_PROT,
+                                                EXPUNGE_GUID | EXPUNGE_PROT) else code
+        object.__setattr__(self, "code", code)
+        object.__setattr__(self, "base_code", base)
 
     @property
     def external(self) -> bool:
@@ -228,6 +228,11 @@ class LogRecord:
     @property
     def sync(self) -> bool:
         return bool(self.type & SYNC)
+
+    @property
+    def known(self) -> bool:
+        """Whether Dovecot knows this record type."""
+        return self.code in TYPE_NAMES
 
     @property
     def name(self) -> str:
@@ -623,9 +628,9 @@ def tail_offset_update(rec: LogRecord, byteorder: str) -> int | None:
     Dovecot's log reader follows these while it reads a log (to skip what the mailbox
     already synced) and takes only the record's first update into account.
     """
-    if not rec.external or rec.error is not None or rec.base_code != HEADER_UPDATE:
-        return None
-    if not rec.items:
+    if rec.type & (EXTERNAL | TYPE_MASK) != EXTERNAL | HEADER_UPDATE:
+        return None  # checked on the type bits first: this runs for every record
+    if rec.error is not None or not rec.items:
         return None
     pos, size = INDEX_HEADER_OFFSETS["log_file_tail_offset"]
     u = rec.items[0]
