@@ -211,6 +211,13 @@ def index_deleted_count_off_by_one(s: Store, box: str) -> Path:
     return path
 
 
+def index_deleted_count_one_short(s: Store, box: str) -> Path:
+    """The fixture's INBOX has two \\Deleted messages; the header now counts one."""
+    path = s.index(box)
+    add_u32(path, header_offset("deleted_messages_count"), -1)
+    return path
+
+
 def index_unseen_lowwater_high(s: Store, box: str) -> Path:
     path = s.index(box)
     patch_u32(path, header_offset("first_unseen_uid_lowwater"), index_file(path).header.next_uid)
@@ -782,7 +789,8 @@ CASES = (
     Case("index.first-recent-uid-invalid", "maildir", "One", index_first_recent_uid_zero),
     Case("index.lowwater-beyond-next-uid", "mdbox", "One", index_lowwater_past_next_uid),
     Case("index.seen-count-wrong", "mdbox", "INBOX", index_seen_count_off_by_one),
-    Case("index.deleted-count-wrong", "maildir", "INBOX", index_deleted_count_off_by_one),
+    Case("index.deleted-count-wrong", "maildir", "INBOX", index_deleted_count_one_short),
+    Case("index.deleted-count-high", "maildir", "INBOX", index_deleted_count_off_by_one),
     Case("index.unseen-lowwater-too-high", "sdbox", "INBOX", index_unseen_lowwater_high),
     Case("index.deleted-lowwater-too-high", "maildir-split", "INBOX", index_deleted_lowwater_high),
     Case("index.extension-outside-header", "maildir", "INBOX", index_extension_past_header),
@@ -1236,3 +1244,13 @@ def test_a_rotated_log_whose_sequence_breaks_its_own_chain_is_named(tmp_path: Pa
     patch_u32(store.log("INBOX"), 8, 9)
     lost = [f for f in store.findings() if f.check == "index.log-lost"]
     assert lost and all(Path(f.file).name == "dovecot.index.log" for f in lost), _show(lost)
+
+
+def test_a_log2_too_short_to_parse_is_a_note_when_the_index_does_not_need_it(
+    tmp_path: Path,
+) -> None:
+    store = copy_store(FIXTURES, "mdbox", tmp_path)
+    truncate(store.log2("INBOX"), 8)
+    found = store.findings()
+    assert any(f.check == "log.old-log-damaged" for f in found)
+    assert not [f for f in found if f.severity in (Severity.ERROR, Severity.FATAL)]

@@ -206,8 +206,16 @@ _RULES = (
     Rule(
         "index.deleted-count-wrong",
         E,
-        "deleted_messages_count disagrees with the records",
-        "trusts it silently: wrong \\Deleted count, EXPUNGE decisions may be skipped",
+        "deleted_messages_count is lower than the records marked \\Deleted",
+        "trusts it silently: searches for \\Deleted and EXPUNGE skip the messages it "
+        "does not count",
+        REBUILD,
+    ),
+    Rule(
+        "index.deleted-count-high",
+        W,
+        "deleted_messages_count is higher than the records marked \\Deleted",
+        "searches the records and finds the real ones (the same data)",
         REBUILD,
     ),
     Rule(

@@ -90,19 +90,21 @@ def _at_most(name: str, limit: str, check: str) -> HeaderRule:
     )
 
 
-def _count_matches(name: str, what: str) -> HeaderRule:
-    """The stored count of ``what`` messages against the records. A count already too
-    large on disk is reported as that (Dovecot fscks it) and not again as wrong."""
+def _count_matches(name: str, what: str, check: str | None = None,
+                   wrong=lambda stored, counted: stored != counted) -> HeaderRule:
+    """The stored count of ``what`` messages against the records, when ``wrong``. A
+    count already too large on disk is reported as that (Dovecot fscks it) and not
+    again as wrong."""
 
     def broken(h: HeaderFacts) -> bool:
         stored = getattr(h, name)
         on_disk = getattr(h.disk, name) <= h.disk.messages_count
-        return stored <= h.messages_count and on_disk and getattr(h, what) != stored
+        return stored <= h.messages_count and on_disk and wrong(stored, getattr(h, what))
 
     return HeaderRule(
         name,
         broken,
-        f"index.{what}-count-wrong",
+        check or f"index.{what}-count-wrong",
         lambda h: f"header says {getattr(h, name)} {what}, records have {getattr(h, what)}",
         lambda h: getattr(h, what),
     )
@@ -190,7 +192,12 @@ FSCK = (
 # (the first such UID, or None).
 COUNTERS = (
     _count_matches("seen_messages_count", "seen"),
-    _count_matches("deleted_messages_count", "deleted"),
+    # Too low hides \Deleted messages from searches and EXPUNGE; too high only makes
+    # Dovecot look, and find the real ones.
+    _count_matches("deleted_messages_count", "deleted",
+                   wrong=lambda stored, counted: stored < counted),
+    _count_matches("deleted_messages_count", "deleted", "index.deleted-count-high",
+                   wrong=lambda stored, counted: stored > counted),
     _lowwater("first_unseen_uid_lowwater", "unseen", "unseen", "first_unseen"),
     _lowwater("first_deleted_uid_lowwater", "deleted", "\\Deleted", "first_deleted"),
     HeaderRule(

@@ -104,20 +104,21 @@ def _unneeded_old_log(findings: list[Finding], data: MailboxData) -> list[Findin
     rotation, so it is one note, not an error."""
     files = data.index.files
     idx = files.index
-    old = next((log for log in files.logs if log.path == f"{files.prefix}.log.2"), None)
+    old_path = f"{files.prefix}.log.2"  # parsed or not: too short to parse is damage too
     head = next((log for log in files.logs if log.path == f"{files.prefix}.log"), None)
-    if idx is None or old is None or head is None:
+    if idx is None or head is None:
         return findings
     if idx.header.log_file_seq != head.header.file_seq:
         return findings  # the index needs .log.2
 
     def on_old(f: Finding) -> bool:
-        return f.file == old.path and f.severity is not Severity.INFO
+        return (f.file == old_path and f.severity is not Severity.INFO
+                and not could_not_check(f.check, f.severity))  # unreadable stays so
 
     damaged = sorted({f.check for f in findings if on_old(f)})
     if not damaged:
         return findings
-    note = Finding("log.old-log-damaged", old.path,
+    note = Finding("log.old-log-damaged", old_path,
                    f".log.2 is damaged ({', '.join(damaged)}), but dovecot.index does not "
                    "need it: Dovecot ignores it and replaces it at the next rotation")
     return [f for f in findings if not on_old(f)] + [note]
@@ -175,6 +176,7 @@ CASCADES = (
     "log.replay-error",
     "index.seen-count-wrong",
     "index.deleted-count-wrong",
+    "index.deleted-count-high",
     "index.unseen-lowwater-too-high",
     "index.deleted-lowwater-too-high",
     "maildir.message-lost-from-index",
