@@ -119,7 +119,9 @@ def test_damage_after_a_verified_repair_is_a_recurrence_with_its_signature(
     for user in users:  # what the repair put back
         (user / CACHE).write_bytes(healthy)
     _scan(db, [vol1])
-    assert _incident(db) == {"groups": [], "recurrences": [], "recurring_signatures": []}
+    clean = _incident(db)
+    assert [(r["repaired"], r["recurred"]) for r in clean.pop("recurrence_rates")] == [(2, 0)]
+    assert clean == {"groups": [], "recurrences": [], "recurring_signatures": []}
     time.sleep(0.01)
     for user in users:
         _zero_page(user / CACHE)
@@ -129,6 +131,8 @@ def test_damage_after_a_verified_repair_is_a_recurrence_with_its_signature(
         ("ann", ("zeroed-run",)), ("ben", ("zeroed-run",))}
     assert all(r["since_repair"] > 0 for r in doc["recurrences"])
     assert doc["recurring_signatures"] == [{"signature": "zeroed-run", "mailboxes": 2}]
+    assert [(r["volume"], r["repaired"], r["recurred"], r["rate"])
+            for r in doc["recurrence_rates"]] == [(str(vol1), 2, 2, 1.0)]
     text = CliRunner().invoke(main, ["incident", "--db", str(db)]).output
     assert "damaged again after a verified repair" in text and "zeroed-run" in text
 
