@@ -753,3 +753,13 @@ def _abs_or_none(path: StrPath | None) -> Path | None:
 
 def _unique(paths: Iterable[Path]) -> list[Path]:
     return list(dict.fromkeys(paths))
+
+
+def find_mailbox(index_dir: StrPath, name: str) -> tuple[MailRoot | None, MailboxLocation] | None:
+    """The mailbox named ``name`` whose files are at ``index_dir`` and the mail root
+    above it, as a queued job names it (None when it is not there)."""
+    root, mailboxes = locate(index_dir)
+    for location in mailboxes or (iter_mailboxes(root) if root is not None else ()):
+        if location.name == name:
+            return root, location
+    return None

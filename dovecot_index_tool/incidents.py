@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from dovecot_index_tool.check.signatures import Kind, Signature
+from dovecot_index_tool.jobqueue.rechecks import JobKind
 from dovecot_index_tool.jobqueue.store import DONE
 from dovecot_index_tool.ledger.incidents import open_damage
-from dovecot_index_tool.ledger.store import Ledger
+from dovecot_index_tool.ledger.store import Ledger, and_equal
 
 WINDOW = 3600.0  # damage further apart than this is another window
 BYTE_DAMAGE = frozenset(Kind) - {Kind.LOGICAL, Kind.UNKNOWN}
@@ -108,24 +109,65 @@ class Recurrence:
 
 
 @dataclass(frozen=True)
+class Repaired:
+    """A mailbox's last repair that finished and verified (a repair job done)."""
+
+    volume: str
+    finished: float
+
+
+@dataclass(frozen=True)
+class RecurrenceRate:
+    """Of one volume's mailboxes repaired and verified (their last repair), how many
+    are damaged again: a rate that climbs after the repairs is a cause still there."""
+
+    volume: str
+    repaired: int
+    recurred: int
+    since: float  # the earliest of those last repairs
+
+    @property
+    def rate(self) -> float:
+        return self.recurred / self.repaired if self.repaired else 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {"volume": self.volume, "repaired": self.repaired, "recurred": self.recurred,
+                "rate": self.rate, "since": self.since}
+
+
+@dataclass(frozen=True)
 class Incident:
     groups: tuple[Group, ...]
     recurrences: tuple[Recurrence, ...]
     recurring: dict[str, int] = field(default_factory=dict)  # signature -> mailboxes
+    rates: tuple[RecurrenceRate, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {"groups": [g.to_dict() for g in self.groups],
                 "recurrences": [r.to_dict() for r in self.recurrences],
                 "recurring_signatures": [{"signature": k, "mailboxes": n}
-                                         for k, n in self.recurring.items()]}
+                                         for k, n in self.recurring.items()],
+                "recurrence_rates": [r.to_dict() for r in self.rates]}
 
 
 def build_incident(ledger: Ledger, since: float | None = None, volume: str | None = None,
                    window: float = WINDOW) -> Incident:
     damage = [Damage.from_row(r) for r in open_damage(ledger, since, volume)]
     groups = tuple(classify(members, damage) for members in clusters(damage, window))
-    recurrences = find_recurrences(damage, verified_repairs(ledger))
-    return Incident(groups, recurrences, recurring_signatures(recurrences))
+    repaired = verified_repairs(ledger, volume)
+    recurrences = find_recurrences(damage, repaired)
+    return Incident(groups, recurrences, recurring_signatures(recurrences),
+                    recurrence_rates(repaired, recurrences))
+
+
+def recurred_mailboxes(ledger: Ledger, volumes: Iterable[str]) -> dict[str, int]:
+    """Per volume, the mailboxes damaged again after their last verified repair: what
+    a scan counts in its summary and its Prometheus textfile."""
+    counts = {v: 0 for v in volumes}
+    for v in counts:
+        damage = [Damage.from_row(r) for r in open_damage(ledger, volume=v)]
+        counts[v] = len(find_recurrences(damage, verified_repairs(ledger, v)))
+    return counts
 
 
 def clusters(damage: list[Damage], window: float) -> list[list[Damage]]:
@@ -209,22 +251,38 @@ def _samples(members: list[Damage]) -> list[str]:
     return list(seen)[:3]
 
 
-def verified_repairs(ledger: Ledger) -> dict[str, float]:
-    """Mailbox path -> when its last repair finished and verified (a job done)."""
-    rows = ledger.db.all(
-        f"SELECT path, MAX(finished) AS finished FROM jobs WHERE state = '{DONE}' "
-        "AND finished IS NOT NULL GROUP BY path")
-    return {r["path"]: r["finished"] for r in rows}
+def verified_repairs(ledger: Ledger, volume: str | None = None) -> dict[str, Repaired]:
+    """Mailbox path -> its last repair that finished and verified (a repair job done)."""
+    args: list[object] = []
+    sql = and_equal(f"SELECT path, volume, MAX(finished) AS finished FROM jobs WHERE "
+                    f"state = '{DONE}' AND kind = '{JobKind.REPAIR}' AND finished IS NOT NULL",
+                    args, {"volume": volume})
+    rows = ledger.db.all(sql + " GROUP BY path, volume", args)
+    return {r["path"]: Repaired(r["volume"], r["finished"]) for r in rows}
 
 
-def find_recurrences(damage: list[Damage], repaired: dict[str, float]
+def find_recurrences(damage: list[Damage], repaired: dict[str, Repaired]
                      ) -> tuple[Recurrence, ...]:
     """Mailboxes with damage first seen after their last verified repair."""
     again: dict[str, list[Damage]] = {}
     for d in damage:
-        if d.path in repaired and d.first_seen > repaired[d.path]:
+        if d.path in repaired and d.first_seen > repaired[d.path].finished:
             again.setdefault(d.path, []).append(d)
-    return tuple(Recurrence(tuple(ds), repaired[path]) for path, ds in again.items())
+    return tuple(Recurrence(tuple(ds), repaired[path].finished)
+                 for path, ds in again.items())
+
+
+def recurrence_rates(repaired: dict[str, Repaired], recurrences: Iterable[Recurrence]
+                     ) -> tuple[RecurrenceRate, ...]:
+    """Per volume: mailboxes repaired and verified, and how many of them recurred."""
+    again = {r.damage[0].path for r in recurrences}
+    by_volume: dict[str, list[tuple[str, Repaired]]] = {}
+    for path, repair in repaired.items():
+        by_volume.setdefault(repair.volume, []).append((path, repair))
+    return tuple(
+        RecurrenceRate(volume, len(boxes), sum(p in again for p, _ in boxes),
+                       min(r.finished for _, r in boxes))
+        for volume, boxes in sorted(by_volume.items()))
 
 
 def recurring_signatures(recurrences: Iterable[Recurrence]) -> dict[str, int]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from dovecot_index_tool.back_times import BackTimes, QueuePlan, back_times, queue_plan
 from dovecot_index_tool.check.severity import rank
+from dovecot_index_tool.jobqueue.rechecks import JobKind
 from dovecot_index_tool.jobqueue.store import JobQueue
 from dovecot_index_tool.states import (
     ORDER,
@@ -173,13 +174,13 @@ def _jobs(queue: JobQueue, filters: Filters):
     where = where.replace("m.", "j.")  # the jobs table has the same columns
     jobs = queue.db.all(
         "SELECT j.id, j.path, j.action, j.created, j.finished, j.last_error "
-        f"FROM jobs j WHERE 1=1{where} ORDER BY j.id",
+        f"FROM jobs j WHERE j.kind = '{JobKind.REPAIR}'{where} ORDER BY j.id",
         args,
     )
     events: dict[int, list[tuple[float, str, str]]] = {}
     for e in queue.db.all(
         f"SELECT e.job_id, e.at, e.state, e.detail FROM job_events e JOIN jobs j "
-        f"ON j.id = e.job_id WHERE 1=1{where} ORDER BY e.id",
+        f"ON j.id = e.job_id WHERE j.kind = '{JobKind.REPAIR}'{where} ORDER BY e.id",
         args,
     ):
         events.setdefault(e["job_id"], []).append((e["at"], e["state"], e["detail"] or ""))

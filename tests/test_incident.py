@@ -119,7 +119,9 @@ def test_damage_after_a_verified_repair_is_a_recurrence_with_its_signature(
     for user in users:  # what the repair put back
         (user / CACHE).write_bytes(healthy)
     _scan(db, [vol1])
-    assert _incident(db) == {"groups": [], "recurrences": [], "recurring_signatures": []}
+    clean = _incident(db)
+    assert [(r["repaired"], r["recurred"]) for r in clean.pop("recurrence_rates")] == [(2, 0)]
+    assert clean == {"groups": [], "recurrences": [], "recurring_signatures": []}
     time.sleep(0.01)
     for user in users:
         _zero_page(user / CACHE)
@@ -129,6 +131,8 @@ def test_damage_after_a_verified_repair_is_a_recurrence_with_its_signature(
         ("ann", ("zeroed-run",)), ("ben", ("zeroed-run",))}
     assert all(r["since_repair"] > 0 for r in doc["recurrences"])
     assert doc["recurring_signatures"] == [{"signature": "zeroed-run", "mailboxes": 2}]
+    assert [(r["volume"], r["repaired"], r["recurred"], r["rate"])
+            for r in doc["recurrence_rates"]] == [(str(vol1), 2, 2, 1.0)]
     text = CliRunner().invoke(main, ["incident", "--db", str(db)]).output
     assert "damaged again after a verified repair" in text and "zeroed-run" in text
 
@@ -145,3 +149,56 @@ def test_a_bad_since_is_a_usage_error(tmp_path: Path) -> None:
                              str(tmp_path / "l.sqlite3"), "--since", "yesterday"],
                             capture_output=True, text=True)
     assert result.returncode == 16 and "Traceback" not in result.stderr, result.stderr
+
+
+def test_scan_counts_recurrences_in_its_summary_and_prometheus(fleet, tmp_path: Path) -> None:
+    vol1 = fleet[0]
+    user = vol1 / "example.org/ann"
+    healthy = (user / CACHE).read_bytes()
+    _zero_page(user / CACHE)
+    db = tmp_path / "ledger.sqlite3"
+    _scan(db, [vol1])
+    queue = JobQueue(Ledger.open(db))
+    queue.enqueue(queue.candidates(user="ann"))
+    job = queue.claim("w")[0]
+    (user / CACHE).write_bytes(healthy)
+    queue.finish(job, "w", True, "repaired and verified")
+    assert [j.not_before - j.created for j in queue.jobs(kind="recheck")] == [3600, 86400]
+    assert [j.kind for j in queue.jobs()] == ["repair"]  # re-checks are not repairs
+    _scan(db, [vol1])
+    time.sleep(0.01)
+    _zero_page(user / CACHE)
+    prom = tmp_path / "scan.prom"
+    result = CliRunner().invoke(main, ["scan", "--db", str(db), "--layout", "{domain}/{user}",
+                                       "--format", "json", "--prometheus", str(prom),
+                                       str(vol1)])
+    summary = json.loads(result.output)["summary"]
+    assert summary["recurred"] == 1 and summary["recurred_by_volume"] == {str(vol1): 1}
+    assert f'dovecot_index_tool_recurred_mailboxes{{volume="{vol1}"}} 1' in prom.read_text()
+
+
+def test_the_injected_fleet_gets_one_group_per_mixture_with_its_layer(tmp_path: Path) -> None:
+    """scripts/incident-fleet: real stores from make-fixtures --scale, one tmpfs per
+    volume, each layer's damage, and a recurrence found by the queue's re-check."""
+    if os.geteuid() != 0 or shutil.which("doveadm") is None:
+        pytest.skip("needs root (tmpfs mounts) and Dovecot (make-fixtures)")
+    script = Path(__file__).resolve().parent.parent / "scripts/incident-fleet"
+    result = subprocess.run([sys.executable, str(script), "--json", str(tmp_path / "fleet")],
+                            capture_output=True, text=True, timeout=600)
+    doc = json.loads(result.stdout)
+    assert result.returncode == 0, (doc["problems"], result.stderr)
+    assert {e: {g: n for g, n in row.items() if n} for e, row in doc["confusion"].items()} == {
+        "storage": {"storage": 2}, "memory": {"memory": 1}, "dovecot": {"dovecot": 1},
+        "unknown": {}}
+    assert doc["recurred"] and doc["incident"]["recurrence_rates"][0]["rate"] == 1.0
+
+
+def test_recheck_delays_are_a_setting_of_the_ledger(tmp_path: Path) -> None:
+    db = tmp_path / "l.sqlite3"
+    Ledger.open(db).close()
+    run = CliRunner().invoke(main, ["queue", "rechecks", "--db", str(db), "30m", "2d"])
+    assert run.exit_code == 0 and "0.5 h, 48 h" in run.output, run.output
+    bad = CliRunner().invoke(main, ["queue", "rechecks", "--db", str(db), "soon"])
+    assert bad.exit_code == 16
+    off = CliRunner().invoke(main, ["queue", "rechecks", "--db", str(db), "--off"])
+    assert "none" in off.output

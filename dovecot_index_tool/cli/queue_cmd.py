@@ -11,6 +11,7 @@ from rich.console import Console
 from dovecot_index_tool.cli.app import main
 from dovecot_index_tool.cli.options import db_option, format_option, open_queue, vip_option
 from dovecot_index_tool.errors import NotFound, UsageProblem
+from dovecot_index_tool.jobqueue.rechecks import JobKind
 from dovecot_index_tool.jobqueue.store import JobState
 
 
@@ -50,11 +51,15 @@ def queue_add(db_path, vip, volume, tenant, user, check_id, mailboxes) -> None:
 @click.option("--volume")
 @click.option("--tenant")
 @click.option("--user")
-def queue_list(db_path, fmt, state, volume, tenant, user) -> None:
+@click.option("--kind", type=click.Choice([*(str(k) for k in JobKind), "all"]),
+              default=str(JobKind.REPAIR), show_default=True,
+              help="Repairs, the re-checks that follow them, or all.")
+def queue_list(db_path, fmt, state, volume, tenant, user, kind) -> None:
     """Jobs, running first, then queued by priority."""
     from dovecot_index_tool.present.queue_view import render_jobs
 
-    jobs = open_queue(db_path).jobs(state, volume, tenant, user)
+    jobs = open_queue(db_path).jobs(state, volume, tenant, user,
+                                    None if kind == "all" else kind)
     _render(fmt, {"jobs": [j.to_dict() for j in jobs]}, lambda c: render_jobs(jobs, c))
 
 
@@ -139,6 +144,26 @@ def queue_cancel(job_id, db_path) -> None:
     """Cancel a queued or running job."""
     if not open_queue(db_path).cancel(job_id):
         raise NotFound(f"job {job_id} is not queued or running")
+
+
+@queue.command("rechecks")
+@db_option
+@click.argument("delays", nargs=-1, metavar="[DELAY]...")
+@click.option("--off", is_flag=True, help="Schedule no re-checks after repairs.")
+def queue_rechecks(db_path, delays, off) -> None:
+    """Show or set when a repaired mailbox is checked again, read-only (default 1h
+    24h; DELAY like 90s, 30m, 1h, 2d). Kept in the ledger, for every worker."""
+    from dovecot_index_tool.jobqueue import rechecks
+
+    db = open_queue(db_path).db
+    if off or delays:
+        try:
+            rechecks.set_delays(db, () if off else tuple(map(rechecks.parse_delay, delays)))
+        except ValueError as err:
+            raise UsageProblem(str(err)) from None
+    now = rechecks.delays(db)
+    click.echo("re-checks after a verified repair: "
+               + (", ".join(f"{s / 3600:g} h" for s in now) if now else "none"))
 
 
 @queue.command("plan")

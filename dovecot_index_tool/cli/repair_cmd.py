@@ -84,8 +84,15 @@ def repair(path: Path | None, index_root: Path | None, control_root: Path | None
         path, index_root, control_root = user_target(
             config, doveconf_command, user_name, path, index_root, control_root)
     if path is None:
-        action = JobRepair(backup_dir, lock_timeout, dovecot, reindex,
-                           lambda path: _scanned_dirs(db_path, path))
+        from dovecot_index_tool.jobqueue.rechecks import JobKind
+        from dovecot_index_tool.jobqueue.worker import ByKind
+        from dovecot_index_tool.scan.recheck import Recheck
+
+        action = ByKind({
+            JobKind.REPAIR: JobRepair(backup_dir, lock_timeout, dovecot, reindex,
+                                      lambda path: _scanned_dirs(db_path, path)),
+            JobKind.RECHECK: Recheck(lambda: open_queue(db_path).ledger),
+        })
         _repair_queue(db_path, volume, action, plan_only, yes, as_json, batch, forever, workers,
                       load)
     _repair_path(path, index_root, control_root, plan_only, backup_dir, lock_timeout, yes,

@@ -139,6 +139,7 @@ def scan(volumes: tuple[Path, ...], dovecot_config: Path | None, doveconf_comman
             ledger = open_ledger(db)
             try:
                 result = Scanner(options, ledger, output, progress).run()
+                result.recurred = _recurred(ledger, options)
                 if enqueue:
                     _enqueue(ledger, options, vip)
             finally:
@@ -178,3 +179,10 @@ def _enqueue(ledger, options, vip: Path | None) -> None:
     new, other = JobQueue(ledger, VipList.load(vip)).enqueue_volumes(
         [str(v) for v in options.volumes])
     Console(stderr=True).print(f"queue: {new} new jobs, {other} already queued or widened")
+
+
+def _recurred(ledger, options) -> dict[str, int]:
+    """The scanned volumes' recurrences, counted as ``incident`` counts them."""
+    from dovecot_index_tool.incidents import recurred_mailboxes
+
+    return recurred_mailboxes(ledger, [str(v) for v in options.volumes])

@@ -16,9 +16,10 @@ from pathlib import Path
 
 from dovecot_index_tool.check.catalogue import Repair
 from dovecot_index_tool.check.severity import rank
-from dovecot_index_tool.jobqueue import presence
+from dovecot_index_tool.jobqueue import presence, rechecks
 from dovecot_index_tool.jobqueue.costs import CostModel
 from dovecot_index_tool.jobqueue.priority import VipList, priority
+from dovecot_index_tool.jobqueue.rechecks import JobKind
 from dovecot_index_tool.ledger.store import Ledger
 
 
@@ -81,6 +82,7 @@ class Job(MailboxNeed):
     last_error: str | None
     created: float
     updated: float
+    kind: str
 
     @classmethod
     def from_row(cls, row) -> Job:
@@ -184,7 +186,8 @@ class JobQueue:
 
     def _upsert(self, c: Candidate, vip: bool, prio: float, now: float) -> tuple[int, str]:
         row = self.db.one(
-            f"SELECT * FROM jobs WHERE path=? AND state IN {ACTIVE_SQL}", (c.path,)
+            f"SELECT * FROM jobs WHERE path=? AND kind='{JobKind.REPAIR}' "
+            f"AND state IN {ACTIVE_SQL}", (c.path,)
         )
         if row is None:
             job_id = self.db.insert(
@@ -359,7 +362,9 @@ class JobQueue:
                     (now, now, job.id),
                 )
                 self._event(job.id, DONE, worker, detail or "repaired and verified", now)
-                if seconds is not None:
+                if current.kind == JobKind.REPAIR:
+                    self._schedule_rechecks(current, now)
+                if seconds is not None and current.kind == JobKind.REPAIR:
                     self.db.insert(
                         "INSERT INTO repair_times (action, format, bytes, messages, seconds, at) "
                         "VALUES (?,?,?,?,?,?)",
@@ -370,6 +375,27 @@ class JobQueue:
                 return self._end(job, FAILED, detail, now, worker,
                                  f"failed, not retried: {detail}")
             return self._retry_or_bury(current, detail or "failed", now, worker)
+
+    def _schedule_rechecks(self, repaired: Job, now: float) -> None:
+        """Read the mailbox again after each of the ledger's re-check delays (the
+        re-checks of an earlier repair of it are superseded)."""
+        self.db.execute(
+            f"UPDATE jobs SET state='{CANCELLED}', updated=? WHERE path=? "
+            f"AND kind='{JobKind.RECHECK}' AND state='{QUEUED}'", (now, repaired.path))
+        for delay in rechecks.delays(self.db):
+            job_id = self.db.insert(
+                "INSERT INTO jobs (path, volume, tenant, user_name, mailbox, format, action, "
+                "severity, checks, vip, bytes, messages, priority, state, max_attempts, "
+                "not_before, created, updated, kind) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (repaired.path, repaired.volume, repaired.tenant, repaired.user,
+                 repaired.mailbox, repaired.format, Repair.NONE.value, repaired.severity,
+                 json.dumps(list(repaired.checks)), int(repaired.vip), repaired.bytes,
+                 repaired.messages, rechecks.PRIORITY, QUEUED, self.max_attempts,
+                 now + delay, now, now, JobKind.RECHECK.value),
+            )
+            self._event(job_id, QUEUED, None,
+                        f"re-check {delay / 3600:g} h after repair job {repaired.id}", now)
 
     def _end(self, job: Job, state: str, detail: str, now: float, worker: str | None,
              event: str) -> str:
@@ -423,6 +449,7 @@ class JobQueue:
         """Another queued or running job for the same mailbox (one active job per mailbox)."""
         row = self.db.one(
             "SELECT COUNT(*) AS n FROM jobs o JOIN jobs j ON o.path = j.path AND o.id != j.id "
+            "AND o.kind = j.kind "
             f"WHERE j.id=? AND o.state IN {ACTIVE_SQL}",
             (job_id,),
         )
@@ -465,9 +492,13 @@ class JobQueue:
         volume: str | None = None,
         tenant: str | None = None,
         user: str | None = None,
+        kind: str | None = JobKind.REPAIR,
     ) -> list[Job]:
+        """Jobs with the filters given; repairs only unless ``kind`` says otherwise
+        (None: every kind)."""
         sql, args = "SELECT * FROM jobs WHERE 1=1", []
         for column, value in (
+            ("kind", kind),
             ("state", state),
             ("volume", volume),
             ("tenant", tenant),

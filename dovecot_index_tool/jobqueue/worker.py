@@ -49,6 +49,20 @@ class RepairAction(Protocol):
         """Repair ``job``'s mailbox and return what was done; raise to fail."""
 
 
+@dataclass(frozen=True)
+class ByKind:
+    """The action for each kind of job: a repair, or a read-only re-check. A job of a
+    kind this worker was given no action for fails at once."""
+
+    actions: dict[str, RepairAction]
+
+    def __call__(self, job: Job) -> str | Healthy:
+        action = self.actions.get(job.kind)
+        if action is None:
+            raise PermanentFailure(f"this worker cannot run {job.kind} jobs")
+        return action(job)
+
+
 @dataclass
 class WorkSummary:
     done: int = 0

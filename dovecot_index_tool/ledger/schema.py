@@ -179,6 +179,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE runs ADD COLUMN paused_seconds {real} NOT NULL DEFAULT 0",
         "ALTER TABLE runs ADD COLUMN pauses TEXT NOT NULL DEFAULT '{}'",
     ),
+    # 8: a job's kind (a repair, or a read-only re-check after one) and the queue's
+    # settings (when re-checks follow a repair)
+    (
+        "ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'repair'",
+        "DROP INDEX jobs_one_active",
+        "CREATE UNIQUE INDEX jobs_one_active ON jobs(path) "
+        "WHERE state IN ('queued', 'running') AND kind = 'repair'",
+        "CREATE UNIQUE INDEX jobs_one_recheck ON jobs(path, not_before) "
+        "WHERE state IN ('queued', 'running') AND kind = 'recheck'",
+        "CREATE TABLE queue_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ),
 )
 
 VERSION = len(MIGRATIONS)

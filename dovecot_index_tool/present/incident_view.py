@@ -56,9 +56,20 @@ def _recurrences(incident: Incident, console: Console) -> None:
                       ", ".join(r["signatures"]))
     console.print()
     print_table(console, table)
+    _rates(incident, console)
     for kind, count in incident.recurring.items():
         console.print(f"The same signature ({kind}) came back in {count} repaired mailboxes: "
                       "one cause the repairs did not remove.", soft_wrap=True)
+
+
+def _rates(incident: Incident, console: Console) -> None:
+    table = Table(title="Recurrence rate per volume, since the last repairs")
+    for column in ("volume", "repaired", "recurred", "rate", "since"):
+        table.add_column(column)
+    for r in incident.rates:
+        table.add_row(escape(r.volume), str(r.repaired), str(r.recurred), f"{r.rate:.0%}",
+                      _when(r.since))
+    print_table(console, table)
 
 
 def _one_or_many(values: list) -> str:

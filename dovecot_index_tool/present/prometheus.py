@@ -13,6 +13,7 @@ from dovecot_index_tool.load.gate import PauseReason
 from dovecot_index_tool.scan.engine import ScanResult
 
 PREFIX = "dovecot_index_tool_scan"
+RECURRED = "dovecot_index_tool_recurred_mailboxes"  # about the mailboxes, not the run
 SEVERITIES = tuple(str(s) for s in SERIOUS)
 PAUSE_REASONS = tuple(str(r) for r in PauseReason)
 
@@ -79,6 +80,11 @@ def render(result: ScanResult, previous_success: float | None) -> str:
         "Seconds the last scan waited for a busy host (--max-load, --max-io-pressure).",
         [(f'{{reason="{r}"}}', result.paused.get(r, 0.0)) for r in PAUSE_REASONS],
     )
+    lines.append(f"# HELP {RECURRED} Mailboxes damaged again after a verified repair, "
+                 "per volume.")
+    lines.append(f"# TYPE {RECURRED} gauge")
+    lines.extend(f'{RECURRED}{{volume="{_label(v)}"}} {n}'
+                 for v, n in sorted(result.recurred.items()))
     duration = (result.finished or result.started) - result.started
     metric("duration_seconds", "gauge", "Wall time of the last scan.", [("", duration)])
     metric(

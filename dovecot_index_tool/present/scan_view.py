@@ -50,6 +50,8 @@ def summary_doc(result: ScanResult) -> dict[str, object]:
         "could_not_check": result.unchecked,
         "findings_by_severity": dict(by_severity),
         "volume_errors": result.volume_errors,
+        "recurred": sum(result.recurred.values()),
+        "recurred_by_volume": result.recurred,
     }
 
 
@@ -117,6 +119,9 @@ class RichOut:
         print_table(self.console, table)
         for error in result.volume_errors:
             self.console.print(f"[bold red]volume error:[/] {escape(error)}")
+        if recurred := sum(result.recurred.values()):
+            self.console.print(f"[bold red]recurred[/]: {recurred} mailbox(es) damaged again "
+                               "after a verified repair (see `incident`)")
         if self.affected:
             self._affected_table()
         elif not result.volume_errors:

@@ -13,7 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dovecot_index_tool.discovery import MailboxLocation, MailRoot, iter_mailboxes, locate
+from dovecot_index_tool.discovery import (
+    MailboxLocation,
+    MailRoot,
+    find_mailbox,
+    iter_mailboxes,
+    locate,
+)
 from dovecot_index_tool.jobqueue.store import Job
 from dovecot_index_tool.jobqueue.worker import Healthy, RepairFailed
 from dovecot_index_tool.repair.doveadm import DovecotSetup
@@ -78,12 +84,10 @@ def find_location(path: Path, mailbox: str) -> tuple[MailRoot | None, MailboxLoc
     and the mail root above it."""
     if not path.is_dir():
         raise RepairFailed(f"{path} is gone")
-    root, mailboxes = locate(path)
-    candidates = mailboxes or (iter_mailboxes(root) if root is not None else ())
-    for location in candidates:
-        if location.name == mailbox:
-            return root, location
-    raise RepairFailed(f"no mailbox {mailbox!r} at {path}")
+    found = find_mailbox(path, mailbox)
+    if found is None:
+        raise RepairFailed(f"no mailbox {mailbox!r} at {path}")
+    return found
 
 
 def split_location(

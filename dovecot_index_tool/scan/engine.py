@@ -33,7 +33,7 @@ from dovecot_index_tool.discovery import (
     noting_unreadable,
 )
 from dovecot_index_tool.exitcodes import Exit
-from dovecot_index_tool.ledger.store import Ledger, MailboxRecord
+from dovecot_index_tool.ledger.store import Ledger
 from dovecot_index_tool.load.gate import LoadGate, LoadLimits
 from dovecot_index_tool.load.probe import LoadProbe
 from dovecot_index_tool.scan.worker import (
@@ -82,6 +82,8 @@ class ScanResult:
     started: float = field(default_factory=time.time)
     finished: float | None = None
     paused: Counter = field(default_factory=Counter)  # seconds waited, per reason
+    # per volume, mailboxes damaged again after a verified repair (from the ledger)
+    recurred: dict[str, int] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
@@ -422,23 +424,8 @@ class Scanner:
 
     def _record(self, outcome: Outcome, user: _User) -> None:
         user.recorded += 1
-        report = outcome.report
-        box = MailboxRecord(
-            report.path,
-            outcome.volume,
-            outcome.tenant,
-            outcome.user,
-            report.name,
-            report.format,
-            report.path,
-            outcome.mail_dir,
-            outcome.control_dir,
-            report.messages,
-            outcome.bytes,
-            outcome.fingerprint,
-        )
-        recorded = self.ledger.record(self.result.run_id, box, list(report.findings),
-                                      outcome.reread)
+        recorded = self.ledger.record(self.result.run_id, outcome.mailbox_record(),
+                                      list(outcome.report.findings), outcome.reread)
         self._report(outcome, [f.to_dict() for f in recorded])
 
     def _report(self, outcome: Outcome, findings: list[dict[str, object]]) -> None:

@@ -27,6 +27,7 @@ from dovecot_index_tool.check.runner import (
     check_user_files,
 )
 from dovecot_index_tool.discovery import MailboxFormat, MailboxLocation
+from dovecot_index_tool.ledger.store import MailboxRecord
 from dovecot_index_tool.load.priority import go_idle
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,13 @@ class Outcome:
     references: Counter = field(default_factory=Counter)
     mail_dir: str | None = None
     control_dir: str | None = None
+
+    def mailbox_record(self) -> MailboxRecord:
+        """What the ledger keeps of this mailbox (a scan and a re-check record alike)."""
+        r = self.report
+        return MailboxRecord(r.path, self.volume, self.tenant, self.user, r.name, r.format,
+                             r.path, self.mail_dir, self.control_dir, r.messages, self.bytes,
+                             self.fingerprint)
 
 
 def worker_init(io_idle: bool = False) -> None:
