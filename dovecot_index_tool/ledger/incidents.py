@@ -13,7 +13,7 @@ DAMAGE = (
     "SELECT m.volume, m.tenant, m.user_name AS user, m.name AS mailbox, m.path, "
     "f.check_id, f.signature, f.device, f.file_mtime, f.first_seen, f.last_seen "
     "FROM findings f JOIN mailboxes m ON m.id = f.mailbox_id "
-    "WHERE f.resolved IS NULL AND f.severity != 'info' AND f.check_id NOT LIKE 'scanner.%'"
+    "WHERE f.resolved IS NULL AND f.severity != 'info' AND substr(f.check_id, 1, 8) != 'scanner.'"
 )
 
 
