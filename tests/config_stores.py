@@ -81,20 +81,26 @@ def build(kind: str) -> ConfiguredStores:
     conf.write_text(CONFIG.format(tmp=base, uid=uid, gid=gid,
                                   location=LOCATIONS[kind].format(srv=base)))
     stores = ConfiguredStores(base, conf, kind)
-    lines = [f"{u}:{{PLAIN}}secret:{uid}:{gid}::{stores.home(u)}::" for u in USERS]
-    lines.append(f"{OWN_USER}:{{PLAIN}}secret:{uid}:{gid}::{stores.home(OWN_USER)}::"
-                 f"userdb_mail={stores.own_location()}")
-    (base / "users").write_text("\n".join(lines) + "\n")
+    (base / "users").write_text(passwd_file(stores, uid, gid))
     for user in (*USERS, OWN_USER):
         stores.home(user).mkdir(parents=True)
     subprocess.run(["chown", "-R", f"{uid}:{gid}", str(base)], check=True)
     os.chown(base / "users", 0, 0)
     for user, boxes in MAILBOXES.items():
-        _fill(stores, user, boxes)
+        fill(stores, user, boxes)
     return stores
 
 
-def _fill(stores: ConfiguredStores, user: str, boxes: tuple[str, ...]) -> None:
+def passwd_file(stores: ConfiguredStores, uid: int, gid: int) -> str:
+    """The userdb: every user with its home, the own user with its ``userdb_mail``."""
+    lines = [f"{u}:{{PLAIN}}secret:{uid}:{gid}::{stores.home(u)}::" for u in USERS]
+    lines.append(f"{OWN_USER}:{{PLAIN}}secret:{uid}:{gid}::{stores.home(OWN_USER)}::"
+                 f"userdb_mail={stores.own_location()}")
+    return "\n".join(lines) + "\n"
+
+
+def fill(stores: ConfiguredStores, user: str, boxes: tuple[str, ...]) -> None:
+    """Mail in every mailbox, and a flag, through the stores' own doveadm."""
     for box in ("INBOX", *boxes):
         if box != "INBOX":
             stores.doveadm(user, "mailbox", "create", box)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from config_stores24 import config_24, users_24
 
 from conftest import FIXTURES, IN_CI
 from dovecot_index_tool.cli.app import main
@@ -260,30 +261,6 @@ def test_check_and_repair_one_user(built, tmp_path: Path) -> None:
 # --- Dovecot 2.4's doveconf, in a chroot, on the same stores -------------------------
 
 
-CONFIG_24 = """dovecot_config_version = 2.4.1
-dovecot_storage_version = 2.4.1
-protocols =
-ssl = no
-@LOCATION@
-namespace inbox {
-  inbox = yes
-  separator = /
-}
-userdb passwd-file {
-  passwd_file_path = @SRV@/users24
-}
-"""
-LOCATIONS_24 = {
-    "maildir": "mail_driver = maildir\nmail_path = %{home}/Maildir",
-    "maildir-fs": "mail_driver = maildir\nmail_path = ~/Maildir\nmailbox_list_layout = fs",
-    "sdbox": "mail_driver = sdbox",
-    "mdbox": "mail_driver = mdbox\nmail_path = %{home}/mdbox",
-    "split": "mail_driver = maildir\nmail_path = ~/Maildir\n"
-             "mail_index_path = @SRV@/index/%{user|domain}/%{user|username}\n"
-             "mail_control_path = @SRV@/control/%{user}",
-}
-
-
 def need_dc24() -> None:
     if not (DC24 / "usr/bin/doveconf").exists() or os.geteuid() != 0:
         if IN_CI:
@@ -300,14 +277,8 @@ def test_scan_with_dovecot_24_configuration(built, tmp_path: Path) -> None:
     conf = built.base / "dovecot24.conf"
     inside = DC24 / conf.relative_to("/")
     inside.parent.mkdir(parents=True, exist_ok=True)
-    text = CONFIG_24.replace("@LOCATION@", LOCATIONS_24[built.kind])
-    inside.write_text(text.replace("@SRV@", str(built.base)))
-    own = built.own_location()
-    mdbox, index = own.removeprefix("mdbox:").split(":INDEX=")
-    lines = (built.base / "users").read_text().replace(
-        f"userdb_mail={own}", f"userdb_mail_driver=mdbox userdb_mail_path={mdbox} "
-        f"userdb_mail_index_path={index}")
-    (built.base / "users24").write_text(lines)
+    inside.write_text(config_24(built.kind, built.base))
+    (built.base / "users24").write_text(users_24(built.base, (built.base / "users").read_text()))
     try:
         status, out = scan_ndjson(tmp_path, "--dovecot-config", str(conf),
                                   "--doveconf", f"chroot {DC24} doveconf")

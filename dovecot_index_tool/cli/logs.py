@@ -1,22 +1,42 @@
-"""Logging on stderr, shared by the worker processes of a scan."""
+"""Logging on stderr, shared by the worker processes of a scan; with ``--log-json``
+one JSON object per line, in the shape of borg's ``log_message``, so that a
+supervisor reads messages and progress (``present/progress_json.py``) alike."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 
 _INSTALLED: list[bool] = []
+TEXT = "%(asctime)s %(processName)s %(levelname)s %(message)s"
 
 
-def setup_logging(level: str) -> None:
+class JsonFormatter(logging.Formatter):
+    """``{"type": "log_message", "time", "levelname", "name", "process", "message"}``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:  # workers send it formatted, without exc_info
+            message += "\n" + record.exc_text
+        return json.dumps({
+            "type": "log_message", "time": record.created, "levelname": record.levelname,
+            "name": record.name, "process": record.processName, "message": message,
+        })
+
+
+def setup_logging(level: str, as_json: bool = False) -> None:
     """Logs on stderr; worker processes log through the parent's handler."""
     import multiprocessing_logging
 
-    logging.getLogger().setLevel(level.upper())
-    if _INSTALLED:
-        return  # once per process: each install would wrap the handlers again
-    logging.basicConfig(
-        stream=sys.stderr, format="%(asctime)s %(processName)s %(levelname)s %(message)s"
-    )
-    multiprocessing_logging.install_mp_handler()
-    _INSTALLED.append(True)
+    root = logging.getLogger()
+    root.setLevel(level.upper())
+    if not _INSTALLED:  # once per process: each install would wrap the handlers again
+        logging.basicConfig(stream=sys.stderr, format=TEXT)
+        multiprocessing_logging.install_mp_handler()
+        _INSTALLED.append(True)
+    formatter = JsonFormatter() if as_json else logging.Formatter(TEXT)
+    for handler in root.handlers:  # multiprocessing_logging's passes it to its stream's
+        handler.setFormatter(formatter)

@@ -259,3 +259,16 @@ def load_options(func):
         return func(*args, load=limits, **kwargs)
 
     return wrapper
+
+
+def log_options(func):
+    """``--log-level`` and ``--log-json``: how log messages (and, with --log-json, the
+    progress) reach stderr; folded into ``log_level`` and ``log_json``."""
+    func = click.option(
+        "--log-json", is_flag=True,
+        help="Log messages and progress as JSON lines on stderr (as borg's --log-json).",
+    )(func)
+    return click.option(
+        "--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+        default="warning", show_default=True, help="Log messages on stderr.",
+    )(func)

@@ -20,6 +20,7 @@ from dovecot_index_tool.cli.options import (
     format_option,
     ledger_target,
     load_options,
+    log_options,
     open_ledger,
     vip_option,
 )
@@ -63,7 +64,7 @@ from dovecot_index_tool.exitcodes import CHECK_EXIT_HELP
     help="At most N mailboxes of one volume read at once (volumes are scanned in turn).",
 )
 @format_option("text", "json", "ndjson")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress.")
 @click.option(
     "--silent-if-healthy", is_flag=True,
     help="Print nothing when everything was checked and nothing is above info "
@@ -75,17 +76,14 @@ from dovecot_index_tool.exitcodes import CHECK_EXIT_HELP
     help="Write a node_exporter textfile (atomically) with the scan's figures.",
 )
 @vip_option
-@click.option(
-    "--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="warning",
-    show_default=True, help="Log messages on stderr.",
-)
+@log_options
 def scan(volumes: tuple[Path, ...], dovecot_config: Path | None, doveconf_command: str,
          layout: str, index_root: Path | None,
          control_root: Path | None, jobs: int | None, db_path: str | None, incremental: bool,
          max_duration: float | None, mailbox_timeout: float, load, per_volume: int | None,
          fmt: str, quiet: bool,
          silent_if_healthy: bool, enqueue: bool, prometheus_file: Path | None,
-         vip: Path | None, log_level: str) -> None:
+         vip: Path | None, log_level: str, log_json: bool) -> None:
     """Scan whole mailstore volumes in parallel, read-only, into the findings ledger.
 
     Every mailbox of every user is checked as `check` does, one mailbox per task in
@@ -119,7 +117,7 @@ def scan(volumes: tuple[Path, ...], dovecot_config: Path | None, doveconf_comman
         raise click.BadParameter(str(err), param_hint="--layout") from None
     require_tree("--index-root", index_root)
     require_tree("--control-root", control_root)
-    setup_logging(log_level)
+    setup_logging(log_level, log_json)
     db = ledger_target(db_path)
     given = tuple(Path(v).absolute() for v in volumes)
     options = ScanOptions(
@@ -133,7 +131,8 @@ def scan(volumes: tuple[Path, ...], dovecot_config: Path | None, doveconf_comman
     elif not volumes:
         raise click.UsageError("give VOLUME..., or --dovecot-config FILE")
     output = output_for(fmt, sys.stdout, Console(highlight=False))
-    progress = ScanProgress(enabled=not quiet and sys.stderr.isatty())
+    progress = ScanProgress(enabled=not quiet and sys.stderr.isatty(),
+                            json_stream=sys.stderr if log_json and not quiet else None)
     try:
         with LedgerLock(db):
             ledger = open_ledger(db)

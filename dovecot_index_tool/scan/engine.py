@@ -41,6 +41,7 @@ from dovecot_index_tool.scan.worker import (
     Outcome,
     UserTask,
     fingerprint,
+    index_bytes,
     prefix_fingerprint,
     scan_mailboxes,
     scan_user,
@@ -142,7 +143,9 @@ class Scanner:
         self.ledger = ledger
         self.on_outcome = on_outcome
         self.progress = progress
-        self.inflight: dict[Future, tuple[_User, int]] = {}  # user, mailboxes in the task
+        self.weigh = bool(getattr(progress, "enabled", False))  # sizes only for a display
+        # user, mailboxes in the task, the bytes it is expected to read (progress)
+        self.inflight: dict[Future, tuple[_User, int, int]] = {}
         self.gate = LoadGate(options.load, probe, options.max_duration,
                              getattr(progress, "paused", None))
         self.result = ScanResult(0)
@@ -178,12 +181,12 @@ class Scanner:
                 self.result.volume_errors.append(str(err))
                 continue
             found = 0
-            if self.progress is not None:
-                self.progress.users(len(users))
+            self._tell("users", len(users))
             try:
                 for home in users:
                     self._admit(new_user=True)
                     found += self._feed_user(pool, volume, home)
+                    self._tell("listed")
             except _StopFeeding as stop:
                 self.result.status = str(stop)
                 return
@@ -234,26 +237,44 @@ class Scanner:
         if opts.incremental:
             user.known = self.ledger.user_fingerprints(str(volume), home.tenant, home.user)
         batch: list = []
+        expected = 0
         for location in iter_mailboxes(root):
             user.names.add(location.name)
-            if opts.incremental and self._unchanged(location, user):
+            size = self._size(location, user)
+            if size is None:
                 continue
             batch.append(location)
+            expected += size
             if len(batch) == BATCH:
-                self._submit_batch(pool, user, root, batch)
-                batch = []
+                self._submit_batch(pool, user, root, batch, expected)
+                batch, expected = [], 0
         if batch:
-            self._submit_batch(pool, user, root, batch)
+            self._submit_batch(pool, user, root, batch, expected)
         return user
 
-    def _submit_batch(self, pool: ProcessPoolExecutor, user: _User, root, locations: list
-                      ) -> None:
+    def _size(self, location, user: _User) -> int | None:
+        """The bytes of index files a worker will read for the mailbox, from the stat
+        calls --incremental makes anyway (or made only for a shown progress), or None
+        when --incremental leaves the mailbox unread."""
+        if self.options.incremental:
+            digest, size = fingerprint(location)
+            return None if self._unchanged(location, user, digest, size) else size
+        return index_bytes(location) if self.weigh else 0
+
+    def _submit_batch(self, pool: ProcessPoolExecutor, user: _User, root, locations: list,
+                      expected: int) -> None:
         """Start a batch of the user's mailboxes, once the host and the window allow."""
         self._admit()
         task = MailboxBatch(user.volume, user.home.tenant, user.home.user, tuple(locations),
                             self.options.mailbox_timeout, root.map_index_dir, root.storage_dir)
         user.pending += len(locations)
-        self._submit(pool, pool.submit(scan_mailboxes, task), user, len(locations))
+        self._tell("expect", expected)
+        self._submit(pool, pool.submit(scan_mailboxes, task), user, len(locations), expected)
+
+    def _tell(self, what: str, *args) -> None:
+        """Tell the progress display, if there is one."""
+        if self.progress is not None:
+            getattr(self.progress, what)(*args)
 
     def _report_unreadable(self, volume: Path, user: _User, unreadable: dict[str, str]) -> None:
         """Directories discovery could not look into: what is behind them was not checked."""
@@ -277,16 +298,11 @@ class Scanner:
             (Finding("scanner.unreadable", path, f"{why} in {path} ({hint})"),),
         )
         self._record(Outcome(str(volume), home.tenant, home.user, report, 0, None, True), user)
-        if self.progress is not None:
-            self.progress.user_done()
+        self._tell("user_done")
 
-    def _unchanged(self, location, user: _User) -> bool:
+    def _unchanged(self, location, user: _User, digest: str, size: int) -> bool:
         """--incremental: a mailbox whose files did not change is not handed to a worker."""
-        previous = user.known.get(str(location.index_dir))
-        if previous is None:
-            return False
-        digest, size = fingerprint(location)
-        if digest != previous:
+        if user.known.get(str(location.index_dir)) != digest:
             return False
         report = MailboxReport(str(location.index_dir), location.name, location.format)
         user.unchanged.append(
@@ -347,23 +363,22 @@ class Scanner:
         if stop is not None:
             raise _StopFeeding(stop)
 
-    def _submit(self, pool: ProcessPoolExecutor, future: Future, user: _User, mailboxes: int
-                ) -> None:
-        self.inflight[future] = (user, mailboxes)
+    def _submit(self, pool: ProcessPoolExecutor, future: Future, user: _User, mailboxes: int,
+                expected: int) -> None:
+        self.inflight[future] = (user, mailboxes, expected)
         self._drain(pool, until=2 * self.options.jobs)
         limit = self.options.per_volume
         while limit is not None and self._reading_on(user.volume) >= limit:
             self._drain(pool, until=len(self.inflight) - 1)
 
     def _reading_on(self, volume: str) -> int:
-        return sum(1 for user, _ in self.inflight.values() if user.volume == volume)
+        return sum(1 for user, _, _ in self.inflight.values() if user.volume == volume)
 
     def _maybe_user_task(self, pool: ProcessPoolExecutor, user: _User) -> None:
         if not user.complete or user.pending or user.submitted:
             return
         user.submitted = True
-        if self.progress is not None:
-            self.progress.user_done()
+        self._tell("user_done")
         if user.list_index_dir is None and user.map_index_dir is None:
             return
         if self.options.incremental and not user.any_reread and self._user_unchanged(user):
@@ -380,18 +395,20 @@ class Scanner:
             self.options.mailbox_timeout,
             frozenset(user.names),
         )
-        self.inflight[pool.submit(scan_user, task)] = (user, 0)
+        self.inflight[pool.submit(scan_user, task)] = (user, 0, 0)
 
     # collecting ----------------------------------------------------------
     def _drain(self, pool: ProcessPoolExecutor, until: int, interrupted: bool = False) -> None:
         while len(self.inflight) > until:
             done, _ = wait(list(self.inflight), return_when=FIRST_COMPLETED)
             for future in done:
-                user, mailboxes = self.inflight.pop(future)
+                user, mailboxes, expected = self.inflight.pop(future)
                 if future.cancelled():
                     continue
-                for outcome in self._outcomes(future, user, mailboxes):
+                outcomes = self._outcomes(future, user, mailboxes)
+                for outcome in outcomes:
                     self._record(outcome, user)
+                self._tell("settle", expected, sum(o.bytes for o in outcomes if o.reread))
                 if not interrupted:
                     self._maybe_user_task(pool, user)
 
@@ -432,8 +449,7 @@ class Scanner:
         """Count, output and show progress for one recorded mailbox."""
         self._count(outcome, findings)
         self.on_outcome(outcome, findings)
-        if self.progress is not None:
-            self.progress.done(1, outcome.bytes)
+        self._tell("done", 1)
         if time.monotonic() - self.last_commit > 1.0:
             self.ledger.commit()
             self.last_commit = time.monotonic()

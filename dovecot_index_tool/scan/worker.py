@@ -145,9 +145,17 @@ def _stats(location: MailboxLocation) -> list[tuple[str, int, int, int]]:
 def fingerprint(location: MailboxLocation) -> tuple[str, int]:
     """A digest of the mailbox files' identity, and the bytes they hold."""
     stats = _stats(location)
-    digest = hashlib.sha1(repr(stats).encode()).hexdigest()
-    size = sum(s[2] for s in stats if s[0] not in ("cur", "new") and s[0] != "dbox-Mails")
-    return digest, size
+    return hashlib.sha1(repr(stats).encode()).hexdigest(), _index_size(stats)
+
+
+def index_bytes(location: MailboxLocation) -> int:
+    """The bytes of the mailbox's index and control files: what a worker reads, so what
+    the progress display weighs the mailbox by."""
+    return _index_size(_stats(location))
+
+
+def _index_size(stats: list[tuple[str, int, int, int]]) -> int:
+    return sum(s[2] for s in stats if s[0] not in ("cur", "new", "dbox-Mails"))
 
 
 def prefix_fingerprint(prefix: str, extra_dir: Path | None = None) -> tuple[str, int]:
