@@ -123,3 +123,22 @@ def test_the_page_is_self_contained_without_script_and_escapes_every_value() -> 
     assert "<img" not in html and "<script" not in html.lower()
     assert html.count("&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;") >= 6
     assert not re.search(r"""(src|href)=|url\(|@import""", html.replace("&lt;img src=x", ""))
+
+
+def test_the_hours_of_a_clock_change_each_have_their_bucket(monkeypatch) -> None:
+    import itertools
+    import time
+
+    from dovecot_index_tool.present.html_chart import buckets
+
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    try:
+        night = 1_792_890_000.0  # 2026-10-25 01:00 UTC: 02:00-03:00 comes twice in Berlin
+        starts = buckets(night - 3 * HOUR, night + 3 * HOUR, HOUR)
+        assert [b - a for a, b in itertools.pairwise(starts)] == [HOUR] * 6
+        days = buckets(night - 3 * DAY, night + 3 * DAY, DAY)
+        assert len(days) == 7 and len({time.localtime(d).tm_mday for d in days}) == 7
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()

@@ -55,8 +55,9 @@ def bucket_size(times: list[float]) -> int:
 def bucket_start(t: float, size: int) -> float:
     """The local hour or day ``t`` falls in (local, as every time on the page is)."""
     tm = time.localtime(t)
-    hour = tm.tm_hour if size == HOUR else 0
-    return time.mktime((tm.tm_year, tm.tm_mon, tm.tm_mday, hour, 0, 0, 0, 0, -1))
+    if size == HOUR:  # from the offset in force, so the repeated hour of autumn is two
+        return t - (t + tm.tm_gmtoff) % HOUR
+    return time.mktime((tm.tm_year, tm.tm_mon, tm.tm_mday, 0, 0, 0, 0, 0, -1))
 
 
 def buckets(first: float, last: float, size: int) -> list[float]:
@@ -65,7 +66,7 @@ def buckets(first: float, last: float, size: int) -> list[float]:
     out, t = [], bucket_start(first, size)
     while t <= last:
         out.append(t)
-        t = bucket_start(t + size + (HOUR * 2 if size == DAY else 0), size)
+        t = max(t + HOUR, bucket_start(t + size + (HOUR * 2 if size == DAY else 0), size))
     return out
 
 
