@@ -64,7 +64,7 @@ def test_html_page_escapes_every_untrusted_name(tmp_path: Path) -> None:
     page = run("report", "--db", db, "--format", "html")
     assert "<script>" not in page
     assert "eve&lt;script&gt;alert(&quot;x&quot;)&lt;&amp;" in page
-    assert 'id="per-volume"' in page and 'id="chart"' in page
+    assert 'id="summary"' in page and 'id="chart"' in page
 
 
 def _incident(tmp_path: Path) -> tuple[Path, str]:
