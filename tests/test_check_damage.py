@@ -502,6 +502,12 @@ def index_uidvalidity_changed(s: Store, box: str) -> Path:
     return path
 
 
+def index_log_seq_zeroed(s: Store, box: str) -> Path:
+    path = s.index(box)
+    patch_u32(path, header_offset("log_file_seq"), 0)
+    return path
+
+
 def index_head_off_boundary(s: Store, box: str) -> Path:
     path = s.index(box)
     head = index_file(path).header.log_file_head_offset
@@ -845,6 +851,7 @@ CASES = (
     ),
     Case("index.log-offset-invalid", "sdbox", "One", index_head_off_boundary),
     Case("index.log-position-odd", "sdbox", "One", index_tail_off_boundary),
+    Case("index.log-seq-zero", "mdbox", "INBOX", index_log_seq_zeroed),
     Case("index.uidvalidity-mismatch", "mdbox", "INBOX", index_uidvalidity_changed),
     Case("index.messages-count-low", "sdbox", "INBOX", index_counts_too_few),
     Case(

@@ -531,6 +531,14 @@ _RULES = (
         DBOX_STATE,
     ),
     Rule(
+        "index.log-seq-zero",
+        E,
+        "dovecot.index names log sequence 0, though logs exist",
+        "finds no log to continue from and fscks the index ('fscking index file')",
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
         "index.log-position-odd",
         W,
         "log_file_tail_offset is not a log record boundary or lies past the head, or "

@@ -433,6 +433,16 @@ def _positions(index: IndexState) -> list[Finding]:
     if idx is None or idx.header.major_version != 7:
         return []
     h = idx.header
+    if h.log_file_seq == 0 and index.files.logs:
+        return [Finding(
+            "index.log-seq-zero",
+            index.path,
+            "log_file_seq 0: no log continues the index, so Dovecot fscks it",
+            offset=HEADER_OFFSETS["log_file_seq"][0],
+            field="header.log_file_seq",
+            expected=f"a log sequence ({index.files.logs[-1].header.file_seq})",
+            found=0,
+        )]
     # the head log first: when both logs carry the index's sequence, Dovecot reads .log
     log = next((f for f in reversed(index.files.logs) if f.header.file_seq == h.log_file_seq),
                None)
