@@ -104,7 +104,7 @@ IDENTITY = frozenset({
 })
 # A file whose bytes do not parse, or that is not there: no value to contradict.
 STRUCTURAL = frozenset({
-    "index.major-version", "index.byte-order", "index.header-sizes", "index.log-seq-zero",
+    "index.major-version", "index.byte-order", "index.header-sizes",
     "index.header-outside-file", "index.record-size-too-small", "index.extension-outside-header",
     "index.extension-invalid", "index.extension-duplicate", "index.keywords-header-invalid",
     "index.keyword-name-offset", "index.corrupted-flag", "index.missing", "index.log-missing",
