@@ -202,3 +202,34 @@ def test_recheck_delays_are_a_setting_of_the_ledger(tmp_path: Path) -> None:
     assert bad.exit_code == 16
     off = CliRunner().invoke(main, ["queue", "rechecks", "--db", str(db), "--off"])
     assert "none" in off.output
+
+
+def test_a_recheck_that_could_not_read_the_files_never_says_healthy(tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    import dataclasses
+    from types import SimpleNamespace
+
+    from dovecot_index_tool.check.findings import Finding
+    from dovecot_index_tool.ledger.store import Ledger
+    from dovecot_index_tool.scan import recheck
+
+    home = tmp_path / "vol" / "alice"
+    shutil.copytree(FIXTURES / "maildir" / "alice", home)
+    db = tmp_path / "ledger.sqlite3"
+    job = SimpleNamespace(id=1, path=str(home / "Maildir"), mailbox="INBOX",
+                          volume=str(tmp_path / "vol"), tenant=None, user="alice")
+    action = recheck.Recheck(lambda: Ledger.open(str(db)))
+    assert action(job).endswith(": healthy")
+
+    real = recheck.scan_mailbox
+
+    def unreadable(task):
+        outcome = real(task)
+        lost = Finding("scanner.unreadable", str(home / "Maildir" / "dovecot.index.log"),
+                       "Permission denied")
+        report = dataclasses.replace(outcome.report, findings=(lost,))
+        return dataclasses.replace(outcome, report=report)
+
+    monkeypatch.setattr(recheck, "scan_mailbox", unreadable)
+    said = action(job)
+    assert "could not check: scanner.unreadable" in said and "healthy" not in said

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from dovecot_index_tool.check.findings import could_not_check
 from dovecot_index_tool.discovery import find_mailbox
 from dovecot_index_tool.ledger.store import Ledger
 from dovecot_index_tool.scan.worker import MailboxTask, scan_mailbox
@@ -44,7 +45,9 @@ class Recheck:
             run_id = ledger.start_run([job.volume], {"recheck_job": job.id})
             recorded = ledger.record(run_id, outcome.mailbox_record(),
                                      list(outcome.report.findings), outcome.reread)
-            damage = sorted({f.check for f in recorded if f.severity.value != "info"})
+            unread = sorted({f.check for f in recorded if could_not_check(f.check, f.severity)})
+            damage = sorted({f.check for f in recorded if f.severity.value != "info"
+                             and f.check not in unread})
             ledger.finish_run(run_id, "complete", {
                 "mailboxes": 1, "reread": int(outcome.reread), "affected": int(bool(damage)),
                 "bytes": outcome.bytes})
@@ -52,4 +55,6 @@ class Recheck:
             ledger.close()
         if damage:
             return f"re-checked (run {run_id}): damaged again: {', '.join(damage)}"
+        if unread or not outcome.reread:  # healthy only for files that were read
+            return f"re-checked (run {run_id}): could not check: {', '.join(unread) or 'not read'}"
         return f"re-checked (run {run_id}): healthy"
