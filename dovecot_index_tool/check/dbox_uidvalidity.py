@@ -17,9 +17,8 @@ from dovecot_index_tool.check.findings import Finding
 from dovecot_index_tool.check.index_checks import effective_state
 from dovecot_index_tool.format import log as L
 from dovecot_index_tool.format.index import HEADER_OFFSETS
-from dovecot_index_tool.format.layouts import for_order
 
-UID_VALIDITY_AT, UID_VALIDITY_SIZE = HEADER_OFFSETS["uid_validity"]
+UID_VALIDITY_AT = HEADER_OFFSETS["uid_validity"][0]
 
 
 def check_dbox_uid_validity(data: MailboxData, listed: int | None) -> list[Finding]:
@@ -46,15 +45,12 @@ def check_dbox_uid_validity(data: MailboxData, listed: int | None) -> list[Findi
 
 
 def logged_uid_validity(logs: Sequence[L.LogFile]) -> int | None:
-    """The last UIDVALIDITY a header update of the logs wrote, or None."""
+    """The last UIDVALIDITY a header update of the logs (in their read order) wrote."""
     value = None
-    for log in sorted(logs, key=lambda f: f.header.file_seq):
-        u32 = for_order(log.byteorder).u32
+    for log in logs:
         for rec in log.records:
-            if rec.error is not None or rec.base_code != L.HEADER_UPDATE:
-                continue
-            for u in rec.items:
-                start = UID_VALIDITY_AT - u.offset
-                if start >= 0 and start + UID_VALIDITY_SIZE <= u.size:
-                    value = u32.unpack_from(u.data, start)[0]
+            if rec.error is None and rec.base_code == L.HEADER_UPDATE:
+                for u in rec.items:
+                    written = L.header_u32_written(u, "uid_validity", log.byteorder)
+                    value = written if written is not None else value
     return value

@@ -622,6 +622,15 @@ _DECODERS = {
 }
 
 
+def header_u32_written(u: HeaderUpdate, name: str, byteorder: str) -> int | None:
+    """The u32 index header field ``name`` that header update ``u`` writes, or None when
+    it does not cover the whole field."""
+    pos, size = INDEX_HEADER_OFFSETS[name]
+    if not (u.offset <= pos and u.offset + u.size >= pos + size):
+        return None
+    return for_order(byteorder).u32.unpack_from(u.data, pos - u.offset)[0]
+
+
 def tail_offset_update(rec: LogRecord, byteorder: str) -> int | None:
     """The ``log_file_tail_offset`` an external header update writes, or None.
 
@@ -632,8 +641,4 @@ def tail_offset_update(rec: LogRecord, byteorder: str) -> int | None:
         return None  # checked on the type bits first: this runs for every record
     if rec.error is not None or not rec.items:
         return None
-    pos, size = INDEX_HEADER_OFFSETS["log_file_tail_offset"]
-    u = rec.items[0]
-    if not (u.offset <= pos and u.offset + u.size >= pos + size):
-        return None
-    return for_order(byteorder).u32.unpack_from(u.data, pos - u.offset)[0]
+    return header_u32_written(rec.items[0], "log_file_tail_offset", byteorder)
