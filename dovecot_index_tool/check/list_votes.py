@@ -18,21 +18,38 @@ MAX_DEPTH = 100  # parents followed at most: a loop in damaged records must end
 def listed_uid_validity(state: IndexFile | None, mailbox: str, separator: str = "/"
                         ) -> int | None:
     """UIDVALIDITY the list index ``state`` records for ``mailbox``; None when unknown."""
-    ext = state.extension("list") if state is not None else None
-    if ext is None or ext.record_size != LIST_RECORD_SIZE:
+    if state is None:
         return None
-    names = decode_list_header(ext.data, state.byteorder)["names"]
-    fields = layout(state.byteorder, "II16sI")
-    entries = {}
-    for record in state.records:
-        raw = record.data[ext.record_offset : ext.record_offset + LIST_RECORD_SIZE]
-        if len(raw) == LIST_RECORD_SIZE:
-            name_id, parent, _, validity = fields.unpack(raw)
-            entries[record.uid] = (names.get(name_id), parent, validity)
-    for uid, (_, _, validity) in entries.items():
-        if validity and _full_name(entries, uid, separator) == mailbox:
-            return validity
-    return None
+    return _validities(state, separator).get(mailbox)
+
+
+_last: tuple = (None, None, {})  # (state, separator, validities): read and replaced whole
+
+
+def _validities(state: IndexFile, separator: str) -> dict[str, int]:
+    """Every mailbox name the list index records with its UIDVALIDITY, decoded once per
+    list index (the cache holds the state itself, so its identity stays valid)."""
+    global _last
+    cached_state, cached_separator, cached = _last  # one read: safe beside other threads
+    if cached_state is state and cached_separator == separator:
+        return cached
+    ext = state.extension("list")
+    found: dict[str, int] = {}
+    if ext is not None and ext.record_size == LIST_RECORD_SIZE:
+        names = decode_list_header(ext.data, state.byteorder)["names"]
+        fields = layout(state.byteorder, "II16sI")
+        entries = {}
+        for record in state.records:
+            raw = record.data[ext.record_offset : ext.record_offset + LIST_RECORD_SIZE]
+            if len(raw) == LIST_RECORD_SIZE:
+                name_id, parent, _, validity = fields.unpack(raw)
+                entries[record.uid] = (names.get(name_id), parent, validity)
+        for uid, (_, _, validity) in entries.items():
+            name = _full_name(entries, uid, separator)
+            if validity and name is not None:
+                found.setdefault(name, validity)
+    _last = (state, separator, found)
+    return found
 
 
 def _full_name(entries: dict, uid: int, separator: str) -> str | None:
