@@ -194,9 +194,9 @@ def test_per_volume_limit_reads_at_most_n_mailboxes_of_a_volume_at_once(volumes)
     widest = []
     original = scanner._submit
 
-    def submit(pool, future, user, *counts):
-        original(pool, future, user, *counts)
-        widest.append(scanner._reading_on(user.volume))
+    def submit(pool, future, task):
+        original(pool, future, task)
+        widest.append(scanner._reading_on(task.user.volume))
 
     scanner._submit = submit
     result = scanner.run()

@@ -1,9 +1,12 @@
-"""The scan loop: stream users and mailboxes into a bounded pool, record what returns.
+"""The scan loop: stream users into a bounded pool, record what returns.
 
+Each user is one task: the worker finds its mailboxes and checks them (scan/home.py),
+so the parent only lists users, records and reports. A large user's further mailboxes
+come back to be handed out in batches, and its shared files (list index, mdbox map)
+are checked once all of them have returned, with the mdbox references they counted.
 At most ``2 * jobs`` tasks are in flight, so memory does not grow with the store.
-A user's shared files (list index, mdbox map) are checked once all its mailboxes
-have returned, with the mdbox references they counted. Ctrl-C or SIGTERM stops
-submitting, lets running tasks finish, and keeps everything recorded so far.
+Ctrl-C or SIGTERM stops submitting, lets running tasks finish, and keeps everything
+recorded so far.
 """
 
 from __future__ import annotations
@@ -11,10 +14,11 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from dovecot_index_tool.check.findings import (
@@ -26,30 +30,23 @@ from dovecot_index_tool.check.findings import (
 from dovecot_index_tool.check.runner import MailboxReport
 from dovecot_index_tool.check.severity import worst as worst_of
 from dovecot_index_tool.check.target import unreadable_report
-from dovecot_index_tool.discovery import (
-    MailboxFormat,
-    find_mail_root,
-    iter_mailboxes,
-    noting_unreadable,
-)
+from dovecot_index_tool.discovery import MailboxLocation, MailRoot
 from dovecot_index_tool.exitcodes import Exit
 from dovecot_index_tool.ledger.store import Ledger
 from dovecot_index_tool.load.gate import LoadGate, LoadLimits
 from dovecot_index_tool.load.probe import LoadProbe
+from dovecot_index_tool.scan.home import HomeResult, HomeTask, Tally, scan_home, unchanged_shared
 from dovecot_index_tool.scan.worker import (
     MailboxBatch,
     Outcome,
     UserTask,
-    fingerprint,
-    index_bytes,
-    prefix_fingerprint,
     scan_mailboxes,
     scan_user,
     worker_init,
 )
 from dovecot_index_tool.volumes import UserHome, VolumeError, iter_users, user_tree
 
-BATCH = 8  # mailboxes of one user per task: fewer round trips, pauses stay frequent
+BATCH = 8  # mailboxes of a large user per task: fewer round trips, pauses stay frequent
 
 
 @dataclass(frozen=True)
@@ -110,16 +107,27 @@ class _User:
     list_index_dir: Path | None = None
     map_index_dir: Path | None = None
     storage_dir: Path | None = None
-    pending: int = 0
-    complete: bool = False
-    references: Counter = field(default_factory=Counter)
-    all_reread: bool = True
-    any_reread: bool = False
+    pending: int = 0  # mailboxes handed out in batches and not back yet
+    complete: bool = False  # every mailbox of the user handed out
+    tally: Tally = field(default_factory=Tally)
     recorded: int = 0
-    known: dict[str, str] = field(default_factory=dict)  # stored fingerprints (--incremental)
-    names: set[str] = field(default_factory=set)
+    known: dict[str, str] | None = None  # stored fingerprints (--incremental)
+    names: frozenset[str] = frozenset()
     unchanged: list[Outcome] = field(default_factory=list)
-    submitted: bool = False
+    submitted: bool = False  # its shared files handed out, or done
+
+
+class _Kind(StrEnum):
+    HOME = "home"  # a user's discovery and first mailboxes (scan/home.py)
+    BATCH = "batch"  # more mailboxes of a large user
+    SHARED = "shared"  # the shared files of a large user
+
+
+@dataclass(frozen=True)
+class _Inflight:
+    user: _User
+    kind: _Kind
+    mailboxes: int = 0
 
 
 class Interrupted(Exception):
@@ -143,9 +151,11 @@ class Scanner:
         self.ledger = ledger
         self.on_outcome = on_outcome
         self.progress = progress
-        self.weigh = bool(getattr(progress, "enabled", False))  # sizes only for a display
-        # user, mailboxes in the task, the bytes it is expected to read (progress)
-        self.inflight: dict[Future, tuple[_User, int, int]] = {}
+        self.inflight: dict[Future, _Inflight] = {}
+        # batches of large users' mailboxes not handed out yet
+        self.backlog: deque[tuple[_User, MailRoot, tuple[MailboxLocation, ...]]] = deque()
+        self.fed: list[str] = []  # volumes whose users were all handed out
+        self.roots_found: Counter[str] = Counter()  # users with a mail root, per volume
         self.gate = LoadGate(options.load, probe, options.max_duration,
                              getattr(progress, "paused", None))
         self.result = ScanResult(0)
@@ -180,18 +190,20 @@ class Scanner:
             except VolumeError as err:
                 self.result.volume_errors.append(str(err))
                 continue
-            found = 0
             self._tell("users", len(users))
             try:
                 for home in users:
                     self._admit(new_user=True)
-                    found += self._feed_user(pool, volume, home)
-                    self._tell("listed")
+                    self._hand_out_backlog(pool)
+                    self._feed_user(pool, volume, home)
             except _StopFeeding as stop:
                 self.result.status = str(stop)
                 return
-            if found == 0:
-                self.result.volume_errors.append(f"volume {volume} holds no mailbox {self._of()}")
+            self.fed.append(str(volume))
+        try:
+            self._hand_out_backlog(pool, until_done=True)
+        except _StopFeeding as stop:
+            self.result.status = str(stop)
 
     def _of(self) -> str:
         if self.options.dovecot_config:
@@ -207,86 +219,89 @@ class Scanner:
         seen = self.ledger.last_scanned_users(str(volume))
         return sorted(users, key=lambda u: (seen.get((u.tenant, u.user), -1.0), u.key))
 
-    def _feed_user(self, pool: ProcessPoolExecutor, volume: Path, home: UserHome) -> int:
-        """Hand every mailbox of one user to the pool; returns how many there were."""
+    def _feed_user(self, pool: ProcessPoolExecutor, volume: Path, home: UserHome) -> None:
+        """Hand one user to the pool: a worker finds and checks its mailboxes."""
+        user = _User(home, str(volume))
         if home.error:
-            self._no_mail_root(volume, home)
-            return 0
-        with noting_unreadable() as unreadable:
-            user = self._feed_mailboxes(pool, volume, home)
-        if user is None:
-            self._no_mail_root(volume, home)
-            return 0
-        self._record_unchanged(user)
-        self._report_unreadable(volume, user, unreadable)
-        user.complete = True
-        self._maybe_user_task(pool, user)
-        return max(1, user.pending + user.recorded)
-
-    def _feed_mailboxes(self, pool: ProcessPoolExecutor, volume: Path, home: UserHome
-                        ) -> _User | None:
+            self._no_mail_root(user)
+            return
         opts = self.options
-        root = home.mail_root
-        if not home.configured:
-            root = find_mail_root(
-                home.home, user_tree(opts.index_root, home), user_tree(opts.control_root, home)
-            )
-        if root is None:
-            return None
-        user = _User(home, str(volume), root.list_index_dir, root.map_index_dir, root.storage_dir)
         if opts.incremental:
             user.known = self.ledger.user_fingerprints(str(volume), home.tenant, home.user)
-        batch: list = []
-        expected = 0
-        for location in iter_mailboxes(root):
-            user.names.add(location.name)
-            size = self._size(location, user)
-            if size is None:
+        task = HomeTask(str(volume), home, user_tree(opts.index_root, home),
+                        user_tree(opts.control_root, home), opts.mailbox_timeout, user.known)
+        self._submit(pool, pool.submit(scan_home, task), _Inflight(user, _Kind.HOME))
+
+    def _home_done(self, user: _User, result: HomeResult) -> None:
+        """A user's own task is back: record it, and keep its remaining mailboxes for
+        batches (their shared files follow them) or, done whole, finish the user."""
+        self._tell("listed")
+        root = result.root
+        if root is None:
+            self._no_mail_root(user)
+            return
+        self.roots_found[user.volume] += 1
+        user.list_index_dir, user.map_index_dir = root.list_index_dir, root.map_index_dir
+        user.storage_dir, user.names = root.storage_dir, result.names
+        self._report_unreadable(user, result.unreadable)
+        for outcome in result.outcomes:
+            user.tally.add(outcome)
+            self._record(outcome, user)
+        if result.unchanged:
+            user.tally.all_reread = False
+            user.unchanged = list(result.unchanged)
+            self._record_unchanged(user)
+        user.complete = True
+        if result.shared is not None:
+            self._shared_done(user, list(result.shared), result.shared_unchanged)
+            return
+        locations = list(result.rest)
+        for i in range(0, len(locations), BATCH):
+            chunk = tuple(locations[i : i + BATCH])
+            user.pending += len(chunk)
+            self.backlog.append((user, root, chunk))
+
+    def _shared_done(self, user: _User, outcomes: list[Outcome], unchanged: bool) -> None:
+        user.submitted = True
+        self._tell("user_done")
+        if unchanged:
+            user.unchanged = outcomes
+            self._record_unchanged(user)
+            return
+        for outcome in outcomes:
+            self._record(outcome, user)
+
+    def _hand_out_backlog(self, pool: ProcessPoolExecutor, until_done: bool = False) -> None:
+        """Batches of large users' mailboxes, each once the host and the window allow;
+        with ``until_done``, also those that the returning tasks still add."""
+        while self.backlog or (until_done and self.inflight):
+            if not self.backlog:
+                self._drain(pool, until=len(self.inflight) - 1)
                 continue
-            batch.append(location)
-            expected += size
-            if len(batch) == BATCH:
-                self._submit_batch(pool, user, root, batch, expected)
-                batch, expected = [], 0
-        if batch:
-            self._submit_batch(pool, user, root, batch, expected)
-        return user
-
-    def _size(self, location, user: _User) -> int | None:
-        """The bytes of index files a worker will read for the mailbox, from the stat
-        calls --incremental makes anyway (or made only for a shown progress), or None
-        when --incremental leaves the mailbox unread."""
-        if self.options.incremental:
-            digest, size = fingerprint(location)
-            return None if self._unchanged(location, user, digest, size) else size
-        return index_bytes(location) if self.weigh else 0
-
-    def _submit_batch(self, pool: ProcessPoolExecutor, user: _User, root, locations: list,
-                      expected: int) -> None:
-        """Start a batch of the user's mailboxes, once the host and the window allow."""
-        self._admit()
-        task = MailboxBatch(user.volume, user.home.tenant, user.home.user, tuple(locations),
-                            self.options.mailbox_timeout, root.map_index_dir, root.storage_dir)
-        user.pending += len(locations)
-        self._tell("expect", expected)
-        self._submit(pool, pool.submit(scan_mailboxes, task), user, len(locations), expected)
+            user, root, locations = self.backlog.popleft()
+            self._admit()
+            task = MailboxBatch(user.volume, user.home.tenant, user.home.user, locations,
+                                self.options.mailbox_timeout, root.map_index_dir,
+                                root.storage_dir)
+            self._submit(pool, pool.submit(scan_mailboxes, task),
+                         _Inflight(user, _Kind.BATCH, len(locations)))
 
     def _tell(self, what: str, *args) -> None:
         """Tell the progress display, if there is one."""
         if self.progress is not None:
             getattr(self.progress, what)(*args)
 
-    def _report_unreadable(self, volume: Path, user: _User, unreadable: dict[str, str]) -> None:
+    def _report_unreadable(self, user: _User, unreadable: dict[str, str]) -> None:
         """Directories discovery could not look into: what is behind them was not checked."""
         for path, reason in unreadable.items():
             report = unreadable_report(path, reason)
             self._record(
-                Outcome(str(volume), user.home.tenant, user.home.user, report, 0, None, True), user
+                Outcome(user.volume, user.home.tenant, user.home.user, report, 0, None, True), user
             )
 
-    def _no_mail_root(self, volume: Path, home: UserHome) -> None:
+    def _no_mail_root(self, user: _User) -> None:
         """A user directory with no recognisable mail in it: could not check, never clean."""
-        user = _User(home, str(volume))
+        home = user.home
         path = str(home.home)
         why = "unreadable" if not os.access(path, os.R_OK | os.X_OK) else "no Dovecot mail root"
         if home.error:
@@ -297,19 +312,9 @@ class Scanner:
             path, "(user)", "unknown",
             (Finding("scanner.unreadable", path, f"{why} in {path} ({hint})"),),
         )
-        self._record(Outcome(str(volume), home.tenant, home.user, report, 0, None, True), user)
+        self._record(Outcome(user.volume, home.tenant, home.user, report, 0, None, True), user)
+        user.submitted = True
         self._tell("user_done")
-
-    def _unchanged(self, location, user: _User, digest: str, size: int) -> bool:
-        """--incremental: a mailbox whose files did not change is not handed to a worker."""
-        if user.known.get(str(location.index_dir)) != digest:
-            return False
-        report = MailboxReport(str(location.index_dir), location.name, location.format)
-        user.unchanged.append(
-            Outcome(user.volume, user.home.tenant, user.home.user, report, size, digest, False)
-        )
-        user.all_reread = False
-        return True
 
     def _record_unchanged(self, user: _User) -> None:
         """Unchanged mailboxes of a user: one update and one query, not one per mailbox."""
@@ -324,120 +329,87 @@ class Scanner:
                                    stored_findings(stored[outcome.report.path])])
         user.unchanged = []
 
-    def _user_unchanged(self, user: _User) -> bool:
-        """--incremental: the list index and map are skipped when nothing of the user changed."""
-        shared = []
-        if user.list_index_dir is not None:
-            shared.append(
-                (
-                    Path(user.list_index_dir) / "dovecot.list.index",
-                    None,
-                    ("(mailbox list index)", MailboxFormat.LIST_INDEX),
-                )
-            )
-        if user.map_index_dir is not None:
-            shared.append(
-                (
-                    Path(user.map_index_dir) / "dovecot.map.index",
-                    user.storage_dir,
-                    ("(mdbox map)", MailboxFormat.MDBOX_MAP),
-                )
-            )
-        digests = []
-        for prefix, extra, kind in shared:
-            digest, size = prefix_fingerprint(str(prefix), extra)
-            if user.known.get(str(prefix)) != digest:
-                return False
-            digests.append((prefix, digest, size, kind))
-        for prefix, digest, size, kind in digests:
-            report = MailboxReport(str(prefix), *kind)
-            user.unchanged.append(
-                Outcome(user.volume, user.home.tenant, user.home.user, report, size, digest, False)
-            )
-        self._record_unchanged(user)
-        return True
-
     def _admit(self, new_user: bool = False) -> None:
         """Wait while the host is busy; stop feeding outside the window or budget."""
         stop = self.gate.admit(new_user)
         if stop is not None:
             raise _StopFeeding(stop)
 
-    def _submit(self, pool: ProcessPoolExecutor, future: Future, user: _User, mailboxes: int,
-                expected: int) -> None:
-        self.inflight[future] = (user, mailboxes, expected)
+    def _submit(self, pool: ProcessPoolExecutor, future: Future, task: _Inflight) -> None:
+        self.inflight[future] = task
         self._drain(pool, until=2 * self.options.jobs)
         limit = self.options.per_volume
-        while limit is not None and self._reading_on(user.volume) >= limit:
+        while limit is not None and self._reading_on(task.user.volume) >= limit:
             self._drain(pool, until=len(self.inflight) - 1)
 
     def _reading_on(self, volume: str) -> int:
-        return sum(1 for user, _, _ in self.inflight.values() if user.volume == volume)
+        return sum(1 for task in self.inflight.values() if task.user.volume == volume)
 
-    def _maybe_user_task(self, pool: ProcessPoolExecutor, user: _User) -> None:
+    def _maybe_shared_task(self, pool: ProcessPoolExecutor, user: _User) -> None:
+        """A large user's shared files, once all its batches are back."""
         if not user.complete or user.pending or user.submitted:
             return
         user.submitted = True
-        self._tell("user_done")
-        if user.list_index_dir is None and user.map_index_dir is None:
-            return
-        if self.options.incremental and not user.any_reread and self._user_unchanged(user):
-            return
-        refs = user.references if user.all_reread else None
-        task = UserTask(
-            user.volume,
-            user.home.tenant,
-            user.home.user,
-            user.list_index_dir,
-            user.map_index_dir,
-            user.storage_dir,
-            refs,
-            self.options.mailbox_timeout,
-            frozenset(user.names),
-        )
-        self.inflight[pool.submit(scan_user, task)] = (user, 0, 0)
+        if self.options.incremental and not user.tally.any_reread:
+            same = unchanged_shared(user.volume, user.home, user, user.known or {})
+            if same is not None:
+                self._shared_done(user, same, True)
+                return
+        tally = user.tally
+        task = UserTask(user.volume, user.home.tenant, user.home.user, user.list_index_dir,
+                        user.map_index_dir, user.storage_dir,
+                        tally.references if tally.all_reread else None,
+                        self.options.mailbox_timeout, user.names)
+        self.inflight[pool.submit(scan_user, task)] = _Inflight(user, _Kind.SHARED)
 
     # collecting ----------------------------------------------------------
     def _drain(self, pool: ProcessPoolExecutor, until: int, interrupted: bool = False) -> None:
         while len(self.inflight) > until:
             done, _ = wait(list(self.inflight), return_when=FIRST_COMPLETED)
             for future in done:
-                user, mailboxes, expected = self.inflight.pop(future)
+                task = self.inflight.pop(future)
                 if future.cancelled():
                     continue
-                outcomes = self._outcomes(future, user, mailboxes)
-                for outcome in outcomes:
-                    self._record(outcome, user)
-                self._tell("settle", expected, sum(o.bytes for o in outcomes if o.reread))
+                self._returned(task, future)
                 if not interrupted:
-                    self._maybe_user_task(pool, user)
+                    self._maybe_shared_task(pool, task.user)
 
-    def _outcomes(self, future: Future, user: _User, mailboxes: int) -> list[Outcome]:
+    def _returned(self, task: _Inflight, future: Future) -> None:
+        user = task.user
         try:
             value = future.result()
         except Exception as err:
-            path = str(user.home.home)
-            report = MailboxReport(
-                path,
-                "(worker)",
-                "unknown",
-                (Finding("scanner.error", path, f"worker failed: {type(err).__name__}: {err}"),),
-            )
-            user.all_reread = False
-            user.pending -= mailboxes  # so the user's shared files are still checked
-            return [Outcome(user.volume, user.home.tenant, user.home.user, report, 0, None, True)]
-        if mailboxes:
+            self._worker_failed(task, err)
+            return
+        if task.kind is _Kind.HOME:
+            self._home_done(user, value)
+            read = sum(o.bytes for o in value.outcomes) + sum(o.bytes for o in value.shared or ())
+        else:
             for outcome in value:
-                self._counted(user, outcome)
-        return value
+                if task.kind is _Kind.BATCH:
+                    user.pending -= 1
+                    user.tally.add(outcome)
+                self._record(outcome, user)
+            if task.kind is _Kind.SHARED:
+                self._tell("user_done")
+            read = sum(o.bytes for o in value if o.reread)
+        self._tell("settle", 0, read)
 
-    def _counted(self, user: _User, value: Outcome) -> None:
-        """One mailbox of the user is back: its mdbox references, whether all were read."""
-        user.pending -= 1
-        user.any_reread = user.any_reread or value.reread
-        user.references.update(value.references)
-        if not value.reread or any(could_not_check(f.check) for f in value.report.findings):
-            user.all_reread = False
+    def _worker_failed(self, task: _Inflight, err: Exception) -> None:
+        """A task that died (not a check that failed: those are findings of their own)."""
+        user = task.user
+        path = str(user.home.home)
+        report = MailboxReport(
+            path, "(worker)", "unknown",
+            (Finding("scanner.error", path, f"worker failed: {type(err).__name__}: {err}"),),
+        )
+        user.tally.all_reread = False
+        user.pending -= task.mailboxes  # so the user's shared files are still checked
+        if task.kind is _Kind.HOME:
+            user.complete = user.submitted = True  # nothing is known of its mailboxes
+            self._tell("user_done")
+        self._record(Outcome(user.volume, user.home.tenant, user.home.user, report, 0, None,
+                             True), user)
 
     def _record(self, outcome: Outcome, user: _User) -> None:
         user.recorded += 1
@@ -476,6 +448,9 @@ class Scanner:
 
     def _finish(self) -> None:
         r = self.result
+        for volume in self.fed:
+            if not self.roots_found[volume]:
+                r.volume_errors.append(f"volume {volume} holds no mailbox {self._of()}")
         r.finished = time.time()
         r.paused = Counter(self.gate.paused)
         if r.volume_errors:

@@ -148,12 +148,6 @@ def fingerprint(location: MailboxLocation) -> tuple[str, int]:
     return hashlib.sha1(repr(stats).encode()).hexdigest(), _index_size(stats)
 
 
-def index_bytes(location: MailboxLocation) -> int:
-    """The bytes of the mailbox's index and control files: what a worker reads, so what
-    the progress display weighs the mailbox by."""
-    return _index_size(_stats(location))
-
-
 def _index_size(stats: list[tuple[str, int, int, int]]) -> int:
     return sum(s[2] for s in stats if s[0] not in ("cur", "new", "dbox-Mails"))
 
@@ -238,10 +232,10 @@ def scan_mailbox(task: MailboxTask) -> Outcome:
 def scan_mailboxes(batch: MailboxBatch) -> list[Outcome]:
     """Each mailbox of the batch as ``scan_mailbox`` does it; one that fails is a
     ``scanner.error`` of its own, and the others are still checked."""
-    return [_isolated(task) for task in batch.tasks()]
+    return [check_one(task) for task in batch.tasks()]
 
 
-def _isolated(task: MailboxTask) -> Outcome:
+def check_one(task: MailboxTask) -> Outcome:
     try:
         return scan_mailbox(task)
     except Exception as err:
