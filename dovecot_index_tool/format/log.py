@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from dovecot_index_tool.format.binary import BIG, LITTLE, align, decode_packed_offset, unpack
+from dovecot_index_tool.format.binary import BIG, LITTLE, align, unpack
 from dovecot_index_tool.format.errors import FormatError, naming_file
 from dovecot_index_tool.format.layouts import (
     FORMATS,
@@ -196,10 +196,18 @@ class AttributeChange(NamedTuple):
 Payload = tuple[object, ...]
 
 
-@dataclass(frozen=True)
-class LogRecord:
+_PROTECTED = (EXPUNGE | EXPUNGE_PROT, EXPUNGE_GUID | EXPUNGE_PROT)
+
+
+class LogRecord(NamedTuple):
     """One record: where it is, its type bits, its decoded payload, and the modseq
-    counter after it (as ``doveadm dump`` computes it; 0 while not tracked)."""
+    counter after it (as ``doveadm dump`` computes it; 0 while not tracked).
+
+    A named tuple, not a dataclass: a scan builds one per record of every log, and
+    this is the cheapest immutable object Python makes. ``code`` (the type without
+    flag bits) and ``base_code`` (also without the expunge protection bits) are asked
+    of every record by several checks and the replay, so the parser computes them once
+    (``record_codes``)."""
 
     offset: int
     size: int
@@ -207,19 +215,9 @@ class LogRecord:
     data: bytes
     items: Payload
     modseq: int
+    code: int
+    base_code: int
     error: FormatError | None = None
-
-    # Asked of every record by several checks and the replay: computed once, here.
-    code: int = field(init=False, repr=False, compare=False)
-    base_code: int = field(init=False, repr=False, compare=False)  # without the expunge
-    # protection bits
-
-    def __post_init__(self) -> None:
-        code = self.type & TYPE_MASK
-        base = code & ~EXPUNGE_PROT if code in (EXPUNGE | EXPUNGE_PROT,
-                                                EXPUNGE_GUID | EXPUNGE_PROT) else code
-        object.__setattr__(self, "code", code)
-        object.__setattr__(self, "base_code", base)
 
     @property
     def external(self) -> bool:
@@ -258,6 +256,12 @@ class LogFile:
     def trailing(self) -> int:
         """Bytes after the last complete record."""
         return self.size - self.valid_end
+
+
+def record_codes(rtype: int) -> tuple[int, int]:
+    """A record type's code and base code (see ``LogRecord``)."""
+    code = rtype & TYPE_MASK
+    return code, (code & ~EXPUNGE_PROT if code in _PROTECTED else code)
 
 
 def byteorder_of(compat_flags: int, major: int, minor: int) -> str:
@@ -333,38 +337,42 @@ class _Scanner:
         self.intro_record_size = 0
 
     def run(self) -> None:
+        """The record loop, kept flat: it runs for every record of every log a scan
+        reads, so the framing tests are inline rather than one call each."""
         data = self.data
-        if self.pos > len(data):
-            self.pos = len(data)
+        end = len(data)
+        if self.pos > end:
+            self.pos = end
             self.end_reason = END_UNFINISHED
             return
         head = for_order(self.bo).u32
-        while self.pos + RECORD_HEADER_SIZE <= len(data):
-            size = decode_packed_offset(data[self.pos : self.pos + 4])
-            if size == 0:
-                self.end_reason = END_UNFINISHED
+        boundary = for_order(self.bo).boundary
+        pos = self.pos
+        while pos + RECORD_HEADER_SIZE <= end:
+            a, b, c, d = data[pos], data[pos + 1], data[pos + 2], data[pos + 3]
+            if not a & b & c & d & 0x80:  # a size not written yet (packed offset 0)
+                self.pos, self.end_reason = pos, END_UNFINISHED
                 return
+            size = (((a & 0x7F) << 21) | ((b & 0x7F) << 14) | ((c & 0x7F) << 7)
+                    | (d & 0x7F)) << 2
             if size < RECORD_HEADER_SIZE:
-                self.end_reason = END_BROKEN_SIZE
+                self.pos, self.end_reason = pos, END_BROKEN_SIZE
                 self.problems.append(self._error("hdr.size too small", "size", ">= 8", size))
                 return
-            if self.pos + size > len(data):
-                self.end_reason = END_UNFINISHED
+            if pos + size > end:
+                self.pos, self.end_reason = pos, END_UNFINISHED
                 return
-            (rtype,) = head.unpack_from(data, self.pos + 4)
-            if self._boundary_past_eof(rtype, size):
-                self.end_reason = END_PARTIAL_TRANSACTION
+            (rtype,) = head.unpack_from(data, pos + 4)
+            if (rtype & TYPE_MASK == BOUNDARY and rtype & EXTERNAL and size >= 12
+                    and pos + boundary.unpack_from(data, pos + 8)[0] > end):
+                self.pos, self.end_reason = pos, END_PARTIAL_TRANSACTION
                 return
+            self.pos = pos
             self.records.append(self._record(rtype, size))
-            self.pos += size
-        if self.pos < len(data):
+            pos += size
+        self.pos = pos
+        if pos < end:
             self.end_reason = END_UNFINISHED
-
-    def _boundary_past_eof(self, rtype: int, size: int) -> bool:
-        if rtype & TYPE_MASK != BOUNDARY or not rtype & EXTERNAL or size < 12:
-            return False
-        (bsize,) = for_order(self.bo).boundary.unpack_from(self.data, self.pos + 8)
-        return self.pos + bsize > len(self.data)
 
     def _error(self, reason: str, field_name: str, expected: object, found: object) -> FormatError:
         return FormatError(
@@ -378,17 +386,18 @@ class _Scanner:
 
     def _record(self, rtype: int, size: int) -> LogRecord:
         payload = self.data[self.pos + RECORD_HEADER_SIZE : self.pos + size]
+        code, base = record_codes(rtype)
         try:
             items = decode_payload(rtype, payload, self.bo, self.intro_record_size)
             error = None
         except FormatError as err:
             items = ()
             error = self._error(err.reason, err.field or "payload", err.expected, err.found)
-        for item in items:
-            if isinstance(item, ExtIntro):
+        if code == EXT_INTRO:
+            for item in items:
                 self.intro_record_size = item.record_size
         self.modseq = next_modseq(self.modseq, rtype, items, self.header.version)
-        return LogRecord(self.pos, size, rtype, payload, items, self.modseq, error)
+        return LogRecord(self.pos, size, rtype, payload, items, self.modseq, code, base, error)
 
 
 def next_modseq(current: int, rtype: int, items: Payload, version: int) -> int:

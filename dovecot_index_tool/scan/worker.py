@@ -14,7 +14,7 @@ import os
 import signal
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -250,15 +250,30 @@ _MAP_CACHE: dict[tuple, UserData] = {}
 
 
 def _map_of(task: MailboxTask) -> UserData | None:
-    """The user's mdbox map, loaded once per worker while its files stay unchanged."""
     if task.location.format != "mdbox" or task.map_index_dir is None:
         return None
-    prefix = Path(task.map_index_dir) / "dovecot.map.index"
-    key = (str(prefix), *_file_ids(prefix, ("", ".log", ".log.2")), str(task.storage_dir))
+    return _cached_map(task.map_index_dir, task.storage_dir)
+
+
+def _cached_map(map_index_dir: Path, storage_dir: Path | None) -> UserData:
+    """The user's mdbox map, loaded once per worker while its files stay unchanged:
+    every mdbox mailbox of the user and then its shared-file checks ask for it."""
+    prefix = Path(map_index_dir) / "dovecot.map.index"
+    key = (str(prefix), *_file_ids(prefix, ("", ".log", ".log.2")), str(storage_dir))
     if key not in _MAP_CACHE:
         _MAP_CACHE.clear()
-        _MAP_CACHE[key] = load_user(None, task.map_index_dir, task.storage_dir)
+        _MAP_CACHE[key] = load_user(None, map_index_dir, storage_dir)
     return _MAP_CACHE[key]
+
+
+def _user_data(task: UserTask) -> UserData:
+    """The list index read now; the map as the mailboxes' checks read it."""
+    if task.map_index_dir is None:
+        return load_user(task.list_index_dir, None, None)
+    listed = load_user(task.list_index_dir, None, None)
+    mapped = _cached_map(task.map_index_dir, task.storage_dir)
+    return replace(mapped, list_index=listed.list_index,
+                   read_errors=listed.read_errors + mapped.read_errors)
 
 
 def _file_ids(prefix: Path, suffixes: tuple[str, ...]) -> list[tuple[int, int, int]]:
@@ -291,7 +306,7 @@ def scan_user(task: UserTask) -> list[Outcome]:
     """The list index and mdbox map of one user (after all its mailboxes)."""
 
     def run() -> list[MailboxReport]:
-        user = load_user(task.list_index_dir, task.map_index_dir, task.storage_dir)
+        user = _user_data(task)
         names = set(task.mailboxes) if task.mailboxes is not None else None
         return check_user_files(user, task.references, names)
 
