@@ -207,7 +207,7 @@ class LogRecord(NamedTuple):
     this is the cheapest immutable object Python makes. ``code`` (the type without
     flag bits) and ``base_code`` (also without the expunge protection bits) are asked
     of every record by several checks and the replay, so the parser computes them once
-    (``record_codes``)."""
+    (``_Scanner._record``)."""
 
     offset: int
     size: int
@@ -256,12 +256,6 @@ class LogFile:
     def trailing(self) -> int:
         """Bytes after the last complete record."""
         return self.size - self.valid_end
-
-
-def record_codes(rtype: int) -> tuple[int, int]:
-    """A record type's code and base code (see ``LogRecord``)."""
-    code = rtype & TYPE_MASK
-    return code, (code & ~EXPUNGE_PROT if code in _PROTECTED else code)
 
 
 def byteorder_of(compat_flags: int, major: int, minor: int) -> str:
@@ -386,7 +380,8 @@ class _Scanner:
 
     def _record(self, rtype: int, size: int) -> LogRecord:
         payload = self.data[self.pos + RECORD_HEADER_SIZE : self.pos + size]
-        code, base = record_codes(rtype)
+        code = rtype & TYPE_MASK
+        base = code & ~EXPUNGE_PROT if code in _PROTECTED else code
         try:
             items = decode_payload(rtype, payload, self.bo, self.intro_record_size)
             error = None
