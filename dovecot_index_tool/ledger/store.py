@@ -157,49 +157,46 @@ class Ledger:
         """Store one mailbox's scan. Findings are merged, not replaced; returns the
         mailbox's open findings as the ledger has them (with their first-seen time)."""
         now = time.time()
-        mailbox_id = self._upsert_mailbox(run_id, box, now, reread)
         if not reread:
+            self._touch_mailbox(run_id, box, now)
             return stored_findings(self.open_findings(box.path))
-        first_seen = self._merge_findings(mailbox_id, run_id, findings, now)
         worst = worst_of(f.severity.value for f in findings)
-        self.db.execute("UPDATE mailboxes SET worst=? WHERE id=?", (worst, mailbox_id))
-        if worst in (None, "info"):
-            self.db.execute("UPDATE mailboxes SET last_clean=? WHERE id=?", (now, mailbox_id))
+        mailbox_id = self._upsert_mailbox(run_id, box, now, worst)
+        first_seen = self._merge_findings(mailbox_id, run_id, findings, now)
         return [replace(f, first_seen=seen) for f, seen in zip(findings, first_seen, strict=True)]
 
-    def _upsert_mailbox(self, run_id: int, box: MailboxRecord, now: float, reread: bool) -> int:
-        row = self.db.one("SELECT id FROM mailboxes WHERE path=?", (box.path,))
-        values = (
-            box.volume,
-            box.tenant,
-            box.user,
-            box.name,
-            box.format,
-            box.index_dir,
-            box.mail_dir,
-            box.control_dir,
-            box.messages,
-            box.bytes,
-            box.fingerprint,
+    def _upsert_mailbox(self, run_id: int, box: MailboxRecord, now: float, worst: str | None
+                        ) -> int:
+        """One statement per mailbox read (a scan makes thousands): what it is, what was
+        worst in it, and when it was last clean."""
+        clean = now if worst in (None, "info") else None
+        return self.db.insert(
+            "INSERT INTO mailboxes (volume, tenant, user_name, name, format, index_dir, "
+            "mail_dir, control_dir, messages, bytes, fingerprint, path, last_scanned, "
+            "last_run, worst, last_clean) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (path) DO UPDATE SET volume=excluded.volume, tenant=excluded.tenant, "
+            "user_name=excluded.user_name, name=excluded.name, format=excluded.format, "
+            "index_dir=excluded.index_dir, mail_dir=excluded.mail_dir, "
+            "control_dir=excluded.control_dir, messages=excluded.messages, "
+            "bytes=excluded.bytes, fingerprint=excluded.fingerprint, "
+            "last_scanned=excluded.last_scanned, last_run=excluded.last_run, "
+            "worst=excluded.worst, "
+            "last_clean=COALESCE(excluded.last_clean, mailboxes.last_clean)",
+            (*_mailbox_values(box), box.path, now, run_id, worst, clean),
         )
-        if row is None:
-            return self.db.insert(
-                "INSERT INTO mailboxes (volume, tenant, user_name, name, format, index_dir, "
-                "mail_dir, control_dir, messages, bytes, fingerprint, path, last_scanned, "
-                "last_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (*values, box.path, now, run_id),
-            )
-        mailbox_id = row["id"]
-        if reread:
-            self.db.execute(
-                "UPDATE mailboxes SET volume=?, tenant=?, user_name=?, name=?, format=?, "
-                "index_dir=?, mail_dir=?, control_dir=?, messages=?, bytes=?, fingerprint=?, "
-                "last_scanned=?, last_run=? WHERE id=?",
-                (*values, now, run_id, mailbox_id),
-            )
-        else:
-            self.db.execute("UPDATE mailboxes SET last_run=? WHERE id=?", (run_id, mailbox_id))
-        return mailbox_id
+
+    def _touch_mailbox(self, run_id: int, box: MailboxRecord, now: float) -> None:
+        """A mailbox seen but not read this run: known, never re-judged."""
+        row = self.db.one("SELECT id FROM mailboxes WHERE path=?", (box.path,))
+        if row is not None:
+            self.db.execute("UPDATE mailboxes SET last_run=? WHERE id=?", (run_id, row["id"]))
+            return
+        self.db.insert(
+            "INSERT INTO mailboxes (volume, tenant, user_name, name, format, index_dir, "
+            "mail_dir, control_dir, messages, bytes, fingerprint, path, last_scanned, "
+            "last_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (*_mailbox_values(box), box.path, now, run_id),
+        )
 
     def _merge_findings(
         self, mailbox_id: int, run_id: int, findings: list[Finding], now: float
@@ -316,6 +313,11 @@ class Ledger:
         sql = and_equal(sql, args, {"m.tenant": tenant, "m.volume": volume})
         sql += " GROUP BY m.id, m.volume, m.tenant, m.user_name, m.name, m.path, m.format"
         return self.db.all(sql + " ORDER BY since", args)
+
+
+def _mailbox_values(box: MailboxRecord) -> tuple:
+    return (box.volume, box.tenant, box.user, box.name, box.format, box.index_dir,
+            box.mail_dir, box.control_dir, box.messages, box.bytes, box.fingerprint)
 
 
 def and_equal(sql: str, args: list[object], columns: dict[str, object | None]) -> str:
