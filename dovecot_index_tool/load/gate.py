@@ -1,7 +1,8 @@
-"""The gate a run passes before each new mailbox: wait while the host is busy, stop
-starting work outside the window or past the time budget.
+"""The gate a run passes before each new task (a scan's user or batch of a few
+mailboxes, a repair job): wait while the host is busy, stop starting work outside
+the window or past the time budget.
 
-A pause is taken between mailboxes, never inside one (a read is short; a half-read
+A pause is taken between tasks, never inside a mailbox (a read is short; a half-read
 mailbox would have to be read again). Every pause is counted by its reason, so the
 run can say how long it waited and why (ledger, progress, Prometheus).
 """
