@@ -1261,3 +1261,43 @@ def test_a_log2_too_short_to_parse_is_a_note_when_the_index_does_not_need_it(
     found = store.findings()
     assert any(f.check == "log.old-log-damaged" for f in found)
     assert not [f for f in found if f.severity in (Severity.ERROR, Severity.FATAL)]
+
+
+def _oracle_module():
+    """scripts/oracle-damage as a module (it has no .py name)."""
+    import importlib.machinery
+    import importlib.util
+    import sys
+
+    loader = importlib.machinery.SourceFileLoader("oracle_damage",
+                                                  str(ROOT / "scripts" / "oracle-damage"))
+    spec = importlib.util.spec_from_loader("oracle_damage", loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["oracle_damage"] = module  # its dataclasses look their module up
+    loader.exec_module(module)
+    return module
+
+
+@pytest.mark.dovecot
+def test_the_oracle_sees_an_imap_client_refused_where_doveadm_may_say_less() -> None:
+    """Partial bytes no writer holds at the end of a log: IMAP SELECT answers NO, and
+    the harness's IMAP judge counts that as Dovecot reacting; the same session on the
+    undamaged copy is silent."""
+    from mail_sandbox import Sandbox
+
+    oracle = _oracle_module()
+    if not os.access(oracle.IMAP, os.X_OK):
+        (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)(
+            f"{oracle.IMAP} is missing (apt-get install dovecot-imapd)")
+    box = Sandbox.create("fresh")
+    try:
+        clean = oracle._store(box, box.base / "clean", "maildir")
+        damaged = oracle._store(box, box.base / "damaged", "maildir")
+        log_partial_write(damaged, "Empty")
+        quiet = oracle._imap(box, clean, "Empty")
+        refused = oracle._imap(box, damaged, "Empty")
+    finally:
+        box.remove()
+    assert quiet[2] is False and quiet[0] == 0, quiet
+    assert refused[2] is True, refused
+    assert any("NO" in why or "Error" in why for why in refused[3]), refused
