@@ -1253,6 +1253,72 @@ def test_a_rotated_log_whose_sequence_breaks_its_own_chain_is_named(tmp_path: Pa
     assert lost and all(Path(f.file).name == "dovecot.index.log" for f in lost), _show(lost)
 
 
+@pytest.mark.parametrize("name", ["maildir", "sdbox", "mdbox"])
+def test_a_log_from_another_mailbox_is_named_not_the_index_it_does_not_fit(
+    tmp_path: Path, name: str
+) -> None:
+    """INBOX's rotated log copied over One's only log (both share an indexid when made
+    in the same second): the log says it follows the very sequence One's index was
+    written against, and no .log.2 is there. Dovecot drops .log.2 only after writing
+    the index against the newer log, so the log is what does not fit."""
+    store = copy_store(FIXTURES, name, tmp_path)
+    assert not store.log2("One").exists()
+    shutil.copyfile(store.log("INBOX"), store.log("One"))
+    lost = [f for f in store.findings() if f.check == "index.log-lost"]
+    assert lost and all(f.file == str(store.log("One")) for f in lost), _show(lost)
+
+
+def test_a_log_numbered_zero_is_named_when_the_index_cannot_find_its_log(
+    tmp_path: Path,
+) -> None:
+    """Dovecot numbers logs from 1: a head log with file_seq 0 is its own damage."""
+    store = copy_store(FIXTURES, "maildir", tmp_path)
+    patch_u32(store.log("One"), 8, 0)
+    lost = [f for f in store.findings() if f.check == "index.log-lost"]
+    assert lost and all(f.file == str(store.log("One")) for f in lost), _show(lost)
+
+
+def _index_cache_pointer(index: Path) -> tuple[int, int, int]:
+    """(uid, file offset of its cache value in dovecot.index, value) of the first message
+    whose cache offset the log does not move."""
+    from dovecot_index_tool.format.binary import layout
+    from dovecot_index_tool.format.index import parse_index
+
+    parsed = parse_index(index.read_bytes(), str(index))
+    ext = parsed.extension("cache")
+    u32 = layout(parsed.byteorder, "I")
+    for rec in parsed.records:
+        (value,) = u32.unpack(ext.record_value(rec.data))
+        if value and value == cache_offset_of(index, rec.uid):
+            return rec.uid, rec.offset + ext.record_offset, value
+    raise LookupError(index)
+
+
+@pytest.mark.parametrize("change", [1 << 20, 2])
+def test_a_cache_offset_pointing_off_a_whole_cache_is_the_index_records_damage(
+    tmp_path: Path, change: int
+) -> None:
+    """One index record's cache offset moved past the end of the cache (or off its
+    4-byte alignment): the cache's own records are whole, so the finding names the
+    index record that holds the offset, though Dovecot still deletes the cache."""
+    store = copy_store(FIXTURES, "maildir", tmp_path)
+    index = store.index("INBOX")
+    uid, at, value = _index_cache_pointer(index)
+    patch_u32(index, at, value + change)
+    bad = [f for f in store.findings() if f.check == "cache.record-invalid"]
+    assert bad and all(f.file == str(index) and f.offset == at for f in bad), _show(bad)
+
+
+def test_a_cache_cut_short_is_still_the_caches_damage(tmp_path: Path) -> None:
+    """Cut inside its records, the cache is what is wrong, however many offsets now
+    point past its end."""
+    store = copy_store(FIXTURES, "maildir", tmp_path)
+    path = store.cache("INBOX")
+    truncate(path, path.stat().st_size - 30)
+    bad = [f for f in store.findings() if f.check == "cache.record-invalid"]
+    assert bad and all(f.file == str(path) for f in bad), _show(bad)
+
+
 def test_a_log2_too_short_to_parse_is_a_note_when_the_index_does_not_need_it(
     tmp_path: Path,
 ) -> None:

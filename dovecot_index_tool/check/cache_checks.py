@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dovecot_index_tool.check.cache_pointers import pointer_holder, pointer_is_the_damage
 from dovecot_index_tool.check.data import IndexState
 from dovecot_index_tool.check.findings import Finding, from_error, from_file_error
 from dovecot_index_tool.check.index_checks import (
@@ -53,7 +54,7 @@ def check_cache(index: IndexState) -> list[Finding]:
         ]
     if any(f.check == "cache.field-header-invalid" for f in out):
         return out
-    return out + _chains(cache, state, ext)
+    return out + _chains(cache, state, ext, files)
 
 
 def _logs_read_whole(index: IndexState) -> bool:
@@ -159,10 +160,13 @@ def _field_problems(f, seen: set[str]) -> list[tuple[str, str, object, object]]:
     return out
 
 
-def _chains(cache: CacheFile, state, ext) -> list[Finding]:
+def _chains(cache: CacheFile, state, ext, files: IndexSet) -> list[Finding]:
     """Walk every message's records; report the first few of each kind, then a count."""
     u32 = layout(state.byteorder, "I")
     found: dict[str, list[tuple[int, object]]] = {}
+    pointers: list[tuple[int, int, object]] = []  # first offsets that reach no record
+    data_end = cache.field_headers[-1].offset + cache.field_headers[-1].size \
+        if cache.field_headers else 0
     for rec in state.records:
         raw = ext.record_value(rec.data)
         if raw is None or len(raw) < 4:
@@ -171,16 +175,43 @@ def _chains(cache: CacheFile, state, ext) -> list[Finding]:
         if not offset:
             continue
         chain = cache.chain(offset)
-        if chain.error is not None:
-            check = (
-                "cache.record-chain-loop"
-                if chain.error.kind is ErrorKind.CACHE_CHAIN_LOOP
-                else "cache.record-invalid"
-            )
-            found.setdefault(check, []).append((rec.uid, chain.error))
-    out = []
+        data_end = max([data_end, *(r.offset + r.size for r in chain.records)])
+        if chain.error is None:
+            continue
+        if not chain.records and chain.error.field == "record":
+            pointers.append((rec.uid, offset, chain.error))
+            continue
+        check = (
+            "cache.record-chain-loop"
+            if chain.error.kind is ErrorKind.CACHE_CHAIN_LOOP
+            else "cache.record-invalid"
+        )
+        found.setdefault(check, []).append((rec.uid, chain.error))
+    out = _pointer_findings(cache, pointers, data_end, files, state.byteorder, found)
     for check, places in found.items():
         for uid, err in places[:SAME_KIND_REPORTED]:
             more = f" ({len(places)} messages in all)" if len(places) > 1 else ""
             out.append(from_error(check, err, f"uid {uid}: {err.reason}{more}"))
     return out
+
+
+def _pointer_findings(cache: CacheFile, pointers, data_end: int, files: IndexSet, order: str,
+                      found: dict) -> list[Finding]:
+    """A lone offset that points nowhere into a whole cache is the index's or the log's
+    damage (see cache_pointers); otherwise the cache's own, like any broken record."""
+    if len(pointers) == 1 and pointer_is_the_damage(cache, pointers[0][1], data_end):
+        uid, offset, err = pointers[0]
+        holder = pointer_holder(files, uid, offset, order)
+        return [Finding(
+            "cache.record-invalid",
+            holder.file,
+            f"uid {uid}: cache offset {offset} points {'outside' if offset % 4 == 0 else 'off'}"
+            f" the {len(cache.data)}-byte cache, whose own data is whole: {err.reason}",
+            offset=holder.offset,
+            field=holder.field,
+            expected=f"a record start below {len(cache.data)}",
+            found=offset,
+        )]
+    for uid, _offset, err in pointers:
+        found.setdefault("cache.record-invalid", []).append((uid, err))
+    return []

@@ -301,21 +301,19 @@ def check_consistency(index: IndexState) -> list[Finding]:
 
 def _lost_log(index: IndexState, reason: str) -> Finding:
     """The index's log position is in no log on disk. The log is the odd one out when
-    ``.log`` is missing, or is no newer than ``.log.2`` (a copy, an older log); else
-    the index's own position is wrong."""
+    ``.log`` is missing, is no newer than ``.log.2`` (a copy, an older log), or its own
+    header says it cannot be the log the index was written against; else the index's
+    own position is wrong."""
     files, idx = index.files, index.files.index
     head = next((log for log in files.logs if log.path == f"{files.prefix}.log"), None)
     old = next((log for log in files.logs if log.path == f"{files.prefix}.log.2"), None)
-    if head is None or (old is not None and head.header.file_seq <= old.header.file_seq) or (
-        _seq_contradicts_chain(head, idx.header.log_file_seq)
-    ):
+    why_log = _why_the_log_is_wrong(head, old, idx.header.log_file_seq)
+    if why_log is not None:
         return Finding(
             "index.log-lost",
             f"{files.prefix}.log",
             f"Lost log: {reason}; dovecot.index was written against log seq "
-            f"{idx.header.log_file_seq}, and .log is "
-            + ("missing" if head is None else f"seq {head.header.file_seq}, which neither "
-               ".log.2 nor its own prev_file_seq leads to"),
+            f"{idx.header.log_file_seq}, and .log {why_log}",
             offset=8 if head is not None else None,
             field="header.file_seq" if head is not None else "file",
             expected=idx.header.log_file_seq,
@@ -329,6 +327,41 @@ def _lost_log(index: IndexState, reason: str) -> Finding:
         field="header.log_file_seq",
         found=idx.header.log_file_seq,
     )
+
+
+def _why_the_log_is_wrong(head: L.LogFile | None, old: L.LogFile | None, index_seq: int
+                          ) -> str | None:
+    """Why ``.log`` rather than the index's position is the file that does not fit."""
+    if head is None:
+        return "is missing"
+    h = head.header
+    if old is not None and h.file_seq <= old.header.file_seq:
+        return f"is seq {h.file_seq}, no newer than .log.2 (seq {old.header.file_seq})"
+    if _log_contradicts_itself(head):
+        return f"says seq {h.file_seq} after seq {h.prev_file_seq}, which Dovecot never writes"
+    if _seq_contradicts_chain(head, index_seq):
+        return (f"is seq {h.file_seq}, which neither .log.2 nor its own prev_file_seq "
+                f"({h.prev_file_seq}) leads to")
+    if old is None and _follows_a_missing_log(head, index_seq):
+        return (f"is seq {h.file_seq}, following seq {h.prev_file_seq} (the index's), but "
+                f"there is no .log.2: the log is not this mailbox's, or its predecessor "
+                f"was removed")
+    return None
+
+
+def _log_contradicts_itself(head: L.LogFile) -> bool:
+    """Dovecot numbers logs from 1, and a rotated log follows a lower sequence."""
+    h = head.header
+    return h.file_seq == 0 or (h.prev_file_seq != 0 and h.prev_file_seq >= h.file_seq)
+
+
+def _follows_a_missing_log(head: L.LogFile, index_seq: int) -> bool:
+    """``.log`` says it continues the very sequence the index was written against, yet
+    no ``.log.2`` is there. Dovecot drops ``.log.2`` only after writing the index
+    against the newer log, so the index's position is confirmed by the log's own
+    header, and the log (a copy from elsewhere, or one whose predecessor is gone) is
+    what does not fit."""
+    return head.header.prev_file_seq == index_seq != head.header.file_seq
 
 
 def _seq_contradicts_chain(head: L.LogFile, index_seq: int) -> bool:
