@@ -164,6 +164,14 @@ def index_next_uid_lowered(s: Store, box: str) -> Path:
     return path
 
 
+def index_next_uid_raised(s: Store, box: str) -> Path:
+    """next_uid raised by one flipped bit (bit 13) while the log still appends after the
+    index's tail."""
+    path = s.index(box)
+    patch_u32(path, header_offset("next_uid"), index_file(path).header.next_uid | 1 << 13)
+    return path
+
+
 def index_uids_unordered(s: Store, box: str) -> Path:
     """The third record repeats the second one's UID."""
     path = s.index(box)
@@ -789,6 +797,14 @@ CASES = (
         "of uid 1 are replayed over next_uid 0 (Dovecot fscks next_uid first)",
     ),
     Case("index.next-uid-below-record", "mdbox", "INBOX", index_next_uid_lowered),
+    Case(
+        "index.next-uid-ahead",
+        "sdbox",
+        "INBOX",
+        index_next_uid_raised,
+        ("sdbox.mail-file-not-in-index",),
+        "the refused append leaves the newest mail file out of the state, as Dovecot does",
+    ),
     Case("index.uids-unordered", "mdbox", "INBOX", index_uids_unordered),
     Case("index.seen-count-too-large", "maildir", "INBOX", index_seen_count_too_large),
     Case("index.deleted-count-too-large", "sdbox", "INBOX", index_deleted_count_too_large),
@@ -1303,7 +1319,7 @@ def test_a_cache_offset_pointing_off_a_whole_cache_is_the_index_records_damage(
     index record that holds the offset, though Dovecot still deletes the cache."""
     store = copy_store(FIXTURES, "maildir", tmp_path)
     index = store.index("INBOX")
-    uid, at, value = _index_cache_pointer(index)
+    _uid, at, value = _index_cache_pointer(index)
     patch_u32(index, at, value + change)
     bad = [f for f in store.findings() if f.check == "cache.record-invalid"]
     assert bad and all(f.file == str(index) and f.offset == at for f in bad), _show(bad)

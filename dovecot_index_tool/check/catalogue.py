@@ -164,6 +164,15 @@ _RULES = (
         RESYNC,
     ),
     Rule(
+        "index.next-uid-ahead",
+        E,
+        "next_uid is above the UID the log appends right after the index's own messages",
+        "'Log synchronization error' (Append with UID u, but next_uid = N): the append is "
+        "skipped, the new message stays hidden until fsck",
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
         "index.uids-unordered",
         E,
         "record UIDs are zero, repeated or not ascending",

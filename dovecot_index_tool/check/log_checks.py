@@ -10,6 +10,7 @@ from dovecot_index_tool.check.data import IndexState
 from dovecot_index_tool.check.findings import Finding, from_error, from_file_error
 from dovecot_index_tool.check.header_rules import HeaderFacts, HeaderRule, apply_rules, fixed
 from dovecot_index_tool.check.index_checks import compat_for, log_is_usable, mailbox_byteorder
+from dovecot_index_tool.check.next_uid_witness import raised_next_uid
 from dovecot_index_tool.format import log as L
 from dovecot_index_tool.format.binary import layout
 from dovecot_index_tool.format.index import HEADER_OFFSETS
@@ -287,6 +288,9 @@ def check_consistency(index: IndexState) -> list[Finding]:
         for issue in replay.issues:
             if (issue.file, issue.offset) in reported:
                 continue  # already log.record-invalid / log.unknown-record-type
+            if (raised := raised_next_uid(index, issue)) is not None:
+                out.append(raised)
+                continue
             out.append(
                 Finding(
                     "log.replay-error",
