@@ -1325,6 +1325,36 @@ def test_a_cache_offset_pointing_off_a_whole_cache_is_the_index_records_damage(
     assert bad and all(f.file == str(index) and f.offset == at for f in bad), _show(bad)
 
 
+def test_an_older_field_header_is_not_judged_as_dovecot_reads_only_the_newest(
+    tmp_path: Path,
+) -> None:
+    """The cache's field headers form a chain and each lists every field; Dovecot
+    follows the older links' next_offset only and parses the newest. Names destroyed in
+    an older link change nothing Dovecot shows, so they are not reported; the same
+    damage in the newest link is."""
+    store = copy_store(FIXTURES, "sdbox", tmp_path)
+    path = store.cache("INBOX")
+    links = cache_file(path, store.index("INBOX")).field_headers
+    assert len(links) >= 2
+    older, newest = links[0], links[-1]
+    names = 12 + 10 * len(older.fields)
+    patch_bytes(path, older.offset + names, b"\0" * 8)
+    assert not [f for f in store.findings() if f.check == "cache.field-header-invalid"]
+    patch_bytes(path, newest.offset + 12 + 10 * len(newest.fields), b"\0" * 8)
+    assert [f for f in store.findings() if f.check == "cache.field-header-invalid"]
+
+
+def test_a_cache_of_another_index_is_only_the_indexid_warning(tmp_path: Path) -> None:
+    """Dovecot deletes a cache whose indexid is not the index's without a word, before
+    it looks at anything else in it: the rest of its damage is not reported."""
+    store = copy_store(FIXTURES, "maildir", tmp_path)
+    path = store.cache("One")
+    patch_u32(path, 4, index_file(store.index("One")).header.indexid ^ 0x5A5A)
+    patch_u32(path, 28, 0)  # and no field header at all
+    found = {f.check: f.severity for f in store.findings() if f.severity != Severity.INFO}
+    assert found == {"cache.indexid-mismatch": Severity.WARNING}, found
+
+
 def test_a_cache_cut_short_is_still_the_caches_damage(tmp_path: Path) -> None:
     """Cut inside its records, the cache is what is wrong, however many offsets now
     point past its end."""

@@ -29,7 +29,9 @@ def check_cache(index: IndexState) -> list[Finding]:
     cache = cache_in_order(files)
     if cache is None:
         return out
-    header = _header(cache)
+    header = _header(cache, _mailbox_indexid(files))
+    if header is None:
+        return out  # another index's cache: Dovecot unlinks it silently (indexid check)
     if header:
         return out + header
     out += _fields(cache)
@@ -85,7 +87,16 @@ def cache_in_order(files: IndexSet) -> CacheFile | None:
     return parse_cache(cache.data, cache.path, byteorder=order, indexid=indexid)
 
 
-def _header(cache: CacheFile) -> list[Finding]:
+def _mailbox_indexid(files: IndexSet) -> int | None:
+    """The indexid Dovecot compares the cache's with: the index's, else the head log's."""
+    if files.index is not None:
+        return files.index.header.indexid
+    return files.logs[-1].header.indexid if files.logs else None
+
+
+def _header(cache: CacheFile, indexid: int | None) -> list[Finding] | None:
+    """Dovecot's header checks in its order; None when the cache belongs to another
+    index, which Dovecot deletes without a word (cache.indexid-mismatch says so)."""
     h = cache.header
     if h.major_version != 1 or h.compat_sizeof_uoff_t != 8:
         return [
@@ -100,6 +111,8 @@ def _header(cache: CacheFile) -> list[Finding]:
                 found=f"{h.major_version} / {h.compat_sizeof_uoff_t}",
             )
         ]
+    if indexid is not None and h.indexid != indexid:
+        return None
     if h.file_seq == 0:
         return [
             Finding(

@@ -197,12 +197,19 @@ def _field_header_chain(
             problems.append(_err(reason, path, where, "field_header.next_offset", next_offset))
             return chain
         offset = next_offset
+        next_raw, size, _count = for_order(bo).cache_field_header.unpack_from(data, offset)
+        next_offset = decode_packed_offset(next_raw)
         parsed = _field_header(data, offset, bo, path)
         if isinstance(parsed, FormatError):
+            if next_offset:
+                # Dovecot reads only the newest header whole (it lists every field);
+                # of an older one it follows just next_offset.
+                chain.append(FieldHeader(offset, next_offset, size, ()))
+                where = offset
+                continue
             problems.append(parsed)
             return chain
         chain.append(parsed)
-        next_offset = parsed.next_offset
         where = offset
     if not chain:
         problems.append(_err("missing header fields", path, 28, "field_header_offset", 0))
