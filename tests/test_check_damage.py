@@ -563,6 +563,13 @@ def cache_record_size_4(s: Store, box: str) -> Path:
     return path
 
 
+def cache_cut_in_last_record(s: Store, box: str) -> Path:
+    """The cache cut 12 bytes short: its last record now runs past the end."""
+    path = s.cache(box)
+    truncate(path, path.stat().st_size - 12)
+    return path
+
+
 def cache_record_loop(s: Store, box: str) -> Path:
     """A message's newest cache record names itself as the older one."""
     path = s.cache(box)
@@ -885,6 +892,7 @@ CASES = (
     Case("cache.file-seq-zero", "mdbox", "INBOX", cache_file_seq_zero),
     Case("cache.field-header-invalid", "maildir", "INBOX", cache_field_header_loop),
     Case("cache.record-invalid", "sdbox", "INBOX", cache_record_size_4),
+    Case("cache.record-past-eof", "sdbox", "INBOX", cache_cut_in_last_record),
     Case("cache.record-chain-loop", "mdbox", "INBOX", cache_record_loop),
     Case("cache.stale", "maildir", "One", cache_file_seq_bumped),
     # maildir
@@ -1356,11 +1364,11 @@ def test_a_cache_of_another_index_is_only_the_indexid_warning(tmp_path: Path) ->
 
 
 def test_a_cache_cut_short_is_still_the_caches_damage(tmp_path: Path) -> None:
-    """Cut inside its records, the cache is what is wrong, however many offsets now
-    point past its end."""
+    """Cut a few records short, the cache is what is wrong, though the offsets of the
+    messages whose records are gone now point past its end."""
     store = copy_store(FIXTURES, "maildir", tmp_path)
     path = store.cache("INBOX")
-    truncate(path, path.stat().st_size - 30)
+    truncate(path, path.stat().st_size - 1000)
     bad = [f for f in store.findings() if f.check == "cache.record-invalid"]
     assert bad and all(f.file == str(path) for f in bad), _show(bad)
 

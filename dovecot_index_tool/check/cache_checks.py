@@ -178,6 +178,7 @@ def _chains(cache: CacheFile, state, ext, files: IndexSet) -> list[Finding]:
     u32 = layout(state.byteorder, "I")
     found: dict[str, list[tuple[int, object]]] = {}
     pointers: list[tuple[int, int, object]] = []  # first offsets that reach no record
+    cut: list[tuple[int, object]] = []  # records that run past the end of the file
     data_end = cache.field_headers[-1].offset + cache.field_headers[-1].size \
         if cache.field_headers else 0
     for rec in state.records:
@@ -189,6 +190,7 @@ def _chains(cache: CacheFile, state, ext, files: IndexSet) -> list[Finding]:
             continue
         chain = cache.chain(offset)
         data_end = max([data_end, *(r.offset + r.size for r in chain.records)])
+        cut += [(rec.uid, r) for r in chain.records if r.past_eof]
         if chain.error is None:
             continue
         if not chain.records and chain.error.field == "record":
@@ -201,11 +203,32 @@ def _chains(cache: CacheFile, state, ext, files: IndexSet) -> list[Finding]:
         )
         found.setdefault(check, []).append((rec.uid, chain.error))
     out = _pointer_findings(cache, pointers, data_end, files, state.byteorder, found)
+    out += _cut_records(cache, cut)
     for check, places in found.items():
         for uid, err in places[:SAME_KIND_REPORTED]:
             more = f" ({len(places)} messages in all)" if len(places) > 1 else ""
             out.append(from_error(check, err, f"uid {uid}: {err.reason}{more}"))
     return out
+
+
+def _cut_records(cache: CacheFile, cut: list) -> list[Finding]:
+    """Records that end past the end of the file, within its last page: Dovecot reads
+    the missing bytes as zeros and says nothing, so the cached values there are wrong
+    but no lookup fails."""
+    if not cut:
+        return []
+    uid, rec = cut[0]
+    more = f" ({len(cut)} records in all)" if len(cut) > 1 else ""
+    return [Finding(
+        "cache.record-past-eof",
+        cache.path,
+        f"uid {uid}: the record at {rec.offset} ({rec.size} bytes) ends {rec.past_eof} bytes "
+        f"past the end of the file; Dovecot reads them as zeros{more}",
+        offset=rec.offset + 4,
+        field="record.size",
+        expected=f"<= {len(cache.data) - rec.offset}",
+        found=rec.size,
+    )]
 
 
 def _pointer_findings(cache: CacheFile, pointers, data_end: int, files: IndexSet, order: str,

@@ -594,6 +594,14 @@ _RULES = (
         PURGE,
     ),
     Rule(
+        "cache.record-past-eof",
+        W,
+        "a message's cache record runs past the end of the file (the file was cut)",
+        "reads the missing bytes as zeros without an error (records up to 8 KiB, within the "
+        "file's last page); the cached values there are wrong until the cache is purged",
+        PURGE,
+    ),
+    Rule(
         "cache.record-chain-loop",
         F,
         "a message's cache records form a loop",

@@ -106,6 +106,7 @@ class CacheRecord:
     prev_offset: int
     size: int
     values: tuple[CacheValue, ...]
+    past_eof: int = 0  # bytes of the record beyond the end of the file, read as zeros
 
 
 @dataclass(frozen=True)
@@ -278,6 +279,10 @@ def read_chain(cache: CacheFile, offset: int) -> CacheChain:
     return CacheChain(tuple(records))
 
 
+PREFETCH = 8192  # Dovecot's first guess at a record's size (IO_BLOCK_SIZE)
+PAGE = 4096  # the mapping's granularity: bytes past the end up to it read as zeros
+
+
 def read_record(cache: CacheFile, offset: int) -> CacheRecord | FormatError:
     """Decode one record at ``offset``, or say why it cannot be."""
     path, data = cache.path, cache.data
@@ -288,12 +293,17 @@ def read_record(cache: CacheFile, offset: int) -> CacheRecord | FormatError:
     prev, size = for_order(cache.byteorder).cache_record_header.unpack_from(data, offset)
     if size < RECORD_HEADER_SIZE:
         return _err("invalid record size", path, offset + 4, "record.size", size)
-    if offset + size > len(data):
+    past_eof = max(0, offset + size - len(data))
+    if past_eof and (size > PREFETCH or offset + size > -(-len(data) // PAGE) * PAGE):
         return _err("record points outside file", path, offset + 4, "record.size", size)
-    values = _record_values(cache, offset, data[offset : offset + size])
+    # Dovecot maps PREFETCH bytes and checks the size against the file only for records
+    # larger than that; the rest of the file's last mapped page reads as zeros (beyond
+    # that page the read faults).
+    body = data[offset : offset + size] + bytes(past_eof)
+    values = _record_values(cache, offset, body)
     if isinstance(values, FormatError):
         return values
-    return CacheRecord(offset, prev, size, values)
+    return CacheRecord(offset, prev, size, values, past_eof)
 
 
 def _record_values(
