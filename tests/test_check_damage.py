@@ -1421,3 +1421,30 @@ def test_the_oracle_sees_an_imap_client_refused_where_doveadm_may_say_less() -> 
     assert quiet[2] is False and quiet[0] == 0, quiet
     assert refused[2] is True, refused
     assert any("NO" in why or "Error" in why for why in refused[3]), refused
+
+
+@pytest.mark.dovecot
+@pytest.mark.parametrize(("byte", "broken"), [(0xE5, False), (0x80, False), (0x21, True)])
+def test_an_extension_name_is_judged_by_the_bytes_dovecot_accepts(
+    byte: int, broken: bool
+) -> None:
+    """Dovecot 2.3 takes any byte above 0x7f in an extension name as valid (the index
+    opens without a word); a '!' makes it 'Broken extension ... Invalid name' and an
+    fsck. check agrees with both."""
+    from mail_sandbox import Sandbox
+
+    from dovecot_index_tool.format.index import parse_index
+
+    box = Sandbox.create("fresh")
+    try:
+        store = box.store("maildir")
+        index = store.index("One")
+        ext = parse_index(index.read_bytes(), str(index)).extension("vsize")
+        patch_bytes(index, ext.offset + 16 + ext.name_size - 1, bytes([byte]))  # its last
+        found = {f.check for f in store.findings()}
+        said = box.doveadm(box.throwaway(store), "mailbox", "status", "messages", "One",
+                           check=False).stderr
+    finally:
+        box.remove()
+    assert ("Broken extension" in said) is broken, said
+    assert ("index.extension-invalid" in found) is broken, found

@@ -284,7 +284,7 @@ def _parse_one_extension(
     )
     data_offset = offset + align(EXT_HEADER_SIZE + name_size, 8)
     name = data[offset + EXT_HEADER_SIZE : min(offset + EXT_HEADER_SIZE + name_size, header_end)]
-    text = name.decode("ascii", "replace")
+    text = name.decode("latin-1")  # one character per byte: the name as Dovecot compares it
     if data_offset > header_end:
         return _outside(path, offset, where + ".name_size", text, data_offset, header_end)
     end = data_offset + align(hdr_size, 8)
@@ -422,12 +422,16 @@ EXT_NAME_MAX_LENGTH = 64
 EXT_HEADER_MAX_SIZE = 1024 * 1024 * 16 - 1
 
 
-_EXT_NAME = re.compile(r"[A-Za-z0-9_ -]*")
+# Bytes of 0x80 and above pass too (Dovecot 2.3.19 accepts them, seen on real files);
+# names are decoded as Latin-1, one character per byte.
+_EXT_NAME = re.compile("[A-Za-z0-9_ \x80-\xff-]*")
 
 
 def ext_name_is_valid(name: str) -> bool:
-    """Names Dovecot accepts: ASCII letters, digits, ``-``, ``_`` and space, under 64
-    (asked of every extension intro of every log, so one regular expression)."""
+    """Names Dovecot accepts: ASCII letters, digits, ``-``, ``_``, space and any byte
+    above 0x7f, under 64 (asked of every extension intro of every log, so one regular
+    expression)."""
+    name = name.partition("\0")[0]  # Dovecot copies it as a C string
     return len(name) < EXT_NAME_MAX_LENGTH and _EXT_NAME.fullmatch(name) is not None
 
 

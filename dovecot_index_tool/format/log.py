@@ -510,7 +510,7 @@ def _ext_intros(payload: bytes, bo: str, _intro: int) -> Payload:
                 expected=f"<= {len(payload) - pos - st.size}",
                 found=name_size,
             )
-        name = payload[pos + st.size : pos + st.size + name_size].decode("ascii", "replace")
+        name = payload[pos + st.size : pos + st.size + name_size].decode("latin-1")
         items.append(
             ExtIntro(ext_id, reset_id, hdr_size, rec_size, rec_align, flags, name_size, name)
         )

@@ -11,7 +11,7 @@ from dovecot_index_tool.format.replay.record_map import MapExt, RecordMap
 def add_extension(m: RecordMap, name: str, u: L.ExtIntro) -> int:
     """Append a new extension header (and its zeroed data) to the header buffer."""
     m.hdr.extend(bytes(align(len(m.hdr), 8) - len(m.hdr)))
-    encoded = name.encode("ascii")
+    encoded = name.encode("latin-1")  # names are read one character per byte
     ext_offset = len(m.hdr)
     hdr_offset = ext_offset + align(EXT_HEADER_SIZE + len(encoded), 8)
     ext = MapExt(
