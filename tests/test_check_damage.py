@@ -328,9 +328,18 @@ def state_files_elsewhere(s: Store, box: str) -> Path:
     return s.index_dir(box)
 
 
-def index_extension_renamed(s: Store, box: str) -> Path:
+def index_extension_unknown(s: Store, box: str) -> Path:
+    """A name nothing knows, several bytes away from every known one."""
     path = s.index(box)
-    patch_bytes(path, extension(path, "hdr-vsize").offset + 16, b"hdr-vsizx")
+    patch_bytes(path, extension(path, "hdr-vsize").offset + 16, b"hdr-xyzzy")
+    return path
+
+
+def index_extension_renamed(s: Store, box: str) -> Path:
+    """One flipped bit in the mdbox header extension's name: mdbox-hdr -> edbox-hdr."""
+    path = s.index(box)
+    at = extension(path, "mdbox-hdr").offset + 16
+    patch_bytes(path, at, bytes([path.read_bytes()[at] ^ 0x08]))
     return path
 
 
@@ -830,7 +839,8 @@ CASES = (
     Case("index.dirty-flag-unmarked", "maildir", "One", index_dirty_flag),
     Case("index.fsckd", "sdbox", "One", index_fsckd_flag),
     Case("index.missing", "maildir", "One", index_deleted),
-    Case("index.unknown-extension", "mdbox", "One", index_extension_renamed),
+    Case("index.unknown-extension", "mdbox", "One", index_extension_unknown),
+    Case("index.extension-renamed", "mdbox", "INBOX", index_extension_renamed),
     # transaction log
     Case("log.file-too-small", "maildir", "One", log_truncated),
     Case("log.major-version", "sdbox", "One", log_major_version),
@@ -1193,7 +1203,9 @@ def test_the_oracle_harness_judges_damage_by_what_dovecot_does(tmp_path) -> None
     assert done.returncode == 0, done.stderr[-2000:]
     trials = json.loads(done.stdout)["trials"]
     verdicts = {t["verdict"] for t in trials}
-    assert trials and verdicts <= {"hit", "hit, other file", "miss", "false alarm", "silent"}
+    assert trials and verdicts <= {"hit", "hit, other file", "miss", "out of reach",
+                                   "false alarm", "silent"}
+    assert all(t["out_of_reach"] for t in trials if t["verdict"] == "out of reach")
     assert any(t["verdict"] == "hit" for t in trials)
 
 
@@ -1431,9 +1443,8 @@ def test_an_extension_name_is_judged_by_the_bytes_dovecot_accepts(
     """Dovecot 2.3 takes any byte above 0x7f in an extension name as valid (the index
     opens without a word); a '!' makes it 'Broken extension ... Invalid name' and an
     fsck. check agrees with both."""
-    from mail_sandbox import Sandbox
-
     from dovecot_index_tool.format.index import parse_index
+    from mail_sandbox import Sandbox
 
     box = Sandbox.create("fresh")
     try:
@@ -1448,3 +1459,36 @@ def test_an_extension_name_is_judged_by_the_bytes_dovecot_accepts(
         box.remove()
     assert ("Broken extension" in said) is broken, said
     assert ("index.extension-invalid" in found) is broken, found
+
+
+def test_the_oracle_calls_out_of_reach_only_a_lone_value_dovecot_merely_shows(
+    tmp_path: Path,
+) -> None:
+    """A changed cached value or dbox record flag that Dovecot only shows differently is
+    out of reach; the same bytes with an error from Dovecot, or bytes that are structure
+    (a record's uid, a cache record's size), stay misses."""
+    from types import SimpleNamespace
+
+    from out_of_reach import OTHER_DATA, out_of_reach
+
+    from dovecot_index_tool.format.index import parse_index
+
+    sdbox = copy_store(FIXTURES, "sdbox", tmp_path).index_dir("INBOX")
+    cache = sdbox / "dovecot.index.cache"
+    record = cache_file(cache, sdbox / "dovecot.index").chain(
+        cache_offset_of(sdbox / "dovecot.index", 1)).records[0]
+    value = record.values[0]
+    records = parse_index((sdbox / "dovecot.index").read_bytes()).records
+    flags, uid = records.base + 4, records.base
+
+    def trial(file: str, span: tuple[int, int], dovecot: str = f"imap: {OTHER_DATA}"):
+        return SimpleNamespace(store="sdbox", file=file, span=span, dovecot=dovecot)
+
+    inside = (value.offset, value.offset + 1)
+    assert out_of_reach(trial("dovecot.index.cache", inside), cache).startswith("cached value")
+    assert not out_of_reach(trial("dovecot.index.cache", inside, "imap: Error: x"), cache)
+    header = (record.offset + 4, record.offset + 5)  # the record's size field
+    assert not out_of_reach(trial("dovecot.index.cache", header), cache)
+    index = sdbox / "dovecot.index"
+    assert out_of_reach(trial("dovecot.index", (flags, flags + 1)), index)
+    assert not out_of_reach(trial("dovecot.index", (uid, uid + 1)), index)

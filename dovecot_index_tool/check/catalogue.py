@@ -301,6 +301,16 @@ _RULES = (
         NONE,
     ),
     Rule(
+        "index.extension-renamed",
+        W,
+        "an extension's name is one byte off a known one that the index lacks",
+        "takes it for another extension: what the known one held (the mdbox header, map "
+        "UIDs, keywords, cache offsets) is not found; some are rebuilt quietly, others "
+        "make the mailbox fail or show other data",
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
         "index.unknown-extension",
         INFO,
         "an extension this tool does not decode",

@@ -15,6 +15,7 @@ from dovecot_index_tool.format.binary import BIG, LITTLE, layout
 from dovecot_index_tool.format.errors import ErrorKind
 from dovecot_index_tool.format.index import (
     BASE_HEADER_SIZE,
+    EXT_HEADER_SIZE,
     HDR_FLAG_CORRUPTED,
     HDR_FLAG_FSCKD,
     HDR_FLAG_HAVE_DIRTY,
@@ -468,7 +469,21 @@ def _extensions(idx: IndexFile, path: str) -> list[Finding]:
                     found=ext.name,
                 )
             )
-        if ext.name not in KNOWN_EXTENSIONS and not reason:
+        renamed = _renamed_from(idx, ext.name) if not reason else None
+        if renamed is not None:
+            out.append(
+                Finding(
+                    "index.extension-renamed",
+                    path,
+                    f"extension {ext.name!r} is one byte off {renamed!r}, which the index "
+                    f"lacks: Dovecot no longer finds what {renamed!r} held",
+                    offset=ext.offset + EXT_HEADER_SIZE,
+                    field=f"{where}.name",
+                    expected=renamed,
+                    found=ext.name,
+                )
+            )
+        elif ext.name not in KNOWN_EXTENSIONS and not reason:
             out.append(
                 Finding(
                     "index.unknown-extension",
@@ -481,6 +496,18 @@ def _extensions(idx: IndexFile, path: str) -> list[Finding]:
             )
     out += _keyword_names(idx, path)
     return out
+
+
+def _renamed_from(idx: IndexFile, name: str) -> str | None:
+    """The known extension this unknown name is one changed byte away from, when the
+    index lacks that one (a flipped bit or a stray byte in the name)."""
+    if name in KNOWN_EXTENSIONS:
+        return None
+    present = {e.name for e in idx.extensions}
+    for known in KNOWN_EXTENSIONS - present:
+        if len(known) == len(name) and sum(a != b for a, b in zip(known, name, strict=True)) == 1:
+            return known
+    return None
 
 
 def _first(idx: IndexFile, name: str):
