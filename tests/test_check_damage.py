@@ -572,6 +572,17 @@ def cache_record_size_4(s: Store, box: str) -> Path:
     return path
 
 
+def cache_mime_parts_virtual_too_small(s: Store, box: str) -> Path:
+    """uid 1's cached MIME tree says its header is 0 bytes once CRLFs are counted."""
+    path = s.cache(box)
+    cache = cache_file(path, s.index(box))
+    names = {f.index: f.name for f in cache.fields}
+    record = cache.chain(cache_offset_of(s.index(box), 1)).records
+    value = next(v for r in record for v in r.values if names[v.field_index] == "mime.parts")
+    patch_bytes(path, value.offset + 12, bytes(8))  # root: flags, hdr physical, hdr virtual
+    return path
+
+
 def cache_cut_in_last_record(s: Store, box: str) -> Path:
     """The cache cut 12 bytes short: its last record now runs past the end."""
     path = s.cache(box)
@@ -903,6 +914,7 @@ CASES = (
     Case("cache.field-header-invalid", "maildir", "INBOX", cache_field_header_loop),
     Case("cache.record-invalid", "sdbox", "INBOX", cache_record_size_4),
     Case("cache.record-past-eof", "sdbox", "INBOX", cache_cut_in_last_record),
+    Case("cache.mime-parts-invalid", "maildir", "INBOX", cache_mime_parts_virtual_too_small),
     Case("cache.record-chain-loop", "mdbox", "INBOX", cache_record_loop),
     Case("cache.stale", "maildir", "One", cache_file_seq_bumped),
     # maildir
@@ -1042,6 +1054,12 @@ DOVECOT_CASES = (
         ("Deleting corrupted cache: next_offset in field header loops",),
     ),
     DovecotCase("cache.record-invalid", FETCH, ("Deleting corrupted cache: invalid record size",)),
+    DovecotCase(
+        "cache.mime-parts-invalid",
+        ("fetch", "body", "mailbox", "INBOX", "uid", "1"),
+        ("Deleting corrupted cache record uid=1", "Corrupted cached mime.parts data: "
+         "header_size.virtual_size too small"),
+    ),
     DovecotCase("cache.indexid-mismatch", FETCH, ()),  # deleted (and made again) silently
     DovecotCase(
         "uidlist.unusable",

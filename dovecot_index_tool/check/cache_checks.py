@@ -14,6 +14,7 @@ from dovecot_index_tool.files import IndexSet
 from dovecot_index_tool.format.binary import layout
 from dovecot_index_tool.format.cache import DECISION_FORCED, CacheFile, parse_cache
 from dovecot_index_tool.format.errors import ErrorKind
+from dovecot_index_tool.format.mime_parts import deserialize_problem
 
 MAX_TYPE = 4
 SAME_KIND_REPORTED = 1  # Dovecot drops the whole file: the first place and a count suffice
@@ -179,6 +180,7 @@ def _chains(cache: CacheFile, state, ext, files: IndexSet) -> list[Finding]:
     found: dict[str, list[tuple[int, object]]] = {}
     pointers: list[tuple[int, int, object]] = []  # first offsets that reach no record
     cut: list[tuple[int, object]] = []  # records that run past the end of the file
+    parts: list[tuple[int, object, str]] = []  # mime.parts values Dovecot refuses
     data_end = cache.field_headers[-1].offset + cache.field_headers[-1].size \
         if cache.field_headers else 0
     for rec in state.records:
@@ -191,6 +193,7 @@ def _chains(cache: CacheFile, state, ext, files: IndexSet) -> list[Finding]:
         chain = cache.chain(offset)
         data_end = max([data_end, *(r.offset + r.size for r in chain.records)])
         cut += [(rec.uid, r) for r in chain.records if r.past_eof]
+        parts += [(rec.uid, v, why) for v, why in _broken_mime_parts(cache, chain, state)]
         if chain.error is None:
             continue
         if not chain.records and chain.error.field == "record":
@@ -204,11 +207,42 @@ def _chains(cache: CacheFile, state, ext, files: IndexSet) -> list[Finding]:
         found.setdefault(check, []).append((rec.uid, chain.error))
     out = _pointer_findings(cache, pointers, data_end, files, state.byteorder, found)
     out += _cut_records(cache, cut)
+    out += _mime_parts_findings(cache, parts)
     for check, places in found.items():
         for uid, err in places[:SAME_KIND_REPORTED]:
             more = f" ({len(places)} messages in all)" if len(places) > 1 else ""
             out.append(from_error(check, err, f"uid {uid}: {err.reason}{more}"))
     return out
+
+
+def _broken_mime_parts(cache: CacheFile, chain, state) -> list[tuple[object, str]]:
+    """The mime.parts values of a chain that Dovecot's deserializer refuses."""
+    out = []
+    for record in chain.records:
+        for value in record.values if isinstance(record.values, tuple) else ():
+            field = cache.fields[value.field_index] if value.field_index < len(
+                cache.fields) else None
+            if field is not None and field.name == "mime.parts" and (
+                    why := deserialize_problem(value.data, state.byteorder)):
+                out.append((value, why))
+    return out
+
+
+def _mime_parts_findings(cache: CacheFile, parts: list) -> list[Finding]:
+    """Dovecot deletes such a record when it reads the message's structure ('Corrupted
+    cached mime.parts data') and parses the message again."""
+    if not parts:
+        return []
+    uid, value, why = parts[0]
+    more = f" ({len(parts)} messages in all)" if len(parts) > 1 else ""
+    return [Finding(
+        "cache.mime-parts-invalid",
+        cache.path,
+        f"uid {uid}: Corrupted cached mime.parts data: {why}{more}",
+        offset=value.offset,
+        field="mime.parts",
+        found=why,
+    )]
 
 
 def _cut_records(cache: CacheFile, cut: list) -> list[Finding]:

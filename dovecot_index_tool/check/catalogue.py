@@ -604,6 +604,14 @@ _RULES = (
         PURGE,
     ),
     Rule(
+        "cache.mime-parts-invalid",
+        E,
+        "a message's cached MIME structure (mime.parts) contradicts itself",
+        "'Deleting corrupted cache record uid=N: ... Corrupted cached mime.parts data' when "
+        "a client asks for the structure or a part, then parses the message again",
+        PURGE,
+    ),
+    Rule(
         "cache.record-past-eof",
         W,
         "a message's cache record runs past the end of the file (the file was cut)",

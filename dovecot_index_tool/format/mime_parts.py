@@ -72,3 +72,64 @@ class _Walk:
             children = self.parts(count, False, depth + 1)
         part["children"] = children
         return part
+
+
+def deserialize_problem(data: bytes, bo: str) -> str | None:
+    """What Dovecot's own reader (``message_part_deserialize``) says of these bytes, or
+    None when it takes them. It checks the tree against itself only: positions that go
+    back, virtual sizes below physical ones, a message/rfc822 part without exactly one
+    child, children beyond their parent's body, and bytes short or left over."""
+    reader = _Deserializer(bytes(data), for_order(bo))
+    try:
+        reader.parts(None, 1, 0)
+    except _Refused as err:
+        return str(err)
+    return None if reader.at == len(reader.data) else "Too much data"
+
+
+class _Refused(Exception):
+    pass
+
+
+class _Deserializer:
+    """Dovecot's walk, step by step, over positions it keeps in ``pos``."""
+
+    def __init__(self, data: bytes, lay) -> None:
+        self.data, self.lay, self.at, self.pos = data, lay, 0, 0
+
+    def read(self, st: struct.Struct) -> int:
+        if self.at + st.size > len(self.data):
+            raise _Refused("Not enough data")
+        (value,) = st.unpack_from(self.data, self.at)
+        self.at += st.size
+        return value
+
+    def parts(self, parent_pos: int | None, siblings: int, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            raise _Refused("parts nested too deep")
+        for _ in range(siblings):
+            flags = self.read(self.lay.u32)
+            physical_pos = 0 if parent_pos is None and depth == 0 else self.read(self.lay.u64)
+            if physical_pos < self.pos:
+                raise _Refused("physical_pos less than expected")
+            hdr_p, hdr_v = self.read(self.lay.u64), self.read(self.lay.u64)
+            if hdr_v < hdr_p:
+                raise _Refused("header_size.virtual_size too small")
+            body_p, body_v = self.read(self.lay.u64), self.read(self.lay.u64)
+            if flags & (TEXT | MESSAGE_RFC822):
+                self.read(self.lay.u32)
+            if body_v < body_p:
+                raise _Refused("body_size.virtual_size too small")
+            children = self.read(self.lay.u32) if flags & (MULTIPART | MESSAGE_RFC822) else 0
+            if flags & MESSAGE_RFC822 and children != 1:
+                raise _Refused("message/rfc822 part has "
+                               + ("no children" if children == 0 else "multiple children"))
+            if children:
+                if children * MIN_PART_SIZE > len(self.data) - self.at:
+                    raise _Refused("Not enough data")
+                self.pos = physical_pos + hdr_p
+                end = self.pos + body_p
+                self.parts(physical_pos, children, depth + 1)
+                if self.pos > end:
+                    raise _Refused("child part location exceeds our size")
+                self.pos = end
