@@ -6,7 +6,8 @@ contradicts it: the message itself (which ``check`` does not read) is the only
 witness. scripts/oracle-damage counts such a trial as *out of reach*, with the
 reason, instead of as a miss, and only when
 
-* Dovecot's whole reaction is other data (no error, no refusal, no abort), and
+* Dovecot's whole reaction is other data (no error, no refusal, no abort), or it is
+  Dovecot deleting a cached value because the message it read says otherwise, and
 * every changed byte lies inside one of the values listed here, located in the
   undamaged copy of the file by the package's own parsers.
 
@@ -15,6 +16,7 @@ Anything else that Dovecot reacts to and ``check`` does not report stays a miss.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from dovecot_index_tool.check.data import load_index
@@ -24,6 +26,8 @@ from dovecot_index_tool.format.index import IndexFile, parse_index
 from dovecot_index_tool.format.log import parse_log
 
 OTHER_DATA = "other data than the undamaged store"
+# Dovecot compared a cached value with the message it read, and the message won.
+MESSAGE_CONTRADICTS = re.compile(r"Deleting corrupted cache record uid=\d+: UID \d+: Broken ")
 DBOX = ("sdbox", "mdbox")
 FLAGS_BYTE = 4  # of an index record: uid (4 bytes), then the flags
 FLAG_UPDATE_ITEM = 12  # uid1, uid2, add_flags, remove_flags, modseq_inc_flag, padding
@@ -38,6 +42,8 @@ REASONS = {
                 "expunges (the uidlist's may lag); Dovecot shows another UIDNEXT",
     "initial_modseq": "the log's initial_modseq with no .log.2 and no modseq header to "
                       "compare it with: Dovecot shows another HIGHESTMODSEQ",
+    "message": "a cached size or MIME structure that is valid in itself and that only "
+               "the message body contradicts (check does not read bodies)",
     "logged flags": "a flag bit in a flag-update record of a dbox log: the log is the "
                     "only record of that change",
 }
@@ -45,9 +51,16 @@ REASONS = {
 
 def out_of_reach(trial, pristine: Path) -> str:
     """The reason this miss is out of reach of any check, or "" when it is a miss."""
-    if trial.span is None or not trial.dovecot.endswith(OTHER_DATA):
+    if trial.span is None:
         return ""
     start, end = trial.span
+    if MESSAGE_CONTRADICTS.search(trial.dovecot):
+        if trial.file == "dovecot.index.cache" and _in_cached_value(
+                pristine, pristine.read_bytes(), start, end):
+            return f"cached value read against the message: {REASONS['message']}"
+        return ""
+    if not trial.dovecot.endswith(OTHER_DATA):
+        return ""
     kind = _value_kind(trial, pristine, start, end)
     return f"{kind}: {REASONS[kind]}" if kind else ""
 
