@@ -1393,6 +1393,22 @@ def test_a_cache_of_another_index_is_only_the_indexid_warning(tmp_path: Path) ->
     assert found == {"cache.indexid-mismatch": Severity.WARNING}, found
 
 
+def test_a_cache_offset_no_cache_can_hold_is_the_log_records_damage(tmp_path: Path) -> None:
+    """The log's last cache-offset update of a message now says 2 GiB: Dovecot never
+    writes a cache past 1 GiB, so whatever the cache holds, the log record is named."""
+    store = copy_store(FIXTURES, "mdbox", tmp_path)
+    log, index = store.log("One"), store.index("One")
+    wanted = cache_offset_of(index, 1)
+    record = [r for r in log_records(log, L.EXT_REC_UPDATE)
+              if any(u.uid == 1 and int.from_bytes(u.data[:4], "little") == wanted
+                     for u in r.items)][-1]
+    at = record.offset + L.RECORD_HEADER_SIZE + record.data.find(
+        (1).to_bytes(4, "little") + wanted.to_bytes(4, "little")) + 4
+    patch_u32(log, at, 1 << 31)
+    bad = [f for f in store.findings() if f.check == "cache.record-invalid"]
+    assert bad and all(f.file == str(log) and f.offset == at for f in bad), _show(bad)
+
+
 def test_a_cache_cut_short_is_still_the_caches_damage(tmp_path: Path) -> None:
     """Cut a few records short, the cache is what is wrong, though the offsets of the
     messages whose records are gone now point past its end."""

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from dovecot_index_tool.check.cache_pointers import pointer_holder, pointer_is_the_damage
+from dovecot_index_tool.check.cache_pointers import (
+    MAX_CACHE_SIZE,
+    pointer_holder,
+    pointer_is_the_damage,
+)
 from dovecot_index_tool.check.data import IndexState
 from dovecot_index_tool.check.findings import Finding, from_error, from_file_error
 from dovecot_index_tool.check.index_checks import (
@@ -245,6 +249,14 @@ def _mime_parts_findings(cache: CacheFile, parts: list) -> list[Finding]:
     )]
 
 
+def _why_pointer(cache: CacheFile, offset: int) -> str:
+    if offset % 4:
+        return "is not 4-aligned, which no cache record is"
+    if offset >= MAX_CACHE_SIZE:
+        return "is past 1 GiB, where Dovecot never writes a cache"
+    return f"points past the end of the {len(cache.data)}-byte cache, whose own data is whole"
+
+
 def _cut_records(cache: CacheFile, cut: list) -> list[Finding]:
     """Records that end past the end of the file, within its last page: Dovecot reads
     the missing bytes as zeros and says nothing, so the cached values there are wrong
@@ -275,8 +287,7 @@ def _pointer_findings(cache: CacheFile, pointers, data_end: int, files: IndexSet
         return [Finding(
             "cache.record-invalid",
             holder.file,
-            f"uid {uid}: cache offset {offset} points {'outside' if offset % 4 == 0 else 'off'}"
-            f" the {len(cache.data)}-byte cache, whose own data is whole: {err.reason}",
+            f"uid {uid}: cache offset {offset} {_why_pointer(cache, offset)}: {err.reason}",
             offset=holder.offset,
             field=holder.field,
             expected=f"a record start below {len(cache.data)}",

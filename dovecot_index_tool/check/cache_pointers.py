@@ -27,11 +27,16 @@ class PointerHolder:
     field: str
 
 
+MAX_CACHE_SIZE = 1 << 30  # mail_cache_max_size can't be over 1 GB; nothing is written past it
+
+
 def pointer_is_the_damage(cache: CacheFile, offset: int, data_end: int) -> bool:
-    """The one offset that reaches no record is not 4-aligned, or lies past the end of a
-    cache whose own data (records and field headers) reaches the file's end: the cache
-    was not cut. (The caller asks only when one message's offset is out.)"""
-    return offset % 4 != 0 or (offset >= len(cache.data) and data_end >= len(cache.data))
+    """The one offset that reaches no record is not 4-aligned, is one Dovecot can never
+    write (at or past 1 GiB), or lies past the end of a cache whose own data (records
+    and field headers) reaches the file's end: the cache was not cut. (The caller asks
+    only when one message's offset is out.)"""
+    size = len(cache.data)
+    return offset % 4 != 0 or offset >= MAX_CACHE_SIZE or (offset >= size and data_end >= size)
 
 
 def pointer_holder(files: IndexSet, uid: int, offset: int, byteorder: str) -> PointerHolder:
@@ -53,7 +58,7 @@ def pointer_holder(files: IndexSet, uid: int, offset: int, byteorder: str) -> Po
     for log in reversed(files.logs):
         for record in reversed(log.records):
             if record.code == L.EXT_REC_UPDATE and (at := record.data.find(wanted)) >= 0:
-                return PointerHolder(log.path, record.offset + L.RECORD_HEADER_SIZE + at,
+                return PointerHolder(log.path, record.offset + L.RECORD_HEADER_SIZE + at + 4,
                                      f"record@{record.offset}.ext-rec[uid {uid}]")
     head = files.logs[-1].path if files.logs else None
     return PointerHolder(head or (idx.path if idx else None), None, f"uid {uid} cache offset")
