@@ -1518,11 +1518,19 @@ def test_the_oracle_calls_out_of_reach_only_a_lone_value_dovecot_merely_shows(
     def trial(file: str, span: tuple[int, int], dovecot: str = f"imap: {OTHER_DATA}"):
         return SimpleNamespace(store="sdbox", file=file, span=span, dovecot=dovecot)
 
-    inside = (value.offset, value.offset + 1)
-    assert out_of_reach(trial("dovecot.index.cache", inside), cache).startswith("cached value")
-    assert not out_of_reach(trial("dovecot.index.cache", inside, "imap: Error: x"), cache)
-    header = (record.offset + 4, record.offset + 5)  # the record's size field
-    assert not out_of_reach(trial("dovecot.index.cache", header), cache)
+    def flipped(path: Path, at: int) -> bytes:
+        data = bytearray(path.read_bytes())
+        data[at] ^= 0x10
+        return bytes(data)
+
+    inside, header = value.offset, record.offset + 4  # a value's byte; the record's size
+    hit = out_of_reach(trial("dovecot.index.cache", (inside, inside + 1)), cache,
+                       flipped(cache, inside))
+    assert hit.startswith("cached value"), hit
+    assert not out_of_reach(trial("dovecot.index.cache", (inside, inside + 1), "imap: Error: x"),
+                            cache, flipped(cache, inside))
+    assert not out_of_reach(trial("dovecot.index.cache", (header, header + 1)), cache,
+                            flipped(cache, header))
     index = sdbox / "dovecot.index"
-    assert out_of_reach(trial("dovecot.index", (flags, flags + 1)), index)
-    assert not out_of_reach(trial("dovecot.index", (uid, uid + 1)), index)
+    assert out_of_reach(trial("dovecot.index", (flags, flags + 1)), index, flipped(index, flags))
+    assert not out_of_reach(trial("dovecot.index", (uid, uid + 1)), index, flipped(index, uid))
