@@ -57,3 +57,28 @@ def test_huge_children_count_is_refused_before_walking():
 def test_trailing_bytes_are_damage():
     with pytest.raises(FormatError, match="after the last part"):
         decode_mime_parts(MULTIPART + b"\0", "<")
+
+
+@pytest.mark.parametrize("bo", ["<", ">"])
+def test_a_one_part_tree_is_judged_as_dovecots_full_walk_judges_it(bo: str) -> None:
+    """The one-unpack path for childless parts says what the step-by-step walk says."""
+    import random
+    import struct
+
+    from dovecot_index_tool.format import mime_parts
+
+    draw = random.Random(7)
+    for _ in range(500):
+        flags = draw.choice([0, mime_parts.TEXT, mime_parts.MULTIPART, mime_parts.MESSAGE_RFC822,
+                             mime_parts.TEXT | 0x40])
+        sizes = [draw.randrange(0, 5) for _ in range(4)]
+        data = struct.pack(bo + "I4Q", flags, *sizes)
+        if draw.random() < 0.5:
+            data += struct.pack(bo + "I", draw.randrange(3))
+        walker = mime_parts._Deserializer(data, mime_parts.for_order(bo))
+        try:
+            walker.parts(None, 1, 0)
+            slow = None if walker.at == len(data) else "Too much data"
+        except mime_parts._Refused as err:
+            slow = str(err)
+        assert mime_parts.deserialize_problem(data, bo) == slow, (flags, sizes, len(data))

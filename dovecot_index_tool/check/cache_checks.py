@@ -185,6 +185,8 @@ def _chains(cache: CacheFile, state, ext, files: IndexSet) -> list[Finding]:
     pointers: list[tuple[int, int, object]] = []  # first offsets that reach no record
     cut: list[tuple[int, object]] = []  # records that run past the end of the file
     parts: list[tuple[int, object, str]] = []  # mime.parts values Dovecot refuses
+    mime = next((f.index for f in cache.fields if f.name == "mime.parts"), None)
+    order = state.byteorder
     data_end = cache.field_headers[-1].offset + cache.field_headers[-1].size \
         if cache.field_headers else 0
     for rec in state.records:
@@ -197,7 +199,8 @@ def _chains(cache: CacheFile, state, ext, files: IndexSet) -> list[Finding]:
         chain = cache.chain(offset)
         data_end = max([data_end, *(r.offset + r.size for r in chain.records)])
         cut += [(rec.uid, r) for r in chain.records if r.past_eof]
-        parts += [(rec.uid, v, why) for v, why in _broken_mime_parts(cache, chain, state)]
+        if mime is not None:
+            parts += [(rec.uid, v, why) for v, why in _broken_mime_parts(mime, chain, order)]
         if chain.error is None:
             continue
         if not chain.records and chain.error.field == "record":
@@ -219,15 +222,13 @@ def _chains(cache: CacheFile, state, ext, files: IndexSet) -> list[Finding]:
     return out
 
 
-def _broken_mime_parts(cache: CacheFile, chain, state) -> list[tuple[object, str]]:
-    """The mime.parts values of a chain that Dovecot's deserializer refuses."""
+def _broken_mime_parts(mime: int, chain, order: str) -> list[tuple[object, str]]:
+    """The mime.parts values (field ``mime``) of a chain that Dovecot's deserializer
+    refuses."""
     out = []
     for record in chain.records:
         for value in record.values if isinstance(record.values, tuple) else ():
-            field = cache.fields[value.field_index] if value.field_index < len(
-                cache.fields) else None
-            if field is not None and field.name == "mime.parts" and (
-                    why := deserialize_problem(value.data, state.byteorder)):
+            if value.field_index == mime and (why := deserialize_problem(value.data, order)):
                 out.append((value, why))
     return out
 

@@ -79,12 +79,24 @@ def deserialize_problem(data: bytes, bo: str) -> str | None:
     None when it takes them. It checks the tree against itself only: positions that go
     back, virtual sizes below physical ones, a message/rfc822 part without exactly one
     child, children beyond their parent's body, and bytes short or left over."""
+    if len(data) in _LEAF:  # most messages: one part, no children (one unpack)
+        flags, hdr_p, hdr_v, body_p, body_v = _LEAF[len(data)][bo].unpack_from(data)[:5]
+        if not flags & (MULTIPART | MESSAGE_RFC822) and (
+                len(data) == _LEAF_TEXT) == bool(flags & TEXT):
+            if hdr_v < hdr_p:
+                return "header_size.virtual_size too small"
+            return "body_size.virtual_size too small" if body_v < body_p else None
     reader = _Deserializer(bytes(data), for_order(bo))
     try:
         reader.parts(None, 1, 0)
     except _Refused as err:
         return str(err)
     return None if reader.at == len(reader.data) else "Too much data"
+
+
+_LEAF_TEXT = 40  # flags, four sizes, body_lines
+_LEAF = {size: {bo: struct.Struct(bo + "I4Q" + ("I" if size == _LEAF_TEXT else ""))
+                for bo in ("<", ">")} for size in (36, _LEAF_TEXT)}
 
 
 class _Refused(Exception):
