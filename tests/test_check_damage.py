@@ -328,6 +328,14 @@ def state_files_elsewhere(s: Store, box: str) -> Path:
     return s.index_dir(box)
 
 
+def index_keyword_name_paren(s: Store, box: str) -> Path:
+    """The second character of the first keyword name becomes '(': no IMAP atom."""
+    path = s.index(box)
+    at = extension(path, "keywords").data_offset + 4 + 8 * len(index_file(path).keywords)
+    patch_bytes(path, at + 1, b"(")
+    return path
+
+
 def index_extension_unknown(s: Store, box: str) -> Path:
     """A name nothing knows, several bytes away from every known one."""
     path = s.index(box)
@@ -344,6 +352,14 @@ def index_extension_renamed(s: Store, box: str) -> Path:
 
 
 # transaction log
+def log_keyword_name_control(s: Store, box: str) -> Path:
+    """A keyword update's name gets a control character in the middle."""
+    path = s.log(box)
+    rec = next(r for r in log_records(path, L.KEYWORD_UPDATE))
+    patch_bytes(path, rec.offset + L.RECORD_HEADER_SIZE + 4 + 2, b"\x01")
+    return path
+
+
 def log_truncated(s: Store, box: str) -> Path:
     truncate(s.log(box), 20)
     return s.log(box)
@@ -852,6 +868,7 @@ CASES = (
     Case("index.missing", "maildir", "One", index_deleted),
     Case("index.unknown-extension", "mdbox", "One", index_extension_unknown),
     Case("index.extension-renamed", "mdbox", "INBOX", index_extension_renamed),
+    Case("index.keyword-name-invalid", "sdbox", "INBOX", index_keyword_name_paren),
     # transaction log
     Case("log.file-too-small", "maildir", "One", log_truncated),
     Case("log.major-version", "sdbox", "One", log_major_version),
@@ -874,6 +891,7 @@ CASES = (
     Case("log.applied-record-damaged", "maildir", "INBOX", log_applied_record_unknown_type),
     Case("log.tail-update-invalid", "maildir", "INBOX", log_tail_update_past_record),
     Case("log.replay-error", "sdbox", "Lists/dovecot", log_ext_rec_bad_uid),
+    Case("log.keyword-name-invalid", "mdbox", "One", log_keyword_name_control),
     Case("log.garbage-at-eof", "maildir", "Empty", log_partial_write),
     Case("log.reset", "maildir", "INBOX", log_reset_after_log2),
     Case("log.hardlinked", "sdbox", "INBOX", log_hardlinked),

@@ -301,6 +301,15 @@ _RULES = (
         NONE,
     ),
     Rule(
+        "index.keyword-name-invalid",
+        W,
+        "a keyword name in the index holds characters Dovecot never lets a client use",
+        "shows it to clients as a keyword, without a word",
+        NONE,
+        note="Dovecot creates keywords only as IMAP atoms of 7-bit characters: the name's "
+        "bytes were changed, and the keyword it was is gone from those messages",
+    ),
+    Rule(
         "index.extension-renamed",
         W,
         "an extension's name is one byte off a known one that the index lacks",
@@ -396,6 +405,14 @@ _RULES = (
         "a record of an unknown type",
         "'Log synchronization error', then fsck",
         REBUILD,
+    ),
+    Rule(
+        "log.keyword-name-invalid",
+        W,
+        "a keyword update in the log names a keyword Dovecot never lets a client use",
+        "applies it: the messages get that keyword, without a word",
+        NONE,
+        note="Dovecot creates keywords only as IMAP atoms of 7-bit characters",
     ),
     Rule(
         "log.replay-error",

@@ -9,6 +9,7 @@ from collections import Counter
 from dovecot_index_tool.check.data import IndexState
 from dovecot_index_tool.check.findings import Finding, from_error, from_file_error
 from dovecot_index_tool.check.header_rules import HeaderFacts, HeaderRule, apply_rules, fixed
+from dovecot_index_tool.check.keyword_names import keyword_name_problem
 from dovecot_index_tool.files import IndexSet
 from dovecot_index_tool.format import log as L
 from dovecot_index_tool.format.binary import BIG, LITTLE, layout
@@ -529,6 +530,18 @@ def _keyword_names(idx: IndexFile, path: str) -> list[Finding]:
                 field="keywords.names",
             )
         )
+    out += [
+        Finding(
+            "index.keyword-name-invalid",
+            path,
+            f"keyword {i}: {problem}",
+            offset=ext.data_offset,
+            field=f"keywords[{i}].name",
+            found=name,
+        )
+        for i, name in enumerate(idx.keywords)
+        if (problem := keyword_name_problem(name))
+    ][:1]
     u32 = layout(idx.byteorder, "I")
     expected = 0
     for i, name in enumerate(idx.keywords):
@@ -546,7 +559,7 @@ def _keyword_names(idx: IndexFile, path: str) -> list[Finding]:
                 )
             )
             break
-        expected += len(name.encode("utf-8")) + 1
+        expected += len(name.encode("latin-1")) + 1
     return out
 
 

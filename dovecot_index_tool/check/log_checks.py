@@ -10,6 +10,7 @@ from dovecot_index_tool.check.data import IndexState
 from dovecot_index_tool.check.findings import Finding, from_error, from_file_error
 from dovecot_index_tool.check.header_rules import HeaderFacts, HeaderRule, apply_rules, fixed
 from dovecot_index_tool.check.index_checks import compat_for, log_is_usable, mailbox_byteorder
+from dovecot_index_tool.check.keyword_names import keyword_name_problem
 from dovecot_index_tool.check.next_uid_witness import raised_next_uid
 from dovecot_index_tool.format import log as L
 from dovecot_index_tool.format.binary import layout
@@ -166,6 +167,11 @@ def _records(log: L.LogFile) -> list[Finding]:
                 )
             )
             continue
+        if rec.base_code == L.KEYWORD_UPDATE and rec.items and (
+                named := keyword_name_problem(rec.items[0].name)):
+            out.append(Finding("log.keyword-name-invalid", log.path, f"{rec.name}: {named}",
+                               offset=rec.offset + L.RECORD_HEADER_SIZE + 4,
+                               field=f"{where}.name", found=rec.items[0].name))
         problem = _range_problem(rec)
         if problem:
             out.append(

@@ -353,7 +353,7 @@ def parse_keywords_header(data: bytes, bo: str) -> tuple[str, ...]:
                 found=name_offset,
             )
         end = area.index(b"\0", name_offset) if name_offset < len(area) else name_offset
-        names.append(area[name_offset:end].decode("utf-8", "replace"))
+        names.append(area[name_offset:end].decode("latin-1"))  # one character per byte
     return tuple(names)
 
 

@@ -555,7 +555,7 @@ def _keyword_update(payload: bytes, bo: str, _intro: int) -> Payload:
             expected=f"<= {len(payload) - 4}",
             found=name_size,
         )
-    name = payload[4 : 4 + name_size].decode("utf-8", "replace")
+    name = payload[4 : 4 + name_size].decode("latin-1")  # one character per byte
     ranges = _ranges(payload[seqset:], bo)
     return (KeywordUpdate(modify_type, name, ranges),)
 
