@@ -1555,3 +1555,18 @@ def test_the_oracle_calls_out_of_reach_only_a_lone_value_dovecot_merely_shows(
     index = sdbox / "dovecot.index"
     assert out_of_reach(trial("dovecot.index", (flags, flags + 1)), index, flipped(index, flags))
     assert not out_of_reach(trial("dovecot.index", (uid, uid + 1)), index, flipped(index, uid))
+
+
+def test_an_extension_record_too_large_is_dropped_as_dovecots_fsck_drops_it(
+    tmp_path: Path,
+) -> None:
+    """vsize's record_size with its top bit set runs far past the record: Dovecot drops
+    the extension ('Dropped broken extension') and goes on; so does the replay, and the
+    check names the extension instead of failing on the mailbox."""
+    store = copy_store(FIXTURES, "sdbox", tmp_path)
+    index = store.index("One")
+    ext = extension(index, "vsize")
+    at = ext.offset + 10  # hdr_size u32, reset_id u32, record_offset u16, record_size u16
+    patch_bytes(index, at + 1, bytes([index.read_bytes()[at + 1] | 0x80]))
+    found = {f.check: f.file for f in store.findings() if f.severity != Severity.INFO}
+    assert found == {"index.extension-invalid": str(index)}, found

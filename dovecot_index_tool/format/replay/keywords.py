@@ -11,6 +11,7 @@ from dovecot_index_tool.format.binary import align
 from dovecot_index_tool.format.replay.ext_records import NO_ID, introduce
 from dovecot_index_tool.format.replay.modseqs import Modseqs
 from dovecot_index_tool.format.replay.record_map import RecordMap
+from dovecot_index_tool.format.replay.results import Corrupted
 
 ADD, REMOVE = 0, 1  # modify_type
 
@@ -28,6 +29,8 @@ def update_keywords(m: RecordMap, modseqs: Modseqs, record: L.LogRecord) -> None
         _register(m, idx, ext.reset_id, ext.hdr_size, len(m.keywords()))
         ext = m.exts[m.ext_index("keywords")]
     byte, bit = ext.record_offset + kw // 8, 1 << (kw % 8)
+    if byte >= m.record_size:
+        raise Corrupted(f"keyword {u.name!r}: its bit lies outside the record")
     for seq in _touched(m, modseqs, u.ranges, record.modseq):
         if u.modify_type == ADD:
             m.records[seq][byte] |= bit

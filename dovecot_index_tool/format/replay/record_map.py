@@ -16,6 +16,7 @@ from dovecot_index_tool.format.index import (
     HDR_FLAG_FSCKD,
     HEADER_OFFSETS,
     IndexFile,
+    ext_header_problem,
     parse_keywords_header,
 )
 from dovecot_index_tool.format.layouts import for_order
@@ -63,6 +64,9 @@ class RecordMap:
                 e.record_align,
             )
             for e in index.extensions
+            # Dovecot's fsck drops a broken extension ("Dropped broken extension")
+            if ext_header_problem(index.header.record_size, e.name, e.hdr_size,
+                                  e.record_offset, e.record_size, e.record_align) is None
         ]
         records = [bytearray(r.data) for r in index.records]
         return cls(index.byteorder, header, exts, records)
