@@ -219,10 +219,11 @@ def index_deleted_count_off_by_one(s: Store, box: str) -> Path:
     return path
 
 
-def index_deleted_count_one_short(s: Store, box: str) -> Path:
-    """The fixture's INBOX has two \\Deleted messages; the header now counts one."""
+def index_deleted_count_none(s: Store, box: str) -> Path:
+    """The fixture's INBOX has two \\Deleted messages; the header now counts none, so
+    Dovecot's searches for \\Deleted find nothing."""
     path = s.index(box)
-    add_u32(path, header_offset("deleted_messages_count"), -1)
+    patch_u32(path, header_offset("deleted_messages_count"), 0)
     return path
 
 
@@ -854,7 +855,7 @@ CASES = (
     Case("index.first-recent-uid-invalid", "maildir", "One", index_first_recent_uid_zero),
     Case("index.lowwater-beyond-next-uid", "mdbox", "One", index_lowwater_past_next_uid),
     Case("index.seen-count-wrong", "mdbox", "INBOX", index_seen_count_off_by_one),
-    Case("index.deleted-count-wrong", "maildir", "INBOX", index_deleted_count_one_short),
+    Case("index.deleted-count-wrong", "maildir", "INBOX", index_deleted_count_none),
     Case("index.deleted-count-high", "maildir", "INBOX", index_deleted_count_off_by_one),
     Case("index.unseen-lowwater-too-high", "sdbox", "INBOX", index_unseen_lowwater_high),
     Case("index.deleted-lowwater-too-high", "maildir-split", "INBOX", index_deleted_lowwater_high),
@@ -1570,3 +1571,21 @@ def test_an_extension_record_too_large_is_dropped_as_dovecots_fsck_drops_it(
     patch_bytes(index, at + 1, bytes([index.read_bytes()[at + 1] | 0x80]))
     found = {f.check: f.file for f in store.findings() if f.severity != Severity.INFO}
     assert found == {"index.extension-invalid": str(index)}, found
+
+
+@pytest.mark.dovecot
+def test_a_deleted_count_that_is_neither_zero_nor_all_is_only_a_warning() -> None:
+    """Dovecot's searches trust deleted_messages_count only at 0 and at all messages:
+    one where two are \\Deleted still finds both, so check says warning, not error."""
+    from mail_sandbox import Sandbox
+
+    box = Sandbox.create("fresh")
+    try:
+        store = box.store("maildir")
+        patch_u32(store.index("INBOX"), header_offset("deleted_messages_count"), 1)
+        found = {f.check: f.severity for f in store.findings() if f.severity != Severity.INFO}
+        hits = box.doveadm(box.throwaway(store), "search", "mailbox", "INBOX", "deleted")
+    finally:
+        box.remove()
+    assert found == {"index.deleted-count-high": Severity.WARNING}, found
+    assert len(hits.stdout.splitlines()) == 2, hits.stdout

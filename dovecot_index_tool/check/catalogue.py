@@ -215,15 +215,17 @@ _RULES = (
     Rule(
         "index.deleted-count-wrong",
         E,
-        "deleted_messages_count is lower than the records marked \\Deleted",
-        "trusts it silently: searches for \\Deleted and EXPUNGE skip the messages it "
-        "does not count",
+        "deleted_messages_count is 0 while some records are \\Deleted, or counts all "
+        "while some are not",
+        "trusts it silently: searches for \\Deleted and EXPUNGE find nothing at 0, a "
+        "search for UNDELETED finds nothing at all",
         REBUILD,
     ),
     Rule(
         "index.deleted-count-high",
         W,
-        "deleted_messages_count is higher than the records marked \\Deleted",
+        "deleted_messages_count disagrees with the records marked \\Deleted, but is "
+        "neither 0 nor all",
         "searches the records and finds the real ones (the same data)",
         REBUILD,
     ),

@@ -93,7 +93,7 @@ def _at_most(name: str, limit: str, check: str) -> HeaderRule:
 
 
 def _count_matches(name: str, what: str, check: str | None = None,
-                   wrong=lambda stored, counted: stored != counted) -> HeaderRule:
+                   wrong=lambda stored, counted, messages: stored != counted) -> HeaderRule:
     """The stored count of ``what`` messages against the records, when ``wrong``. A
     count already too large on disk is reported as that (Dovecot fscks it) and not
     again as wrong."""
@@ -101,7 +101,8 @@ def _count_matches(name: str, what: str, check: str | None = None,
     def broken(h: HeaderFacts) -> bool:
         stored = getattr(h, name)
         on_disk = getattr(h.disk, name) <= h.disk.messages_count
-        return stored <= h.messages_count and on_disk and wrong(stored, getattr(h, what))
+        return stored <= h.messages_count and on_disk and wrong(
+            stored, getattr(h, what), h.messages_count)
 
     return HeaderRule(
         name,
@@ -194,12 +195,15 @@ FSCK = (
 # (the first such UID, or None).
 COUNTERS = (
     _count_matches("seen_messages_count", "seen"),
-    # Too low hides \Deleted messages from searches and EXPUNGE; too high only makes
-    # Dovecot look, and find the real ones.
+    # Dovecot's searches trust the count only at its ends: 0 means no \Deleted message
+    # (DELETED and EXPUNGE find none), all means no other (UNDELETED finds none). Any
+    # other wrong value only makes Dovecot look, and find the real ones.
     _count_matches("deleted_messages_count", "deleted",
-                   wrong=lambda stored, counted: stored < counted),
+                   wrong=lambda stored, counted, messages: stored != counted
+                   and stored in (0, messages)),
     _count_matches("deleted_messages_count", "deleted", "index.deleted-count-high",
-                   wrong=lambda stored, counted: stored > counted),
+                   wrong=lambda stored, counted, messages: stored != counted
+                   and stored not in (0, messages)),
     _lowwater("first_unseen_uid_lowwater", "unseen", "unseen", "first_unseen"),
     _lowwater("first_deleted_uid_lowwater", "deleted", "\\Deleted", "first_deleted"),
     HeaderRule(
