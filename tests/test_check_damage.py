@@ -1589,3 +1589,15 @@ def test_a_deleted_count_that_is_neither_zero_nor_all_is_only_a_warning() -> Non
         box.remove()
     assert found == {"index.deleted-count-high": Severity.WARNING}, found
     assert len(hits.stdout.splitlines()) == 2, hits.stdout
+
+
+def test_a_recordless_extension_placed_past_the_record_is_invalid(tmp_path: Path) -> None:
+    """hdr-pop3-uidl has no record field, yet its record_offset now lies past the
+    record: Dovecot opens the index, then aborts on an assertion when it copies the map
+    (force-resync), so check reports the extension."""
+    store = copy_store(FIXTURES, "sdbox", tmp_path)
+    index = store.index("INBOX")
+    ext = extension(index, "hdr-pop3-uidl")
+    patch_bytes(index, ext.offset + 9, bytes([index.read_bytes()[ext.offset + 9] | 0x10]))
+    bad = [f for f in store.findings() if f.check == "index.extension-invalid"]
+    assert bad and bad[0].file == str(index), _show(store.findings())

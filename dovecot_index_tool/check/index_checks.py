@@ -452,6 +452,11 @@ def _extensions(idx: IndexFile, path: str) -> list[Finding]:
             ext.record_size,
             ext.record_align,
         )
+        if not reason and ext.record_size == 0 and ext.record_offset > idx.header.record_size:
+            # accepted at open, but copying the map asserts record_offset + record_size
+            # <= the record size: Dovecot aborts (at the next sync that clones the map)
+            reason = ("Record field points outside record size (record_size 0, "
+                      f"record_offset {ext.record_offset}): Dovecot aborts copying the index")
         if reason:
             out.append(
                 Finding(
