@@ -353,6 +353,14 @@ def index_extension_renamed(s: Store, box: str) -> Path:
 
 
 # transaction log
+def log_cut_before_index(s: Store, box: str) -> Path:
+    """The log cut at a record boundary before the position the index was written at."""
+    path = s.log(box)
+    tail = index_file(s.index(box)).header.log_file_tail_offset
+    truncate(path, max(r.offset for r in log_records(path) if r.offset < tail))
+    return path
+
+
 def log_keyword_name_control(s: Store, box: str) -> Path:
     """A keyword update's name gets a control character in the middle."""
     path = s.log(box)
@@ -893,6 +901,7 @@ CASES = (
     Case("log.tail-update-invalid", "maildir", "INBOX", log_tail_update_past_record),
     Case("log.replay-error", "sdbox", "Lists/dovecot", log_ext_rec_bad_uid),
     Case("log.keyword-name-invalid", "mdbox", "One", log_keyword_name_control),
+    Case("log.shorter-than-index", "maildir", "INBOX", log_cut_before_index),
     Case("log.garbage-at-eof", "maildir", "Empty", log_partial_write),
     Case("log.reset", "maildir", "INBOX", log_reset_after_log2),
     Case("log.hardlinked", "sdbox", "INBOX", log_hardlinked),

@@ -409,6 +409,15 @@ _RULES = (
         REBUILD,
     ),
     Rule(
+        "log.shorter-than-index",
+        E,
+        "the log ends before the position the index was written at (both its tail and head)",
+        "'Lost log' or a refused mailbox (IMAP SELECT: NO [SERVERBUG]); the changes after "
+        "the cut are gone",
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
         "log.keyword-name-invalid",
         W,
         "a keyword update in the log names a keyword Dovecot never lets a client use",

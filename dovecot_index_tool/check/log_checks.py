@@ -285,7 +285,8 @@ def check_consistency(index: IndexState) -> list[Finding]:
     out += _missing_log(index)
     replay = index.replay
     if replay is not None:
-        head_reported = any(f.field == "header.log_file_head_offset" for f in out)
+        head_reported = any(f.field == "header.log_file_head_offset"
+                            or f.check == "log.shorter-than-index" for f in out)
         if replay.lost and index.files.index is not None and not head_reported:
             # A head offset already reported as beyond the log is the reason the view
             # is lost ("Invalid offset"): one finding for one fact.
@@ -494,7 +495,22 @@ def _positions(index: IndexState) -> list[Finding]:
     out = []
     boundaries = {r.offset for r in log.records} | {log.valid_end, log.header.hdr_size}
     head, tail = h.log_file_head_offset, h.log_file_tail_offset
-    if head > log.valid_end:
+    if head > log.size and tail > log.size and log.trailing == 0:
+        # Both positions past the end: one damaged field would move only one of them,
+        # so it is the log that lost its end.
+        out.append(
+            Finding(
+                "log.shorter-than-index",
+                log.path,
+                f"the log ends at {log.size}, before the position the index was written "
+                f"at (tail {tail}, head {head}): it lost its end",
+                offset=log.size,
+                field="records",
+                expected=f">= {head} bytes",
+                found=log.size,
+            )
+        )
+    elif head > log.valid_end:
         check = "index.head-beyond-log-end" if head <= log.size else "index.log-offset-invalid"
         out.append(
             Finding(
