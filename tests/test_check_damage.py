@@ -1379,13 +1379,14 @@ def _index_cache_pointer(index: Path) -> tuple[int, int, int]:
     raise LookupError(index)
 
 
-@pytest.mark.parametrize("change", [1 << 20, 2])
+@pytest.mark.parametrize("change", [1 << 20, 2, -64])
 def test_a_cache_offset_pointing_off_a_whole_cache_is_the_index_records_damage(
     tmp_path: Path, change: int
 ) -> None:
-    """One index record's cache offset moved past the end of the cache (or off its
-    4-byte alignment): the cache's own records are whole, so the finding names the
-    index record that holds the offset, though Dovecot still deletes the cache."""
+    """One index record's cache offset moved past the end of the cache, off its 4-byte
+    alignment, or into the middle of the record before: the cache's own records are
+    whole, so the finding names the index record that holds the offset, though Dovecot
+    still deletes the cache."""
     store = copy_store(FIXTURES, "maildir", tmp_path)
     index = store.index("INBOX")
     _uid, at, value = _index_cache_pointer(index)

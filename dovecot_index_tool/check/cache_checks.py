@@ -184,6 +184,7 @@ def _chains(cache: CacheFile, state, ext, files: IndexSet) -> list[Finding]:
     found: dict[str, list[tuple[int, object]]] = {}
     pointers: list[tuple[int, int, object]] = []  # first offsets that reach no record
     cut: list[tuple[int, object]] = []  # records that run past the end of the file
+    reached: list[tuple[int, int]] = []  # where the records read lie
     parts: list[tuple[int, object, str]] = []  # mime.parts values Dovecot refuses
     mime = next((f.index for f in cache.fields if f.name == "mime.parts"), None)
     order = state.byteorder
@@ -198,13 +199,14 @@ def _chains(cache: CacheFile, state, ext, files: IndexSet) -> list[Finding]:
             continue
         chain = cache.chain(offset)
         data_end = max([data_end, *(r.offset + r.size for r in chain.records)])
+        reached += [(r.offset, r.offset + r.size) for r in chain.records]
         cut += [(rec.uid, r) for r in chain.records if r.past_eof]
         if mime is not None:
             parts += [(rec.uid, v, why) for v, why in _broken_mime_parts(mime, chain, order)]
         if chain.error is None:
             continue
-        if not chain.records and chain.error.field == "record":
-            pointers.append((rec.uid, offset, chain.error))
+        if not chain.records and chain.error.kind is not ErrorKind.CACHE_CHAIN_LOOP:
+            pointers.append((rec.uid, offset, chain.error))  # the first record failed
             continue
         check = (
             "cache.record-chain-loop"
@@ -212,7 +214,7 @@ def _chains(cache: CacheFile, state, ext, files: IndexSet) -> list[Finding]:
             else "cache.record-invalid"
         )
         found.setdefault(check, []).append((rec.uid, chain.error))
-    out = _pointer_findings(cache, pointers, data_end, files, state.byteorder, found)
+    out = _pointer_findings(cache, pointers, data_end, reached, files, state.byteorder, found)
     out += _cut_records(cache, cut)
     out += _mime_parts_findings(cache, parts)
     for check, places in found.items():
@@ -250,11 +252,14 @@ def _mime_parts_findings(cache: CacheFile, parts: list) -> list[Finding]:
     )]
 
 
-def _why_pointer(cache: CacheFile, offset: int) -> str:
+def _why_pointer(cache: CacheFile, offset: int, reached) -> str:
     if offset % 4:
         return "is not 4-aligned, which no cache record is"
     if offset >= MAX_CACHE_SIZE:
         return "is past 1 GiB, where Dovecot never writes a cache"
+    inside = next((start for start, end in reached if start < offset < end), None)
+    if inside is not None:
+        return f"falls inside another message's record (at {inside})"
     return f"points past the end of the {len(cache.data)}-byte cache, whose own data is whole"
 
 
@@ -278,17 +283,18 @@ def _cut_records(cache: CacheFile, cut: list) -> list[Finding]:
     )]
 
 
-def _pointer_findings(cache: CacheFile, pointers, data_end: int, files: IndexSet, order: str,
-                      found: dict) -> list[Finding]:
+def _pointer_findings(cache: CacheFile, pointers, data_end: int, reached, files: IndexSet,
+                      order: str, found: dict) -> list[Finding]:
     """A lone offset that points nowhere into a whole cache is the index's or the log's
     damage (see cache_pointers); otherwise the cache's own, like any broken record."""
-    if len(pointers) == 1 and pointer_is_the_damage(cache, pointers[0][1], data_end):
+    if len(pointers) == 1 and pointer_is_the_damage(cache, pointers[0][1], data_end, reached):
         uid, offset, err = pointers[0]
         holder = pointer_holder(files, uid, offset, order)
         return [Finding(
             "cache.record-invalid",
             holder.file,
-            f"uid {uid}: cache offset {offset} {_why_pointer(cache, offset)}: {err.reason}",
+            f"uid {uid}: cache offset {offset} {_why_pointer(cache, offset, reached)}: "
+            f"{err.reason}",
             offset=holder.offset,
             field=holder.field,
             expected=f"a record start below {len(cache.data)}",

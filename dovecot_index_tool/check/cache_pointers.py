@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from dovecot_index_tool.files import IndexSet
 from dovecot_index_tool.format import log as L
 from dovecot_index_tool.format.binary import layout
-from dovecot_index_tool.format.cache import CacheFile
+from dovecot_index_tool.format.cache import CacheFile, read_record
+from dovecot_index_tool.format.errors import FormatError
 
 
 @dataclass(frozen=True)
@@ -30,13 +31,28 @@ class PointerHolder:
 MAX_CACHE_SIZE = 1 << 30  # mail_cache_max_size can't be over 1 GB; nothing is written past it
 
 
-def pointer_is_the_damage(cache: CacheFile, offset: int, data_end: int) -> bool:
-    """The one offset that reaches no record is not 4-aligned, is one Dovecot can never
-    write (at or past 1 GiB), or lies past the end of a cache whose own data (records
-    and field headers) reaches the file's end: the cache was not cut. (The caller asks
-    only when one message's offset is out.)"""
+def pointer_is_the_damage(cache: CacheFile, offset: int, data_end: int,
+                          reached: list[tuple[int, int]]) -> bool:
+    """The one offset whose first record cannot be read is not 4-aligned, is one Dovecot
+    can never write (at or past 1 GiB), falls inside another message's record (records
+    never overlap), or lies past the end of a cache whose records run whole to its end:
+    the cache was not cut. (The caller asks only when one message's offset fails.)"""
     size = len(cache.data)
-    return offset % 4 != 0 or offset >= MAX_CACHE_SIZE or (offset >= size and data_end >= size)
+    return (offset % 4 != 0 or offset >= MAX_CACHE_SIZE
+            or any(start < offset < end for start, end in reached)
+            or (offset >= size and _records_reach_the_end(cache, data_end)))
+
+
+def _records_reach_the_end(cache: CacheFile, start: int) -> bool:
+    """Whole records follow one another from ``start`` to the end of the file (the
+    record a flipped offset no longer reaches is still there): the file was not cut."""
+    size, at = len(cache.data), start
+    while at < size:
+        record = read_record(cache, at)
+        if isinstance(record, FormatError) or record.past_eof:
+            return False
+        at += record.size
+    return at == size
 
 
 def pointer_holder(files: IndexSet, uid: int, offset: int, byteorder: str) -> PointerHolder:
