@@ -361,6 +361,15 @@ def log_cut_before_index(s: Store, box: str) -> Path:
     return path
 
 
+def log_append_uid_changed(s: Store, box: str) -> Path:
+    """The UID of the log's last append gets bit 6: u.N stays on disk, unlisted."""
+    path = s.log(box)
+    rec = log_records(path, L.APPEND)[-1]
+    at = rec.offset + L.RECORD_HEADER_SIZE
+    patch_bytes(path, at, bytes([path.read_bytes()[at] ^ 0x40]))
+    return path
+
+
 def log_keyword_name_control(s: Store, box: str) -> Path:
     """A keyword update's name gets a control character in the middle."""
     path = s.log(box)
@@ -902,6 +911,7 @@ CASES = (
     Case("log.replay-error", "sdbox", "Lists/dovecot", log_ext_rec_bad_uid),
     Case("log.keyword-name-invalid", "mdbox", "One", log_keyword_name_control),
     Case("log.shorter-than-index", "maildir", "INBOX", log_cut_before_index),
+    Case("log.append-uid-wrong", "sdbox", "INBOX", log_append_uid_changed),
     Case("log.garbage-at-eof", "maildir", "Empty", log_partial_write),
     Case("log.reset", "maildir", "INBOX", log_reset_after_log2),
     Case("log.hardlinked", "sdbox", "INBOX", log_hardlinked),

@@ -409,6 +409,16 @@ _RULES = (
         REBUILD,
     ),
     Rule(
+        "log.append-uid-wrong",
+        E,
+        "an sdbox log appends a UID whose mail file is missing while one unlisted mail "
+        "file is there",
+        "shows the message under the wrong UID until it looks for the file ('Unexpectedly "
+        "lost uid'), then rebuilds",
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
         "log.shorter-than-index",
         E,
         "the log ends before the position the index was written at (both its tail and head)",

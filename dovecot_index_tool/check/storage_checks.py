@@ -12,6 +12,7 @@ from pathlib import Path
 from dovecot_index_tool.check.data import MailboxData, UserData, read_at
 from dovecot_index_tool.check.findings import Finding, from_error
 from dovecot_index_tool.check.index_checks import effective_state
+from dovecot_index_tool.format import log as L
 from dovecot_index_tool.format.binary import layout
 from dovecot_index_tool.format.dbox import MAGIC_PRE, check_file_head
 from dovecot_index_tool.format.extensions import decode_list_header
@@ -237,6 +238,10 @@ def check_sdbox(data: MailboxData) -> list[Finding]:
     known = set(uids)
     mail_dir = str(data.mail_dir)
     missing = [u for u in uids if u not in files]
+    extra = sorted(u for u in files if u not in known)
+    changed = _changed_append(data.index.files, missing, extra)
+    if changed is not None:
+        return [*out, changed]
     out += _capped(
         missing,
         lambda u: Finding(
@@ -246,7 +251,6 @@ def check_sdbox(data: MailboxData) -> list[Finding]:
             expected=f"u.{u}",
         ),
     )
-    extra = sorted(u for u in files if u not in known)
     out += _capped(
         extra,
         lambda u: Finding(
@@ -257,6 +261,32 @@ def check_sdbox(data: MailboxData) -> list[Finding]:
         ),
     )
     return out
+
+
+def _changed_append(files, missing: list[int], extra: list[int]) -> Finding | None:
+    """One UID the state has without its u.N file, one u.N file the state lacks, and the
+    first appended by a log record after the index was written: the log record's UID is
+    what changed (Dovecot writes u.N, then logs its append)."""
+    if len(missing) != 1 or len(extra) != 1 or files.index is None:
+        return None
+    (uid,), (on_disk,) = missing, extra
+    if any(r.uid == uid for r in files.index.records):
+        return None
+    for log in reversed(files.logs):
+        for rec in log.records:
+            if rec.base_code == L.APPEND and rec.error is None and any(
+                    item.uid == uid for item in rec.items):
+                return Finding(
+                    "log.append-uid-wrong",
+                    log.path,
+                    f"the log appends uid {uid}, whose u.{uid} is not there, while u.{on_disk}"
+                    f", which nothing lists, is: the append's UID was changed",
+                    offset=rec.offset + L.RECORD_HEADER_SIZE,
+                    field=f"record@{rec.offset}.uid",
+                    expected=on_disk,
+                    found=uid,
+                )
+    return None
 
 
 def dbox_file_heads(directory: str, heads: dict[str, bytes]) -> list[Finding]:
