@@ -1621,3 +1621,27 @@ def test_a_recordless_extension_placed_past_the_record_is_invalid(tmp_path: Path
     patch_bytes(index, ext.offset + 9, bytes([index.read_bytes()[ext.offset + 9] | 0x10]))
     bad = [f for f in store.findings() if f.check == "index.extension-invalid"]
     assert bad and bad[0].file == str(index), _show(store.findings())
+
+
+def test_a_listed_name_one_byte_off_a_file_in_new_blames_the_uidlist(tmp_path: Path) -> None:
+    """The newest message is still in new/; its uidlist line gets one non-UTF-8 byte.
+    The uidlist is the file that is wrong, and `check --json` still prints valid UTF-8
+    JSON (the name is escaped)."""
+    import subprocess
+    import sys
+
+    store = copy_store(FIXTURES, "maildir", tmp_path)
+    path = store.uidlist("INBOX")
+    newest = uidlist(path).records[-1]
+    assert (store.mail_dir("INBOX") / "new" / newest.filename).exists()
+    at = newest.filename.index("S=") + 2
+    line = uidlist_line(path, newest.uid)
+    broken = newest.filename[:at].encode() + b"\xb3" + newest.filename[at + 1:].encode()
+    replace_text(path, line, line.replace(newest.filename.encode(), broken))
+    wrong = [f for f in store.findings() if f.check == "uidlist.filename-wrong"]
+    assert wrong and wrong[0].file == str(path), _show(store.findings())
+    done = subprocess.run([sys.executable, "-m", "dovecot_index_tool", "check", "--json",
+                           str(store.home)], capture_output=True, check=False)
+    doc = json.loads(done.stdout.decode("utf-8"))
+    assert any(f["check"] == "uidlist.filename-wrong" for m in doc["mailboxes"]
+               for f in m["findings"])

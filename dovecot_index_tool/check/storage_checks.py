@@ -115,23 +115,40 @@ def _uidvalidity(data: MailboxData, state: IndexFile, listed: int | None) -> lis
 
 def _misnamed(gone: list, mail_files: tuple[str, ...], listed: set[str]) -> dict[int, str]:
     """UIDs whose listed name is not on disk, paired with a file in cur/ the uidlist does
-    not list, closest name first. Dovecot lists a file before it moves it to cur/, so an
-    unlisted file there means the uidlist lost its line: the damage is in the uidlist."""
+    not list, closest name first (as ``cur/NAME`` or ``new/NAME``). Dovecot lists a file
+    before it moves it to cur/, so an unlisted file there means the uidlist lost its
+    line: the damage is in the uidlist. new/ may hold mail not listed yet, so a file
+    there pairs only when its name is one byte off the listed one."""
     unlisted = {
         base
         for name in mail_files
         if name.startswith("cur/")
         and (base := name.split("/", 1)[1].split(":", 1)[0]) not in listed
     }
+    fresh = {  # new/ may hold mail not listed yet; only a name one byte off is this one
+        base
+        for name in mail_files
+        if name.startswith("new/")
+        and (base := name.split("/", 1)[1].split(":", 1)[0]) not in listed
+    }
     pairs: dict[int, str] = {}
     for record in gone:
+        near = sorted(n for n in fresh if _one_byte_off(n, record.filename))
+        if near:
+            pairs[record.uid] = f"new/{near[0]}"
+            fresh.discard(near[0])
+            continue
         if not unlisted:
-            break
+            continue
         best = max(sorted(unlisted),
                    key=lambda n: SequenceMatcher(None, n, record.filename).ratio())
-        pairs[record.uid] = best
+        pairs[record.uid] = f"cur/{best}"
         unlisted.discard(best)
     return pairs
+
+
+def _one_byte_off(a: str, b: str) -> bool:
+    return len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1
 
 
 def _uids(data: MailboxData, state: IndexFile) -> list[Finding]:
@@ -178,10 +195,10 @@ def _uids(data: MailboxData, state: IndexFile) -> list[Finding]:
             "uidlist.filename-wrong",
             ul.path,
             f"uid {pair[0].uid} is listed as {pair[0].filename}, which is not on disk, "
-            f"while cur/{pair[1]} is not listed",
+            f"while {pair[1]} is not listed",
             offset=pair[0].offset,
             field=f"line {pair[0].line}",
-            expected=pair[1],
+            expected=pair[1].split("/", 1)[1],
             found=pair[0].filename,
         ),
     )

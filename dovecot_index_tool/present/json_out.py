@@ -7,7 +7,9 @@ from typing import IO
 
 
 def write_json(doc: object, out: IO[str]) -> None:
-    json.dump(doc, out, indent=2, default=_default, ensure_ascii=False)
+    """ASCII only: names read from damaged files may hold bytes that are not UTF-8
+    (kept as surrogate escapes), and they must reach the reader as valid JSON text."""
+    json.dump(doc, out, indent=2, default=_default, ensure_ascii=True)
     out.write("\n")
 
 
