@@ -337,6 +337,14 @@ def index_keyword_name_paren(s: Store, box: str) -> Path:
     return path
 
 
+def index_record_flag_flipped(s: Store, box: str) -> Path:
+    """\\Flagged toggled in the first record; its file in cur/ keeps its name."""
+    path = s.index(box)
+    at = index_file(path).records[0].offset + 4
+    patch_bytes(path, at, bytes([path.read_bytes()[at] ^ 0x02]))
+    return path
+
+
 def index_extension_unknown(s: Store, box: str) -> Path:
     """A name nothing knows, several bytes away from every known one."""
     path = s.index(box)
@@ -887,6 +895,7 @@ CASES = (
     Case("index.unknown-extension", "mdbox", "One", index_extension_unknown),
     Case("index.extension-renamed", "mdbox", "INBOX", index_extension_renamed),
     Case("index.keyword-name-invalid", "sdbox", "INBOX", index_keyword_name_paren),
+    Case("maildir.flags-differ", "maildir", "INBOX", index_record_flag_flipped),
     # transaction log
     Case("log.file-too-small", "maildir", "One", log_truncated),
     Case("log.major-version", "sdbox", "One", log_major_version),

@@ -11,7 +11,7 @@ from dovecot_index_tool.check.data import IndexState
 from dovecot_index_tool.check.findings import Finding, from_error, from_file_error
 from dovecot_index_tool.check.index_checks import (
     effective_state,
-    log_is_usable,
+    logs_read_whole,
     mailbox_byteorder,
 )
 from dovecot_index_tool.files import IndexSet
@@ -45,7 +45,7 @@ def check_cache(index: IndexState) -> list[Finding]:
     if ext is None:
         return out
     if ext.reset_id != cache.header.file_seq:
-        if not _logs_read_whole(index):
+        if not logs_read_whole(index):
             return out  # the reset may be in the log that could not be read: its damage
         return [
             *out,
@@ -62,16 +62,6 @@ def check_cache(index: IndexState) -> list[Finding]:
     if any(f.check == "cache.field-header-invalid" for f in out):
         return out
     return out + _chains(cache, state, ext, files)
-
-
-def _logs_read_whole(index: IndexState) -> bool:
-    """The replay read every log to its end: what the index says of the cache is final."""
-    files = index.files
-    log_errors = any(err.file and ".log" in err.file.rsplit("/", 1)[-1] for err in files.errors)
-    order = mailbox_byteorder(files)
-    return (bool(files.logs) and not log_errors and index.replay is not None
-            and index.replay.lost is None
-            and all(log_is_usable(log, order) for log in files.logs))
 
 
 def cache_in_order(files: IndexSet) -> CacheFile | None:

@@ -676,6 +676,16 @@ _RULES = (
     ),
     # -- maildir -------------------------------------------------------------------------
     Rule(
+        "maildir.flags-differ",
+        E,
+        "a message's flags or keywords in the index are not those of its file name, and "
+        "the record is not marked dirty",
+        "shows the index's flags until a full resync reads the names again",
+        RESYNC,
+        note="the file name is where maildir keeps flags: the index's copy is the one "
+        "that changed",
+    ),
+    Rule(
         "maildir.uidlist-missing",
         E,
         "dovecot-uidlist is gone while the index records messages",

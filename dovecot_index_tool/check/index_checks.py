@@ -584,3 +584,14 @@ def _counter_facts(state: IndexFile, disk: IndexHeader) -> HeaderFacts:
         first_deleted=next((u for u, f in pairs if f & MAIL_DELETED), None),
         dirty=next((u for u, f in pairs if f & MAIL_DIRTY), None),
     )
+
+
+def logs_read_whole(index: IndexState) -> bool:
+    """The replay read every log to its end: the replayed state is final, so what it
+    says of the cache or of the mail files can be held against them."""
+    files = index.files
+    log_errors = any(err.file and ".log" in err.file.rsplit("/", 1)[-1] for err in files.errors)
+    order = mailbox_byteorder(files)
+    return (bool(files.logs) and not log_errors and index.replay is not None
+            and index.replay.lost is None
+            and all(log_is_usable(log, order) for log in files.logs))

@@ -11,12 +11,13 @@ from pathlib import Path
 
 from dovecot_index_tool.check.data import MailboxData, UserData, read_at
 from dovecot_index_tool.check.findings import Finding, from_error
-from dovecot_index_tool.check.index_checks import effective_state
+from dovecot_index_tool.check.index_checks import effective_state, logs_read_whole
+from dovecot_index_tool.check.maildir_flags import flags_differ_from_names
 from dovecot_index_tool.format import log as L
 from dovecot_index_tool.format.binary import layout
 from dovecot_index_tool.format.dbox import MAGIC_PRE, check_file_head
 from dovecot_index_tool.format.extensions import decode_list_header
-from dovecot_index_tool.format.index import HEADER_OFFSETS, IndexFile
+from dovecot_index_tool.format.index import HEADER_OFFSETS, IndexFile, ext_header_problem
 
 SAME_KIND_REPORTED = 3
 
@@ -59,6 +60,17 @@ def check_maildir(data: MailboxData, listed_validity: int | None = None) -> list
         return out
     out += _uidvalidity(data, state, listed_validity)
     out += _uids(data, state)
+    if data.mail_files is not None and logs_read_whole(data.index):
+        # (a log that could not be read whole holds changes the names already have)
+        on_disk = data.index.files.index
+        # keywords only from an index whose extensions Dovecot takes as they are (a broken
+        # keywords header is its own finding, and changes what the records mean)
+        trusted = on_disk is not None and not on_disk.problems and not any(
+            ext_header_problem(on_disk.header.record_size, e.name, e.hdr_size,
+                               e.record_offset, e.record_size, e.record_align)
+            for e in on_disk.extensions)
+        out += flags_differ_from_names(state, on_disk, uidlist, data.mail_files,
+                                       data.maildir_keywords if trusted else None)
     return out
 
 

@@ -52,22 +52,7 @@ class RecordMap:
         """The index as Dovecot maps it: header as stored, with the record count that fits."""
         header = bytearray(index.header_data)
         for_order(index.byteorder).u32.pack_into(header, 32, len(index.records))
-        exts = [
-            MapExt(
-                e.name,
-                e.offset,
-                e.data_offset,
-                e.hdr_size,
-                e.reset_id,
-                e.record_offset,
-                e.record_size,
-                e.record_align,
-            )
-            for e in index.extensions
-            # Dovecot's fsck drops a broken extension ("Dropped broken extension")
-            if ext_header_problem(index.header.record_size, e.name, e.hdr_size,
-                                  e.record_offset, e.record_size, e.record_align) is None
-        ]
+        exts = [_map_ext(e, index.header.record_size) for e in index.extensions]
         records = [bytearray(r.data) for r in index.records]
         return cls(index.byteorder, header, exts, records)
 
@@ -150,3 +135,14 @@ class RecordMap:
     def to_bytes(self) -> bytes:
         self.set("header_size", len(self.hdr))
         return bytes(self.hdr) + b"".join(bytes(r) for r in self.records)
+
+
+def _map_ext(e, record_size: int) -> MapExt:
+    """An extension as the map holds it. One whose header is broken keeps its place (the
+    logs name extensions by their number) but no record field: Dovecot's fsck drops it
+    ("Dropped broken extension"), so none of its record bytes are ever read."""
+    broken = ext_header_problem(record_size, e.name, e.hdr_size, e.record_offset,
+                                e.record_size, e.record_align) is not None
+    return MapExt(e.name, e.offset, e.data_offset, e.hdr_size, e.reset_id,
+                  0 if broken else e.record_offset, 0 if broken else e.record_size,
+                  e.record_align)
