@@ -378,6 +378,13 @@ def log_append_uid_changed(s: Store, box: str) -> Path:
     return path
 
 
+def log_seq_lowered(s: Store, box: str) -> Path:
+    """The only log's file_seq set to 1 (first log, prev 0); the index says another."""
+    path = s.log(box)
+    patch_u32(path, 8, 1)
+    return path
+
+
 def log_keyword_name_control(s: Store, box: str) -> Path:
     """A keyword update's name gets a control character in the middle."""
     path = s.log(box)
@@ -921,6 +928,8 @@ CASES = (
     Case("log.keyword-name-invalid", "mdbox", "One", log_keyword_name_control),
     Case("log.shorter-than-index", "maildir", "INBOX", log_cut_before_index),
     Case("log.append-uid-wrong", "sdbox", "INBOX", log_append_uid_changed),
+    Case("log.sequence-disputed", "mdbox", "One", log_seq_lowered, ("index.log-lost",),
+         "the index's finding: Dovecot loses the log"),
     Case("log.garbage-at-eof", "maildir", "Empty", log_partial_write),
     Case("log.reset", "maildir", "INBOX", log_reset_after_log2),
     Case("log.hardlinked", "sdbox", "INBOX", log_hardlinked),
@@ -931,7 +940,8 @@ CASES = (
     Case("index.indexid-mismatch", "maildir", "INBOX", index_indexid_changed),
     Case("log.indexid-mismatch", "sdbox", "One", log_indexid_changed),
     Case("cache.indexid-mismatch", "mdbox", "INBOX", cache_indexid_changed),
-    Case("index.log-lost", "mdbox", "One", index_log_seq_ahead),
+    Case("index.log-lost", "mdbox", "One", index_log_seq_ahead, ("log.sequence-disputed",),
+         "One has only .log: nothing but the index and the log holds the sequence"),
     Case(
         "index.log-missing",
         "sdbox",

@@ -419,6 +419,15 @@ _RULES = (
         DBOX_STATE,
     ),
     Rule(
+        "log.sequence-disputed",
+        W,
+        "the only log and the index disagree on the log's sequence, and no third file "
+        "decides which is wrong",
+        "loses the log ('Lost log'): see index.log-lost on the index",
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
         "log.shorter-than-index",
         E,
         "the log ends before the position the index was written at (both its tail and head)",

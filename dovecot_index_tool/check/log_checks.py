@@ -290,7 +290,7 @@ def check_consistency(index: IndexState) -> list[Finding]:
         if replay.lost and index.files.index is not None and not head_reported:
             # A head offset already reported as beyond the log is the reason the view
             # is lost ("Invalid offset"): one finding for one fact.
-            out.append(_lost_log(index, replay.lost))
+            out += _lost_log(index, replay.lost)
         reported = _records_reported(index)
         for issue in replay.issues:
             if (issue.file, issue.offset) in reported:
@@ -310,7 +310,7 @@ def check_consistency(index: IndexState) -> list[Finding]:
     return out
 
 
-def _lost_log(index: IndexState, reason: str) -> Finding:
+def _lost_log(index: IndexState, reason: str) -> list[Finding]:
     """The index's log position is in no log on disk. The log is the odd one out when
     ``.log`` is missing, is no newer than ``.log.2`` (a copy, an older log), or its own
     header says it cannot be the log the index was written against; else the index's
@@ -320,7 +320,7 @@ def _lost_log(index: IndexState, reason: str) -> Finding:
     old = next((log for log in files.logs if log.path == f"{files.prefix}.log.2"), None)
     why_log = _why_the_log_is_wrong(head, old, idx.header.log_file_seq)
     if why_log is not None:
-        return Finding(
+        return [Finding(
             "index.log-lost",
             f"{files.prefix}.log",
             f"Lost log: {reason}; dovecot.index was written against log seq "
@@ -329,8 +329,8 @@ def _lost_log(index: IndexState, reason: str) -> Finding:
             field="header.file_seq" if head is not None else "file",
             expected=idx.header.log_file_seq,
             found=head.header.file_seq if head is not None else "missing",
-        )
-    return Finding(
+        )]
+    lost = Finding(
         "index.log-lost",
         index.path,
         f"Lost log: {reason}",
@@ -338,6 +338,20 @@ def _lost_log(index: IndexState, reason: str) -> Finding:
         field="header.log_file_seq",
         found=idx.header.log_file_seq,
     )
+    if old is not None or head is None or head.header.file_seq == idx.header.log_file_seq:
+        return [lost]
+    # Only the index and one log, and they disagree on the sequence: no third file
+    # decides which number was changed, so the log is named too.
+    return [lost, Finding(
+        "log.sequence-disputed",
+        head.path,
+        f"the index was written against log seq {idx.header.log_file_seq}, this log says "
+        f"{head.header.file_seq}, and no .log.2 decides which of the two was changed",
+        offset=8,
+        field="header.file_seq",
+        expected=idx.header.log_file_seq,
+        found=head.header.file_seq,
+    )]
 
 
 def _why_the_log_is_wrong(head: L.LogFile | None, old: L.LogFile | None, index_seq: int
