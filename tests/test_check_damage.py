@@ -378,6 +378,16 @@ def log_append_uid_changed(s: Store, box: str) -> Path:
     return path
 
 
+def log_cut_before_last_append(s: Store, box: str) -> Path:
+    """The log cut before the transaction of its last append: u.N stays, unlogged."""
+    path = s.log(box)
+    records = log_records(path)
+    last = max(i for i, r in enumerate(records) if r.base_code == L.APPEND)
+    start = last - 1 if last and records[last - 1].name == "boundary" else last
+    truncate(path, records[start].offset)
+    return path
+
+
 def log_seq_lowered(s: Store, box: str) -> Path:
     """The only log's file_seq set to 1 (first log, prev 0); the index says another."""
     path = s.log(box)
@@ -928,6 +938,8 @@ CASES = (
     Case("log.keyword-name-invalid", "mdbox", "One", log_keyword_name_control),
     Case("log.shorter-than-index", "maildir", "INBOX", log_cut_before_index),
     Case("log.append-uid-wrong", "sdbox", "INBOX", log_append_uid_changed),
+    Case("log.append-missing", "sdbox", "INBOX", log_cut_before_last_append,
+         ("sdbox.mail-file-not-in-index",), "the file the log no longer appends"),
     Case("log.sequence-disputed", "mdbox", "One", log_seq_lowered, ("index.log-lost",),
          "the index's finding: Dovecot loses the log"),
     Case("log.garbage-at-eof", "maildir", "Empty", log_partial_write),
@@ -987,7 +999,9 @@ CASES = (
     Case("maildir.keywords-invalid", "maildir-split", "INBOX", keywords_file_broken),
     # dbox
     Case("sdbox.mail-file-missing", "sdbox", "INBOX", sdbox_file_deleted),
-    Case("sdbox.mail-file-not-in-index", "sdbox", "One", sdbox_file_unknown),
+    Case("sdbox.mail-file-not-in-index", "sdbox", "One", sdbox_file_unknown,
+         ("log.append-missing",), "a UID above next_uid: what a save that stopped before "
+         "its append leaves too"),
     Case("dbox.file-invalid", "sdbox", "INBOX", sdbox_file_header_broken),
     Case("list.mailbox-missing", "maildir", None, mailbox_dir_unlisted),
     Case("sdbox.mailbox-guid-missing", "sdbox", "INBOX", sdbox_guid_zeroed),

@@ -419,6 +419,16 @@ _RULES = (
         DBOX_STATE,
     ),
     Rule(
+        "log.append-missing",
+        W,
+        "an sdbox mail file has a UID the index has not given out, and no log record "
+        "appends it",
+        "does not show the message until a resync finds the file",
+        RESYNC,
+        note="Dovecot writes u.N, then logs its append: the log lost its end, or a save "
+        "stopped between the two (sdbox.mail-file-not-in-index says so too)",
+    ),
+    Rule(
         "log.sequence-disputed",
         W,
         "the only log and the index disagree on the log's sequence, and no third file "

@@ -280,6 +280,7 @@ def check_sdbox(data: MailboxData) -> list[Finding]:
             expected=f"u.{u}",
         ),
     )
+    out += _unlogged_files(data.index, state, extra)
     out += _capped(
         extra,
         lambda u: Finding(
@@ -290,6 +291,30 @@ def check_sdbox(data: MailboxData) -> list[Finding]:
         ),
     )
     return out
+
+
+def _unlogged_files(index, state: IndexFile, extra: list[int]) -> list[Finding]:
+    """Mail files with a UID the index has not given out yet and no log record appends:
+    Dovecot logs the append right after it writes u.N, so the log lost its end (or a
+    save stopped between the two)."""
+    files = index.files
+    if not files.logs or files.index is None:
+        return []
+    ahead = [u for u in extra if u >= files.index.header.next_uid]
+    if not ahead:
+        return []
+    head = files.logs[-1]
+    return [Finding(
+        "log.append-missing",
+        head.path,
+        f"u.{ahead[0]} is on disk with a UID at or above the index's next_uid "
+        f"({files.index.header.next_uid}), and no log record appends it: the log lost its "
+        f"end, or a save stopped after writing the file"
+        + (f" ({len(ahead)} files in all)" if len(ahead) > 1 else ""),
+        offset=head.size,
+        field="records",
+        expected=f"an append of uid {ahead[0]}",
+    )]
 
 
 def _changed_append(files, missing: list[int], extra: list[int]) -> Finding | None:
