@@ -337,6 +337,15 @@ def index_keyword_name_paren(s: Store, box: str) -> Path:
     return path
 
 
+def uidlist_guid_changed(s: Store, box: str) -> Path:
+    """One hex digit of the mailbox GUID in the uidlist header changes."""
+    path = s.uidlist(box)
+    guid = uidlist(path).guid
+    changed = ("1" if guid[0] != "1" else "2") + guid[1:]
+    replace_text(path, f"G{guid}".encode(), f"G{changed}".encode())
+    return path
+
+
 def index_record_flag_flipped(s: Store, box: str) -> Path:
     """\\Flagged toggled in the first record; its file in cur/ keeps its name."""
     path = s.index(box)
@@ -913,6 +922,7 @@ CASES = (
     Case("index.extension-renamed", "mdbox", "INBOX", index_extension_renamed),
     Case("index.keyword-name-invalid", "sdbox", "INBOX", index_keyword_name_paren),
     Case("maildir.flags-differ", "maildir", "INBOX", index_record_flag_flipped),
+    Case("list.mailbox-guid-differs", "maildir", "One", uidlist_guid_changed),
     # transaction log
     Case("log.file-too-small", "maildir", "One", log_truncated),
     Case("log.major-version", "sdbox", "One", log_major_version),

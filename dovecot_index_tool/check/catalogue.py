@@ -693,6 +693,14 @@ _RULES = (
         note="the log did not bring a cache reset either (that case is not reported): "
         "Dovecot's error is certain, the loss only the cache",
     ),
+    Rule(
+        "list.mailbox-guid-differs",
+        W,
+        "the mailbox's GUID in its own files differs from the list index's record of it",
+        "shows the mailbox's own value: doveadm, dsync and MAILBOXID see another mailbox",
+        RESYNC,
+        note="either copy may be the changed one; the mailbox's file is named",
+    ),
     # -- maildir -------------------------------------------------------------------------
     Rule(
         "maildir.flags-differ",

@@ -20,21 +20,31 @@ def listed_uid_validity(state: IndexFile | None, mailbox: str, separator: str = 
     """UIDVALIDITY the list index ``state`` records for ``mailbox``; None when unknown."""
     if state is None:
         return None
-    return _validities(state, separator).get(mailbox)
+    found = _validities(state, separator).get(mailbox)
+    return found[0] if found else None
+
+
+def listed_guid(state: IndexFile | None, mailbox: str, separator: str = "/") -> bytes | None:
+    """The mailbox GUID the list index records for ``mailbox``; None when unknown."""
+    if state is None:
+        return None
+    found = _validities(state, separator).get(mailbox)
+    return found[1] if found and any(found[1]) else None
 
 
 _last: tuple = (None, None, {})  # (state, separator, validities): read and replaced whole
 
 
-def _validities(state: IndexFile, separator: str) -> dict[str, int]:
-    """Every mailbox name the list index records with its UIDVALIDITY, decoded once per
-    list index (the cache holds the state itself, so its identity stays valid)."""
+def _validities(state: IndexFile, separator: str) -> dict[str, tuple[int, bytes]]:
+    """Every mailbox name the list index records with its UIDVALIDITY and GUID, decoded
+    once per list index (the cache holds the state itself, so its identity stays
+    valid)."""
     global _last
     cached_state, cached_separator, cached = _last  # one read: safe beside other threads
     if cached_state is state and cached_separator == separator:
         return cached
     ext = state.extension("list")
-    found: dict[str, int] = {}
+    found: dict[str, tuple[int, bytes]] = {}
     if ext is not None and ext.record_size == LIST_RECORD_SIZE:
         names = decode_list_header(ext.data, state.byteorder)["names"]
         fields = layout(state.byteorder, "II16sI")
@@ -42,12 +52,12 @@ def _validities(state: IndexFile, separator: str) -> dict[str, int]:
         for record in state.records:
             raw = record.data[ext.record_offset : ext.record_offset + LIST_RECORD_SIZE]
             if len(raw) == LIST_RECORD_SIZE:
-                name_id, parent, _, validity = fields.unpack(raw)
-                entries[record.uid] = (names.get(name_id), parent, validity)
-        for uid, (_, _, validity) in entries.items():
+                name_id, parent, guid, validity = fields.unpack(raw)
+                entries[record.uid] = (names.get(name_id), parent, (validity, guid))
+        for uid, (_, _, (validity, guid)) in entries.items():
             name = _full_name(entries, uid, separator)
             if validity and name is not None:
-                found.setdefault(name, validity)
+                found.setdefault(name, (validity, guid))
     _last = (state, separator, found)
     return found
 

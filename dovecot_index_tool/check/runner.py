@@ -18,9 +18,10 @@ from dovecot_index_tool.check.dbox_uidvalidity import check_dbox_uid_validity
 from dovecot_index_tool.check.evidence import signed
 from dovecot_index_tool.check.findings import Finding, could_not_check, from_error
 from dovecot_index_tool.check.index_checks import check_index
-from dovecot_index_tool.check.list_votes import listed_uid_validity
+from dovecot_index_tool.check.list_votes import listed_guid, listed_uid_validity
 from dovecot_index_tool.check.location_checks import check_state_files
 from dovecot_index_tool.check.log_checks import check_consistency, check_logs
+from dovecot_index_tool.check.mailbox_guid import guid_differs
 from dovecot_index_tool.check.severity import Severity
 from dovecot_index_tool.check.storage_checks import (
     check_list_index,
@@ -84,6 +85,7 @@ def mailbox_findings(data: MailboxData, user: UserData | None) -> list[Finding]:
     out += check_cache(data.index)
     lists = user.list_index.state if user is not None and user.list_index else None
     listed = listed_uid_validity(lists, data.name)
+    out += guid_differs(data, listed_guid(lists, data.name))
     if data.format == MailboxFormat.MAILDIR:
         out += check_maildir(data, listed)
     else:
