@@ -1688,3 +1688,13 @@ def test_a_listed_name_one_byte_off_a_file_in_new_blames_the_uidlist(tmp_path: P
     doc = json.loads(done.stdout.decode("utf-8"))
     assert any(f["check"] == "uidlist.filename-wrong" for m in doc["mailboxes"]
                for f in m["findings"])
+
+
+def test_log_seq_zero_is_a_warning_when_the_head_log_starts_the_index(tmp_path: Path) -> None:
+    """maildir One has one log, which starts the index (prev_file_seq 0): Dovecot replays
+    it from its start and says nothing, so log_file_seq 0 is a warning there (with a
+    .log.2 before the head, as in mdbox INBOX, Dovecot fscks: index.log-seq-zero)."""
+    store = copy_store(FIXTURES, "maildir", tmp_path)
+    patch_u32(store.index("One"), header_offset("log_file_seq"), 0)
+    found = {f.check: f.severity for f in store.findings() if f.severity != Severity.INFO}
+    assert found == {"index.log-position-odd": Severity.WARNING}, found

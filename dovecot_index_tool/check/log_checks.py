@@ -491,6 +491,17 @@ def _positions(index: IndexState) -> list[Finding]:
     if idx is None or idx.header.major_version != 7:
         return []
     h = idx.header
+    if h.log_file_seq == 0 and index.files.logs and _whole_history(index.files.logs):
+        return [Finding(
+            "index.log-position-odd",
+            index.path,
+            "log_file_seq 0, but the head log starts the index: Dovecot replays it from "
+            "the start (the same data)",
+            offset=HEADER_OFFSETS["log_file_seq"][0],
+            field="header.log_file_seq",
+            expected=f"a log sequence ({index.files.logs[-1].header.file_seq})",
+            found=0,
+        )]
     if h.log_file_seq == 0 and index.files.logs:
         return [Finding(
             "index.log-seq-zero",
@@ -547,6 +558,12 @@ def _positions(index: IndexState) -> list[Finding]:
                                    "index.log-position-odd"))
     out += _modseq_position(index, log)
     return out
+
+
+def _whole_history(logs: list[L.LogFile]) -> bool:
+    """The head log starts the index itself (prev_file_seq 0): Dovecot replays it from
+    its start without a word. (With a .log.2 before it, Dovecot fscks instead.)"""
+    return logs[-1].header.prev_file_seq == 0
 
 
 def _offset_finding(path: str, name: str, value: int,
