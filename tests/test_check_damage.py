@@ -1698,3 +1698,18 @@ def test_log_seq_zero_is_a_warning_when_the_head_log_starts_the_index(tmp_path: 
     patch_u32(store.index("One"), header_offset("log_file_seq"), 0)
     found = {f.check: f.severity for f in store.findings() if f.severity != Severity.INFO}
     assert found == {"index.log-position-odd": Severity.WARNING}, found
+
+
+def test_a_last_uidlist_line_cut_or_overwritten_blames_the_uidlist(tmp_path: Path) -> None:
+    """The newest message (still in new/) loses the end of its uidlist line, cut or
+    overwritten with bytes no maildir name holds: the uidlist is named, not the mail."""
+    store = copy_store(FIXTURES, "maildir", tmp_path)
+    path = store.uidlist("INBOX")
+    name = uidlist(path).records[-1].filename
+    at = path.read_bytes().rindex(name.encode()) + 20
+    for tail in (b"", b"\x01\x15\xa4"):
+        truncate(path, at)
+        if tail:
+            append(path, tail)
+        wrong = [f for f in store.findings() if f.severity != Severity.INFO]
+        assert [f.check for f in wrong] == ["uidlist.filename-wrong"], _show(wrong)

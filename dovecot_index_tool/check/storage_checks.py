@@ -130,7 +130,7 @@ def _misnamed(gone: list, mail_files: tuple[str, ...], listed: set[str]) -> dict
     not list, closest name first (as ``cur/NAME`` or ``new/NAME``). Dovecot lists a file
     before it moves it to cur/, so an unlisted file there means the uidlist lost its
     line: the damage is in the uidlist. new/ may hold mail not listed yet, so a file
-    there pairs only when its name is one byte off the listed one."""
+    there pairs only when the listed name is its own, damaged (``_one_byte_off``)."""
     unlisted = {
         base
         for name in mail_files
@@ -160,7 +160,18 @@ def _misnamed(gone: list, mail_files: tuple[str, ...], listed: set[str]) -> dict
 
 
 def _one_byte_off(a: str, b: str) -> bool:
-    return len(a) == len(b) and sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    """``b`` (the listed name) is ``a`` with one byte changed, cut short, nearly all of
+    it (90 %), or its start followed by bytes no maildir name holds: what a damaged line
+    leaves, not another message's name."""
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    if not b or a.startswith(b) or SequenceMatcher(None, a, b).ratio() >= 0.9:
+        return bool(b)
+    # the same delivery (time, then M and the microseconds) before bytes no maildir
+    # name holds: the rest of the line was overwritten
+    shared = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+                  min(len(a), len(b)))
+    return shared >= 16 and not b.isprintable()
 
 
 def _uids(data: MailboxData, state: IndexFile) -> list[Finding]:
