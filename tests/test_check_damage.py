@@ -397,6 +397,13 @@ def log_cut_before_last_append(s: Store, box: str) -> Path:
     return path
 
 
+def log_prev_seq_changed(s: Store, box: str) -> Path:
+    """.log's prev_file_seq no longer names .log.2 (its predecessor by number)."""
+    path = s.log(box)
+    patch_u32(path, 12, 77)
+    return path
+
+
 def log_seq_lowered(s: Store, box: str) -> Path:
     """The only log's file_seq set to 1 (first log, prev 0); the index says another."""
     path = s.log(box)
@@ -948,6 +955,7 @@ CASES = (
     Case("log.keyword-name-invalid", "mdbox", "One", log_keyword_name_control),
     Case("log.shorter-than-index", "maildir", "INBOX", log_cut_before_index),
     Case("log.append-uid-wrong", "sdbox", "INBOX", log_append_uid_changed),
+    Case("log.prev-seq-wrong", "sdbox", "INBOX", log_prev_seq_changed),
     Case("log.append-missing", "sdbox", "INBOX", log_cut_before_last_append,
          ("sdbox.mail-file-not-in-index",), "the file the log no longer appends"),
     Case("log.sequence-disputed", "mdbox", "One", log_seq_lowered, ("index.log-lost",),

@@ -429,6 +429,16 @@ _RULES = (
         "stopped between the two (sdbox.mail-file-not-in-index says so too)",
     ),
     Rule(
+        "log.prev-seq-wrong",
+        W,
+        ".log's prev_file_seq is not .log.2's sequence, though .log.2 is its predecessor "
+        "by number",
+        "ignores .log.2 while the index does not need it (the same data); a sync that "
+        "needs it loses it",
+        REBUILD,
+        DBOX_STATE,
+    ),
+    Rule(
         "log.sequence-disputed",
         W,
         "the only log and the index disagree on the log's sequence, and no third file "

@@ -233,6 +233,21 @@ def _pair(index: IndexState) -> list[Finding]:
     h = new.header
     if h.prev_file_seq == 0:
         return []
+    if h.prev_file_seq != old.header.file_seq and old.header.file_seq + 1 == h.file_seq:
+        # .log.2 is .log's predecessor by number: .log's own link to it was changed
+        out = [Finding(
+            "log.prev-seq-wrong",
+            new.path,
+            f".log says it follows seq {h.prev_file_seq}, but it is seq {h.file_seq} and "
+            f".log.2 is seq {old.header.file_seq}",
+            offset=12,
+            field="header.prev_file_seq",
+            expected=old.header.file_seq,
+            found=h.prev_file_seq,
+        )]
+        if old.trailing == 0 and h.initial_modseq != old.end_modseq:
+            out.append(_initial_modseq(new, old))
+        return out
     if h.prev_file_seq != old.header.file_seq:
         return [
             Finding(
