@@ -658,6 +658,21 @@ def cache_mime_parts_virtual_too_small(s: Store, box: str) -> Path:
     return path
 
 
+def cache_offset_of_another_message(s: Store, box: str) -> Path:
+    """A message's cache offset in dovecot.index set to another message's first record."""
+    from dovecot_index_tool.format.binary import layout
+    from dovecot_index_tool.format.index import parse_index
+
+    path = s.index(box)
+    parsed = parse_index(path.read_bytes(), str(path))
+    ext, u32 = parsed.extension("cache"), layout(parsed.byteorder, "I")
+    own = [(rec, u32.unpack(ext.record_value(rec.data))[0]) for rec in parsed.records]
+    own = [(rec, value) for rec, value in own if value and value == cache_offset_of(path, rec.uid)]
+    (_, first), (second, _) = own[0], own[1]
+    patch_u32(path, second.offset + ext.record_offset, first)
+    return path
+
+
 def cache_cut_in_last_record(s: Store, box: str) -> Path:
     """The cache cut 12 bytes short: its last record now runs past the end."""
     path = s.cache(box)
@@ -1001,6 +1016,7 @@ CASES = (
     Case("cache.field-header-invalid", "maildir", "INBOX", cache_field_header_loop),
     Case("cache.record-invalid", "sdbox", "INBOX", cache_record_size_4),
     Case("cache.record-past-eof", "sdbox", "INBOX", cache_cut_in_last_record),
+    Case("cache.record-shared", "maildir", "INBOX", cache_offset_of_another_message),
     Case("cache.mime-parts-invalid", "maildir", "INBOX", cache_mime_parts_virtual_too_small),
     Case("cache.record-chain-loop", "mdbox", "INBOX", cache_record_loop),
     Case("cache.stale", "maildir", "One", cache_file_seq_bumped),

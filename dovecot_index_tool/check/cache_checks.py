@@ -175,6 +175,8 @@ def _chains(cache: CacheFile, state, ext, files: IndexSet) -> list[Finding]:
     pointers: list[tuple[int, int, object]] = []  # first offsets that reach no record
     cut: list[tuple[int, object]] = []  # records that run past the end of the file
     reached: list[tuple[int, int]] = []  # where the records read lie
+    owners: dict[int, int] = {}  # record offset -> the message whose chain reached it
+    shared: list[tuple[int, int, int]] = []  # (uid, its first offset, the other uid)
     parts: list[tuple[int, object, str]] = []  # mime.parts values Dovecot refuses
     mime = next((f.index for f in cache.fields if f.name == "mime.parts"), None)
     order = state.byteorder
@@ -190,6 +192,7 @@ def _chains(cache: CacheFile, state, ext, files: IndexSet) -> list[Finding]:
         chain = cache.chain(offset)
         data_end = max([data_end, *(r.offset + r.size for r in chain.records)])
         reached += [(r.offset, r.offset + r.size) for r in chain.records]
+        shared += _claim(owners, rec.uid, offset, chain)
         cut += [(rec.uid, r) for r in chain.records if r.past_eof]
         if mime is not None:
             parts += [(rec.uid, v, why) for v, why in _broken_mime_parts(mime, chain, order)]
@@ -207,11 +210,42 @@ def _chains(cache: CacheFile, state, ext, files: IndexSet) -> list[Finding]:
     out = _pointer_findings(cache, pointers, data_end, reached, files, state.byteorder, found)
     out += _cut_records(cache, cut)
     out += _mime_parts_findings(cache, parts)
+    out += _shared_findings(shared, files, state.byteorder)
     for check, places in found.items():
         for uid, err in places[:SAME_KIND_REPORTED]:
             more = f" ({len(places)} messages in all)" if len(places) > 1 else ""
             out.append(from_error(check, err, f"uid {uid}: {err.reason}{more}"))
     return out
+
+
+def _claim(owners: dict[int, int], uid: int, first: int, chain) -> list[tuple[int, int, int]]:
+    """Mark the records of ``uid``'s chain as its own. Dovecot never shares a record
+    between messages (each new record points back to the same message's older one), so
+    a first offset that lands on another message's record is a changed pointer."""
+    out = []
+    for record in chain.records:
+        other = owners.setdefault(record.offset, uid)
+        if other != uid and record.offset == first:
+            out.append((uid, first, other))
+            break
+    return out
+
+
+def _shared_findings(shared, files: IndexSet, order: str) -> list[Finding]:
+    if not shared:
+        return []
+    uid, offset, other = shared[0]
+    holder = pointer_holder(files, uid, offset, order)
+    more = f" ({len(shared)} messages in all)" if len(shared) > 1 else ""
+    return [Finding(
+        "cache.record-shared",
+        holder.file,
+        f"uid {uid}: cache offset {offset} is a record of uid {other}'s chain: Dovecot "
+        f"shows uid {other}'s cached fields for it{more}",
+        offset=holder.offset,
+        field=holder.field,
+        found=offset,
+    )]
 
 
 def _broken_mime_parts(mime: int, chain, order: str) -> list[tuple[object, str]]:

@@ -679,6 +679,16 @@ _RULES = (
         PURGE,
     ),
     Rule(
+        "cache.record-shared",
+        E,
+        "a message's cache offset lands on a record of another message's chain",
+        "shows the other message's cached fields (headers, sizes, dates) for it, without "
+        "a word",
+        PURGE,
+        note="the offset is the damaged value: the index record or log record that holds "
+        "it is named",
+    ),
+    Rule(
         "cache.record-past-eof",
         W,
         "a message's cache record runs past the end of the file (the file was cut)",
