@@ -45,6 +45,8 @@ REASONS = {
                     "the only place dbox keeps them",
     "keyword name": "a keyword's name in a dbox index header that no log record after "
                     "the index names: the index is its only record",
+    "record values": "flags, keywords and the virtual size of one message in a dbox "
+                     "index, beside fields the log replaces anyway: none has another home",
     "next_uid": "the index's next_uid raised, with no log append after it: a next UID "
                 "above every UID on disk is also what a healthy index holds after "
                 "expunges (the uidlist's may lag); Dovecot shows another UIDNEXT",
@@ -88,6 +90,8 @@ def _candidates(trial, pristine: Path, data: bytes) -> Iterator[tuple[str, list[
         if dbox:
             yield "record flags", list(_record_flags(index))
             yield "keyword name", list(_unlogged_keyword_names(index, pristine))
+            yield "record values", [*_record_flags(index), *_record_vsizes(index),
+                                    *_superseded_fields(index, pristine)]
         yield "next_uid", [NEXT_UID]
     elif trial.file == "dovecot.index.log":
         if not pristine.with_name("dovecot.index.log.2").exists():
@@ -157,6 +161,29 @@ def _record_flags(index: IndexFile) -> Iterator[Span]:
         if keywords is not None and keywords.record_size:
             start = rec.offset + keywords.record_offset
             yield start, start + keywords.record_size
+
+
+def _record_vsizes(index: IndexFile) -> Iterator[Span]:
+    """Each record's virtual size: derived from the message, held nowhere else."""
+    ext = index.extension("vsize")
+    for rec in index.records if ext is not None and ext.record_size else ():
+        yield rec.offset + ext.record_offset, rec.offset + ext.record_offset + ext.record_size
+
+
+def _superseded_fields(index: IndexFile, path: Path) -> Iterator[Span]:
+    """Record fields whose value the log replaces (the replay ends with another one):
+    Dovecot never uses the bytes the index holds there."""
+    state = load_index(path).state
+    replayed = {rec.uid: rec.data for rec in state.records}
+    for ext in index.extensions:
+        after = state.extension(ext.name)
+        if not ext.record_size or after is None:
+            continue
+        for rec in index.records:
+            now = replayed.get(rec.uid)
+            if now is not None and after.record_value(now) != ext.record_value(rec.data):
+                start = rec.offset + ext.record_offset
+                yield start, start + ext.record_size
 
 
 def _unlogged_keyword_names(index: IndexFile, path: Path) -> Iterator[Span]:
