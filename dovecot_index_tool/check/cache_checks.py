@@ -8,7 +8,7 @@ from dovecot_index_tool.check.cache_pointers import (
     pointer_is_the_damage,
 )
 from dovecot_index_tool.check.data import IndexState
-from dovecot_index_tool.check.findings import Finding, from_error, from_file_error
+from dovecot_index_tool.check.findings import Finding, from_error, from_file_error, in_all
 from dovecot_index_tool.check.index_checks import (
     effective_state,
     logs_read_whole,
@@ -213,7 +213,7 @@ def _chains(cache: CacheFile, state, ext, files: IndexSet) -> list[Finding]:
     out += _shared_findings(shared, files, state.byteorder)
     for check, places in found.items():
         for uid, err in places[:SAME_KIND_REPORTED]:
-            more = f" ({len(places)} messages in all)" if len(places) > 1 else ""
+            more = in_all(places)
             out.append(from_error(check, err, f"uid {uid}: {err.reason}{more}"))
     return out
 
@@ -236,7 +236,7 @@ def _shared_findings(shared, files: IndexSet, order: str) -> list[Finding]:
         return []
     uid, offset, other = shared[0]
     holder = pointer_holder(files, uid, offset, order)
-    more = f" ({len(shared)} messages in all)" if len(shared) > 1 else ""
+    more = in_all(shared)
     return [Finding(
         "cache.record-shared",
         holder.file,
@@ -265,7 +265,7 @@ def _mime_parts_findings(cache: CacheFile, parts: list) -> list[Finding]:
     if not parts:
         return []
     uid, value, why = parts[0]
-    more = f" ({len(parts)} messages in all)" if len(parts) > 1 else ""
+    more = in_all(parts)
     return [Finding(
         "cache.mime-parts-invalid",
         cache.path,
@@ -294,7 +294,7 @@ def _cut_records(cache: CacheFile, cut: list) -> list[Finding]:
     if not cut:
         return []
     uid, rec = cut[0]
-    more = f" ({len(cut)} records in all)" if len(cut) > 1 else ""
+    more = in_all(cut, "records")
     return [Finding(
         "cache.record-past-eof",
         cache.path,

@@ -134,3 +134,8 @@ def worst(findings: list[Finding]) -> Severity | None:
     if not findings:
         return None
     return max((f.severity for f in findings), key=lambda s: s.rank)
+
+
+def in_all(items, noun: str = "messages") -> str:
+    """" (N messages in all)" after the first of several places reported as one."""
+    return f" ({len(items)} {noun} in all)" if len(items) > 1 else ""

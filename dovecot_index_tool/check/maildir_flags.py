@@ -10,7 +10,7 @@ the index: Dovecot shows them until the next full resync puts the name's back.
 
 from __future__ import annotations
 
-from dovecot_index_tool.check.findings import Finding
+from dovecot_index_tool.check.findings import Finding, in_all
 from dovecot_index_tool.format.index import MAIL_DIRTY, IndexFile
 from dovecot_index_tool.format.uidlist import MaildirKeywords, Uidlist
 
@@ -39,7 +39,7 @@ def flags_differ_from_names(state: IndexFile, on_disk: IndexFile | None, uidlist
     if not differ:
         return []
     rec = differ[0]
-    more = f" ({len(differ)} messages in all)" if len(differ) > 1 else ""
+    more = in_all(differ)
     stored = next((r for r in on_disk.records if r.uid == rec.uid), None) if on_disk else None
     return [Finding(
         "maildir.flags-differ",

@@ -10,7 +10,7 @@ from difflib import SequenceMatcher
 from pathlib import Path
 
 from dovecot_index_tool.check.data import MailboxData, UserData, read_at
-from dovecot_index_tool.check.findings import Finding, from_error
+from dovecot_index_tool.check.findings import Finding, from_error, in_all
 from dovecot_index_tool.check.index_checks import effective_state, logs_read_whole
 from dovecot_index_tool.check.maildir_flags import flags_differ_from_names
 from dovecot_index_tool.format import log as L
@@ -321,7 +321,7 @@ def _unlogged_files(index, state: IndexFile, extra: list[int]) -> list[Finding]:
         f"u.{ahead[0]} is on disk with a UID at or above the index's next_uid "
         f"({files.index.header.next_uid}), and no log record appends it: the log lost its "
         f"end, or a save stopped after writing the file"
-        + (f" ({len(ahead)} files in all)" if len(ahead) > 1 else ""),
+        + in_all(ahead, "files"),
         offset=head.size,
         field="records",
         expected=f"an append of uid {ahead[0]}",
