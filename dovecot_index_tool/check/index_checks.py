@@ -27,7 +27,7 @@ from dovecot_index_tool.format.index import (
     RECORD_MIN_SIZE,
     IndexFile,
     IndexHeader,
-    ext_header_problem,
+    extension_problem,
 )
 from dovecot_index_tool.format.replay import replay
 
@@ -444,14 +444,7 @@ def _extensions(idx: IndexFile, path: str) -> list[Finding]:
     names = Counter(e.name for e in idx.extensions)
     for ext in idx.extensions:
         where = f"extensions[{ext.number}]"
-        reason = ext_header_problem(
-            idx.header.record_size,
-            ext.name,
-            ext.hdr_size,
-            ext.record_offset,
-            ext.record_size,
-            ext.record_align,
-        )
+        reason = extension_problem(ext, idx.header.record_size)
         if not reason and ext.record_size == 0 and ext.record_offset > idx.header.record_size:
             # accepted at open, but copying the map asserts record_offset + record_size
             # <= the record size: Dovecot aborts (at the next sync that clones the map)

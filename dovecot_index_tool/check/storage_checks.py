@@ -17,7 +17,7 @@ from dovecot_index_tool.format import log as L
 from dovecot_index_tool.format.binary import layout
 from dovecot_index_tool.format.dbox import MAGIC_PRE, check_file_head
 from dovecot_index_tool.format.extensions import decode_list_header
-from dovecot_index_tool.format.index import HEADER_OFFSETS, IndexFile, ext_header_problem
+from dovecot_index_tool.format.index import HEADER_OFFSETS, IndexFile, extension_problem
 
 SAME_KIND_REPORTED = 3
 
@@ -66,9 +66,7 @@ def check_maildir(data: MailboxData, listed_validity: int | None = None) -> list
         # keywords only from an index whose extensions Dovecot takes as they are (a broken
         # keywords header is its own finding, and changes what the records mean)
         trusted = on_disk is not None and not on_disk.problems and not any(
-            ext_header_problem(on_disk.header.record_size, e.name, e.hdr_size,
-                               e.record_offset, e.record_size, e.record_align)
-            for e in on_disk.extensions)
+            extension_problem(e, on_disk.header.record_size) for e in on_disk.extensions)
         out += flags_differ_from_names(state, on_disk, uidlist, data.mail_files,
                                        data.maildir_keywords if trusted else None)
     return out

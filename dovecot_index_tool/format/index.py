@@ -435,6 +435,13 @@ def ext_name_is_valid(name: str) -> bool:
     return len(name) < EXT_NAME_MAX_LENGTH and _EXT_NAME.fullmatch(name) is not None
 
 
+def extension_problem(ext: Extension, record_size: int) -> str | None:
+    """Why Dovecot calls this extension of an index with ``record_size``-byte records
+    broken (``ext_header_problem`` over its own fields), or None."""
+    return ext_header_problem(record_size, ext.name, ext.hdr_size, ext.record_offset,
+                              ext.record_size, ext.record_align)
+
+
 def ext_header_problem(
     index_record_size: int,
     name: str,

@@ -16,7 +16,7 @@ from dovecot_index_tool.format.index import (
     HDR_FLAG_FSCKD,
     HEADER_OFFSETS,
     IndexFile,
-    ext_header_problem,
+    extension_problem,
     parse_keywords_header,
 )
 from dovecot_index_tool.format.layouts import for_order
@@ -141,8 +141,7 @@ def _map_ext(e, record_size: int) -> MapExt:
     """An extension as the map holds it. One whose header is broken keeps its place (the
     logs name extensions by their number) but no record field: Dovecot's fsck drops it
     ("Dropped broken extension"), so none of its record bytes are ever read."""
-    broken = ext_header_problem(record_size, e.name, e.hdr_size, e.record_offset,
-                                e.record_size, e.record_align) is not None
+    broken = extension_problem(e, record_size) is not None
     return MapExt(e.name, e.offset, e.data_offset, e.hdr_size, e.reset_id,
                   0 if broken else e.record_offset, 0 if broken else e.record_size,
                   e.record_align)
