@@ -5,6 +5,7 @@ Ctrl-C 32, and anything else an internal error (128) with the traceback in a fil
 from __future__ import annotations
 
 import datetime
+import importlib
 import os
 import sys
 import tempfile
@@ -19,8 +20,32 @@ from dovecot_index_tool.errors import ToolError
 from dovecot_index_tool.exitcodes import Exit
 
 
+# Each command's module, imported only when the command runs (or --help lists them): a
+# scan that imported every command would spend a tenth of a small run on imports.
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "check": ("check_cmd",),
+    "dump": ("dump_cmd",),
+    "incident": ("incident_cmd",),
+    "queue": ("queue_cmd",),
+    "repair": ("repair_cmd",),
+    "report": ("report_cmd", "webhooks_cmd"),
+    "rules": ("rules_cmd",),
+    "scan": ("scan_cmd",),
+    "serve": ("serve_cmd",),
+}
+
+
 class ToolGroup(click.Group):
-    """Runs a command under the error model (also under click's test runner)."""
+    """Runs a command under the error model (also under click's test runner), and
+    loads each command's module when the command is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMAND_MODULES))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        for module in COMMAND_MODULES.get(cmd_name, ()):
+            importlib.import_module(f"dovecot_index_tool.cli.{module}")
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context):
         try:

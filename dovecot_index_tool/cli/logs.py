@@ -40,3 +40,28 @@ def setup_logging(level: str, as_json: bool = False) -> None:
     formatter = JsonFormatter() if as_json else logging.Formatter(TEXT)
     for handler in root.handlers:  # multiprocessing_logging's passes it to its stream's
         handler.setFormatter(formatter)
+
+
+def workers_finished() -> None:
+    """The worker processes are gone: write what they logged and log directly again.
+
+    multiprocessing_logging's receiving thread looks for its end only between polls of
+    0.2 s, and its close at exit waits for that poll: a fifth of a second on every run.
+    Once the pool is shut down every record the workers sent is in the queue, so they
+    are written here, and the wrapped handlers take over again."""
+    import queue
+
+    import multiprocessing_logging
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if not isinstance(handler, multiprocessing_logging.MultiProcessingHandler):
+            continue
+        handler._is_closed = True  # its thread stops at its next poll; no join at exit
+        while True:
+            try:
+                handler.sub_handler.handle(handler.queue.get_nowait())
+            except (queue.Empty, EOFError, OSError):
+                break
+    multiprocessing_logging.uninstall_mp_handler(root)
+    _INSTALLED.clear()

@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 
 from dovecot_index_tool.cli.app import main
-from dovecot_index_tool.cli.logs import setup_logging
+from dovecot_index_tool.cli.logs import setup_logging, workers_finished
 from dovecot_index_tool.cli.options import (
     DIR,
     configured_doveconf,
@@ -138,6 +138,7 @@ def scan(volumes: tuple[Path, ...], dovecot_config: Path | None, doveconf_comman
             ledger = open_ledger(db)
             try:
                 result = Scanner(options, ledger, output, progress).run()
+                workers_finished()
                 result.recurred = _recurred(ledger, options)
                 if enqueue:
                     _enqueue(ledger, options, vip)

@@ -19,8 +19,6 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from tqdm import tqdm
-
 REDRAW = 0.5  # seconds between redraws, whatever the rate
 
 
@@ -53,8 +51,10 @@ class ScanProgress:
             from dovecot_index_tool.present.progress_json import JsonProgress
 
             self.view = JsonProgress(json_stream, clock)
+        elif enabled:
+            self.view = _Bar()
         else:
-            self.view = _Bar(enabled)
+            self.view = _Hidden()
 
     def users(self, count: int) -> None:
         self.bytes.users += count
@@ -100,13 +100,25 @@ class ScanProgress:
             self.view.show(self, now)
 
 
+class _Hidden:
+    """No terminal and no JSON: nothing is drawn (and tqdm is not even imported)."""
+
+    def show(self, progress: ScanProgress, now: bool) -> None:
+        return None
+
+    def close(self, progress: ScanProgress) -> None:
+        return None
+
+
 class _Bar:
     """tqdm in bytes; it redraws on its own clock (``mininterval``)."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
         self.bar = tqdm(
             total=0, unit="B", unit_scale=True, unit_divisor=1024, desc="scan",
-            file=sys.stderr, disable=not enabled, dynamic_ncols=True, smoothing=0.05,
+            file=sys.stderr, dynamic_ncols=True, smoothing=0.05,
             mininterval=REDRAW,
         )
 
