@@ -19,7 +19,6 @@ from dovecot_index_tool import __version__
 from dovecot_index_tool.errors import ToolError
 from dovecot_index_tool.exitcodes import Exit
 
-
 # Each command's module, imported only when the command runs (or --help lists them): a
 # scan that imported every command would spend a tenth of a small run on imports.
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {

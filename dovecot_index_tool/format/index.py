@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import NamedTuple
 
 from dovecot_index_tool.format.binary import BIG, LITTLE, align, unpack
@@ -427,6 +428,7 @@ EXT_HEADER_MAX_SIZE = 1024 * 1024 * 16 - 1
 _EXT_NAME = re.compile("[A-Za-z0-9_ \x80-\xff-]*")
 
 
+@lru_cache(maxsize=1024)
 def ext_name_is_valid(name: str) -> bool:
     """Names Dovecot accepts: ASCII letters, digits, ``-``, ``_``, space and any byte
     above 0x7f, under 64 (asked of every extension intro of every log, so one regular
@@ -442,6 +444,7 @@ def extension_problem(ext: Extension, record_size: int) -> str | None:
                               ext.record_size, ext.record_align)
 
 
+@lru_cache(maxsize=4096)  # asked of every intro with the same few values
 def ext_header_problem(
     index_record_size: int,
     name: str,

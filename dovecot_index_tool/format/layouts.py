@@ -137,6 +137,13 @@ class Layouts:
         self.byteorder = byteorder
         for name, fmt in FORMATS.items():
             setattr(self, name, layout(byteorder, fmt))
+        self._ext_rec_updates: dict[int, struct.Struct] = {}
+        # each base index header field: its offset and its compiled number, looked up
+        # by name for every header read and write of a replay
+        self.index_fields: dict[str, tuple[int, struct.Struct, int]] = {
+            name: (offset, self.unsigned(size), (1 << (8 * size)) - 1)
+            for name, (offset, size) in INDEX_HEADER_OFFSETS.items() if size in UNSIGNED
+        }
 
     def unsigned(self, size: int) -> struct.Struct:
         """The unsigned number of ``size`` bytes (1, 2, 4 or 8; KeyError otherwise)."""
@@ -152,8 +159,12 @@ class Layouts:
 
     def ext_rec_update(self, record_size: int) -> struct.Struct:
         """An ext-rec update: uid, the record's bytes, padding to 4 bytes."""
-        step = align(4 + record_size, 4)
-        return layout(self.byteorder, f"I{record_size}s{step - 4 - record_size}x")
+        found = self._ext_rec_updates.get(record_size)
+        if found is None:
+            step = align(4 + record_size, 4)
+            found = layout(self.byteorder, f"I{record_size}s{step - 4 - record_size}x")
+            self._ext_rec_updates[record_size] = found
+        return found
 
 
 @cache

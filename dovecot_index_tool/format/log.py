@@ -332,7 +332,8 @@ class _Scanner:
 
     def run(self) -> None:
         """The record loop, kept flat: it runs for every record of every log a scan
-        reads, so the framing tests are inline rather than one call each."""
+        reads, so the framing tests, the decoding dispatch and the modseq counting
+        are inline rather than one call each (``_record`` is the same, unrolled)."""
         data = self.data
         end = len(data)
         if self.pos > end:
@@ -341,32 +342,61 @@ class _Scanner:
             return
         head = for_order(self.bo).u32
         boundary = for_order(self.bo).boundary
+        bo = self.bo
+        version = self.header.version
+        records = self.records
+        make = LogRecord._make
+        decoders = _DECODERS
+        protected = _PROTECTED
+        counted = _MODSEQ_CODES
+        modseq = self.modseq
+        intro_size = 0
         pos = self.pos
         while pos + RECORD_HEADER_SIZE <= end:
             a, b, c, d = data[pos], data[pos + 1], data[pos + 2], data[pos + 3]
             if not a & b & c & d & 0x80:  # a size not written yet (packed offset 0)
                 self.pos, self.end_reason = pos, END_UNFINISHED
-                return
+                break
             size = (((a & 0x7F) << 21) | ((b & 0x7F) << 14) | ((c & 0x7F) << 7)
                     | (d & 0x7F)) << 2
             if size < RECORD_HEADER_SIZE:
                 self.pos, self.end_reason = pos, END_BROKEN_SIZE
                 self.problems.append(self._error("hdr.size too small", "size", ">= 8", size))
-                return
+                break
             if pos + size > end:
                 self.pos, self.end_reason = pos, END_UNFINISHED
-                return
+                break
             (rtype,) = head.unpack_from(data, pos + 4)
-            if (rtype & TYPE_MASK == BOUNDARY and rtype & EXTERNAL and size >= 12
+            code = rtype & TYPE_MASK
+            if (code == BOUNDARY and rtype & EXTERNAL and size >= 12
                     and pos + boundary.unpack_from(data, pos + 8)[0] > end):
                 self.pos, self.end_reason = pos, END_PARTIAL_TRANSACTION
-                return
-            self.pos = pos
-            self.records.append(self._record(rtype, size))
+                break
+            payload = data[pos + RECORD_HEADER_SIZE : pos + size]
+            error = None
+            try:
+                if rtype & (EXPUNGE | EXPUNGE_GUID) or not payload:
+                    items = decode_payload(rtype, payload, bo, intro_size)
+                else:
+                    decoder = decoders.get(code)
+                    items = decoder(payload, bo, intro_size) if decoder is not None else ()
+            except FormatError as err:
+                items = ()
+                self.pos = pos
+                error = self._error(err.reason, err.field or "payload", err.expected, err.found)
+            if code == EXT_INTRO and items:
+                intro_size = items[-1].record_size
+            if code in counted:
+                modseq = next_modseq(modseq, rtype, items, version)
+            records.append(make((pos, size, rtype, payload, items, modseq, code,
+                                 code & ~EXPUNGE_PROT if code in protected else code, error)))
             pos += size
-        self.pos = pos
-        if pos < end:
-            self.end_reason = END_UNFINISHED
+        else:
+            self.pos = pos
+            if pos < end:
+                self.end_reason = END_UNFINISHED
+        self.modseq = modseq
+        self.intro_record_size = intro_size
 
     def _error(self, reason: str, field_name: str, expected: object, found: object) -> FormatError:
         return FormatError(
@@ -378,21 +408,13 @@ class _Scanner:
             found=found,
         )
 
-    def _record(self, rtype: int, size: int) -> LogRecord:
-        payload = self.data[self.pos + RECORD_HEADER_SIZE : self.pos + size]
-        code = rtype & TYPE_MASK
-        base = code & ~EXPUNGE_PROT if code in _PROTECTED else code
-        try:
-            items = decode_payload(rtype, payload, self.bo, self.intro_record_size)
-            error = None
-        except FormatError as err:
-            items = ()
-            error = self._error(err.reason, err.field or "payload", err.expected, err.found)
-        if code == EXT_INTRO:
-            for item in items:
-                self.intro_record_size = item.record_size
-        self.modseq = next_modseq(self.modseq, rtype, items, self.header.version)
-        return LogRecord(self.pos, size, rtype, payload, items, self.modseq, code, base, error)
+
+# Record types after which the modseq counter may differ (next_modseq): the others
+# leave it as it is, so the loop does not ask.
+_MODSEQ_CODES = frozenset({
+    EXPUNGE | EXPUNGE_PROT, EXPUNGE_GUID | EXPUNGE_PROT, APPEND, KEYWORD_UPDATE,
+    KEYWORD_RESET, ATTRIBUTE_UPDATE, FLAG_UPDATE, MODSEQ_UPDATE, EXT_INTRO,
+})
 
 
 def next_modseq(current: int, rtype: int, items: Payload, version: int) -> int:
@@ -434,7 +456,7 @@ def decode_payload(rtype: int, payload: bytes, bo: str, intro_record_size: int =
     return decoder(payload, bo, intro_record_size)
 
 
-def _fixed(payload: bytes, st: struct.Struct, what: str) -> list[tuple]:
+def _fixed(payload: bytes, st: struct.Struct, what: str):
     if len(payload) % st.size:
         raise FormatError(
             f"Invalid {what} record size",
@@ -442,7 +464,7 @@ def _fixed(payload: bytes, st: struct.Struct, what: str) -> list[tuple]:
             expected=f"multiple of {st.size}",
             found=len(payload),
         )
-    return list(st.iter_unpack(payload))
+    return st.iter_unpack(payload)
 
 
 def _ranges(payload: bytes, bo: str, _intro: int = 0) -> Payload:

@@ -14,7 +14,6 @@ from dovecot_index_tool.format.errors import FormatError
 from dovecot_index_tool.format.index import (
     BASE_HEADER_SIZE,
     HDR_FLAG_FSCKD,
-    HEADER_OFFSETS,
     IndexFile,
     extension_problem,
     parse_keywords_header,
@@ -42,6 +41,7 @@ class RecordMap:
     def __init__(self, bo: str, header: bytearray, exts: list[MapExt], records: list[bytearray]):
         self.bo = bo
         self.lay = for_order(bo)
+        self.fields = self.lay.index_fields
         self.hdr = header
         self.exts = exts
         self.records = records
@@ -78,12 +78,12 @@ class RecordMap:
 
     # base header fields -------------------------------------------------
     def get(self, name: str) -> int:
-        offset, size = HEADER_OFFSETS[name]
-        return self.lay.unsigned(size).unpack_from(self.hdr, offset)[0]
+        offset, number, _ = self.fields[name]
+        return number.unpack_from(self.hdr, offset)[0]
 
     def set(self, name: str, value: int) -> None:
-        offset, size = HEADER_OFFSETS[name]
-        self.lay.unsigned(size).pack_into(self.hdr, offset, value & ((1 << (8 * size)) - 1))
+        offset, number, mask = self.fields[name]
+        number.pack_into(self.hdr, offset, value & mask)
 
     @property
     def record_size(self) -> int:

@@ -108,8 +108,9 @@ def head_tail_offset(head: L.LogFile) -> int:
     ``log_file_tail_offset`` move it explicitly (never backwards).
     """
     last_read = max_tail = 0
+    external = L.EXTERNAL
     for rec in head.records:
-        if not rec.external or rec.error is not None:
+        if not rec.type & external or rec.error is not None:
             continue
         value = L.tail_offset_update(rec, head.byteorder)
         if value is not None:
