@@ -111,15 +111,17 @@ class Ledger:
         row = self.db.one("SELECT fingerprint FROM mailboxes WHERE path=?", (path,))
         return row["fingerprint"] if row else None
 
-    def user_fingerprints(self, volume: str, tenant: str | None, user: str) -> dict[str, str]:
-        """Every stored fingerprint of one user, in one query (for --incremental)."""
-        rows = self.db.all(
-            "SELECT path, tenant, fingerprint FROM mailboxes WHERE volume=? AND user_name=?",
-            (volume, user),
-        )
-        return {
-            r["path"]: r["fingerprint"] for r in rows if r["fingerprint"] and r["tenant"] == tenant
-        }
+    def volume_fingerprints(self, volume: str) -> dict[tuple[str | None, str], dict[str, str]]:
+        """Every stored fingerprint of a volume by (tenant, user), in one query (for
+        --incremental: one query per user cost more than the stat calls it saves)."""
+        out: dict[tuple[str | None, str], dict[str, str]] = {}
+        for r in self.db.all(
+            "SELECT path, tenant, user_name, fingerprint FROM mailboxes WHERE volume=?",
+            (volume,),
+        ):
+            if r["fingerprint"]:
+                out.setdefault((r["tenant"], r["user_name"]), {})[r["path"]] = r["fingerprint"]
+        return out
 
     def touch(self, run_id: int, paths: list[str]) -> None:
         """Unchanged mailboxes were seen by this run (without being read again)."""

@@ -47,6 +47,7 @@ from dovecot_index_tool.scan.worker import (
 from dovecot_index_tool.volumes import UserHome, VolumeError, iter_users, user_tree
 
 BATCH = 8  # mailboxes of a large user per task: fewer round trips, pauses stay frequent
+UNCHANGED_BATCH = 512  # unchanged mailboxes recorded together (--incremental)
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,6 @@ class _User:
     pending: int = 0  # mailboxes handed out in batches and not back yet
     complete: bool = False  # every mailbox of the user handed out
     tally: Tally = field(default_factory=Tally)
-    recorded: int = 0
     known: dict[str, str] | None = None  # stored fingerprints (--incremental)
     names: frozenset[str] = frozenset()
     unchanged: list[Outcome] = field(default_factory=list)
@@ -160,6 +160,8 @@ class Scanner:
                              getattr(progress, "paused", None))
         self.result = ScanResult(0)
         self.last_commit = time.monotonic()
+        self.known: dict[tuple[str | None, str], dict[str, str]] = {}  # this volume's
+        self.unchanged: list[Outcome] = []  # not recorded yet (see _record_unchanged)
 
     def run(self) -> ScanResult:
         opts = self.options
@@ -191,6 +193,8 @@ class Scanner:
                 self.result.volume_errors.append(str(err))
                 continue
             self._tell("users", len(users))
+            if self.options.incremental:
+                self.known = self.ledger.volume_fingerprints(str(volume))
             try:
                 for home in users:
                     self._admit(new_user=True)
@@ -227,7 +231,7 @@ class Scanner:
             return
         opts = self.options
         if opts.incremental:
-            user.known = self.ledger.user_fingerprints(str(volume), home.tenant, home.user)
+            user.known = self.known.get((home.tenant, home.user), {})
         task = HomeTask(str(volume), home, user_tree(opts.index_root, home),
                         user_tree(opts.control_root, home), opts.mailbox_timeout, user.known)
         self._submit(pool, pool.submit(scan_home, task), _Inflight(user, _Kind.HOME))
@@ -317,17 +321,23 @@ class Scanner:
         self._tell("user_done")
 
     def _record_unchanged(self, user: _User) -> None:
-        """Unchanged mailboxes of a user: one update and one query, not one per mailbox."""
-        if not user.unchanged:
+        """Unchanged mailboxes of a user, recorded with those of other users: one update
+        and one query per ``UNCHANGED_BATCH`` mailboxes, not per user or mailbox."""
+        self.unchanged += user.unchanged
+        user.unchanged = []
+        if len(self.unchanged) >= UNCHANGED_BATCH:
+            self._flush_unchanged()
+
+    def _flush_unchanged(self) -> None:
+        if not self.unchanged:
             return
-        paths = [o.report.path for o in user.unchanged]
+        batch, self.unchanged = self.unchanged, []
+        paths = [o.report.path for o in batch]
         self.ledger.touch(self.result.run_id, paths)
         stored = self.ledger.open_findings_of(paths)
-        for outcome in user.unchanged:
-            user.recorded += 1
+        for outcome in batch:
             self._report(outcome, [f.to_dict() for f in
                                    stored_findings(stored[outcome.report.path])])
-        user.unchanged = []
 
     def _admit(self, new_user: bool = False) -> None:
         """Wait while the host is busy; stop feeding outside the window or budget."""
@@ -412,7 +422,6 @@ class Scanner:
                              True), user)
 
     def _record(self, outcome: Outcome, user: _User) -> None:
-        user.recorded += 1
         recorded = self.ledger.record(self.result.run_id, outcome.mailbox_record(),
                                       list(outcome.report.findings), outcome.reread)
         self._report(outcome, [f.to_dict() for f in recorded])
@@ -447,6 +456,7 @@ class Scanner:
             volume["healthy"] += 1
 
     def _finish(self) -> None:
+        self._flush_unchanged()
         r = self.result
         for volume in self.fed:
             if not self.roots_found[volume]:
