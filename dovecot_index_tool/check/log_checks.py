@@ -133,7 +133,10 @@ def _tail_updates(log: L.LogFile) -> list[Finding]:
     log reader meets them whenever it reads the log, wherever the index stands, and
     marks the log corrupted ("log_file_tail_offset ... goes past sync offset")."""
     last_read = 0
+    wanted, mask = L.EXTERNAL | L.HEADER_UPDATE, L.EXTERNAL | L.TYPE_MASK
     for rec in log.records:
+        if rec.type & mask != wanted:
+            continue  # the type bits first: this runs for every record
         value = L.tail_offset_update(rec, log.byteorder)
         if value is None or value < last_read:
             continue
@@ -147,26 +150,34 @@ def _tail_updates(log: L.LogFile) -> list[Finding]:
     return []
 
 
+# Record types whose payload these checks look into (names, UID ranges); the loop
+# passes over the others with one set lookup.
+_LOOKED_INTO = frozenset({*RANGE_TYPES, L.KEYWORD_UPDATE, L.EXPUNGE_GUID})
+
+
 def _records(log: L.LogFile) -> list[Finding]:
     out = _tail_updates(log)
+    known, looked_into = L.TYPE_NAMES, _LOOKED_INTO
     for rec in log.records:
-        where = f"record@{rec.offset}"
         if rec.error is not None:
             message = f"{rec.name} record: {rec.error.reason}"
             out.append(from_error("log.record-invalid", rec.error, message))
             break  # Dovecot stops reading the log here
-        if not rec.known:
+        if rec.code not in known:
             out.append(
                 Finding(
                     "log.unknown-record-type",
                     log.path,
                     f"Unknown transaction record type 0x{rec.code:x}",
                     offset=rec.offset,
-                    field=f"{where}.type",
+                    field=f"record@{rec.offset}.type",
                     found=hex(rec.type),
                 )
             )
             continue
+        if rec.base_code not in looked_into:
+            continue
+        where = f"record@{rec.offset}"
         if rec.base_code == L.KEYWORD_UPDATE and rec.items and (
                 named := keyword_name_problem(rec.items[0].name)):
             out.append(Finding("log.keyword-name-invalid", log.path, f"{rec.name}: {named}",
@@ -414,9 +425,10 @@ def _seq_contradicts_chain(head: L.LogFile, index_seq: int) -> bool:
 def _records_reported(index: IndexState) -> set[tuple[str | None, int]]:
     """Records that check_logs reports itself; the replay meets them too."""
     out = set()
+    known = L.TYPE_NAMES
     for log in index.files.logs:
         for rec in log.records:
-            if rec.error is not None or not rec.known:
+            if rec.error is not None or rec.code not in known:
                 out.add((log.path, rec.offset))
     return out
 

@@ -109,10 +109,13 @@ def head_tail_offset(head: L.LogFile) -> int:
     """
     last_read = max_tail = 0
     external = L.EXTERNAL
+    update, mask = L.EXTERNAL | L.HEADER_UPDATE, L.EXTERNAL | L.TYPE_MASK
     for rec in head.records:
         if not rec.type & external or rec.error is not None:
             continue
-        value = L.tail_offset_update(rec, head.byteorder)
+        value = None
+        if rec.type & mask == update:
+            value = L.tail_offset_update(rec, head.byteorder)
         if value is not None:
             if last_read <= value <= rec.offset + rec.size:
                 last_read = value
