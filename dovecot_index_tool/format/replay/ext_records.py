@@ -42,6 +42,9 @@ def introduce(m: RecordMap, u: L.ExtIntro, internal: bool = False) -> Selection:
     (Dovecot's own, for keywords) may name ``keywords`` and select nothing."""
     if u.ext_id != NO_ID and u.ext_id >= len(m.exts):
         raise Corrupted(f"Extension introduction for unknown id {u.ext_id}")
+    same = _unchanged(m, u)
+    if same is not None:
+        return same
     if u.ext_id == NO_ID and u.name_size == 0:
         raise Corrupted("Extension introduction without id or name")
     idx = u.ext_id if u.ext_id != NO_ID else m.ext_index(u.name)
@@ -58,6 +61,21 @@ def introduce(m: RecordMap, u: L.ExtIntro, internal: bool = False) -> Selection:
         return Selection(idx, ignore, u.record_size)
     idx = add_extension(m, name, u)
     return Selection(NO_EXT if internal else idx, False, u.record_size)
+
+
+def _unchanged(m: RecordMap, u: L.ExtIntro) -> Selection | None:
+    """An intro by id of an extension as the map already has it (most intros: every
+    transaction introduces the extensions it writes), which ``introduce`` would accept
+    and leave as it is; None for every other intro."""
+    if u.ext_id == NO_ID:
+        return None
+    ext = m.exts[u.ext_id]
+    if (ext.reset_id != u.reset_id or ext.hdr_size != u.hdr_size or ext.name == "keywords"
+            or ext.record_size != u.record_size or ext.record_align != u.record_align
+            or ext_header_problem(m.record_size, ext.name, u.hdr_size, 0, u.record_size,
+                                  u.record_align)):
+        return None
+    return Selection(u.ext_id, False, u.record_size)
 
 
 def selected_ext(m: RecordMap, sel: Selection, missing_intro: str) -> MapExt | None:
@@ -97,17 +115,17 @@ def update_records(m: RecordMap, sel: Selection, record: L.LogRecord) -> None:
     if ext is None:
         return
     size = min(sel.record_size, ext.record_size)
+    next_uid = m.get("next_uid")
+    start = ext.record_offset
+    rest = bytes(ext.record_size - size)
     for u in record.items:
-        if u.uid == 0 or u.uid >= m.get("next_uid"):
+        if u.uid == 0 or u.uid >= next_uid:
             raise Corrupted(f"Extension record update for invalid uid={u.uid}")
         seq = m.seq_of(u.uid)
         if seq is None:
             continue
-        rec = m.records[seq]
-        start = ext.record_offset
-        rec[start : start + size] = u.data[:size].ljust(size, b"\0")
-        if size < ext.record_size:
-            rec[start + size : start + ext.record_size] = bytes(ext.record_size - size)
+        data = u.data if len(u.data) == size else u.data[:size].ljust(size, b"\0")
+        m.records[seq][start : start + size + len(rest)] = data + rest
 
 
 def increment_records(m: RecordMap, sel: Selection, record: L.LogRecord) -> None:

@@ -103,8 +103,9 @@ class RecordMap:
         return (lo, hi) if lo <= hi else None
 
     def seq_of(self, uid: int) -> int | None:
-        found = self.seq_range(uid, uid)
-        return found[0] if found else None
+        uids = self.uids
+        i = bisect.bisect_left(uids, uid)
+        return i if i < len(uids) and uids[i] == uid else None
 
     def flags(self, i: int) -> int:
         return self.records[i][4]
