@@ -13,9 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import FIXTURES
+from dovecot_index_tool.check.findings import Finding
 from dovecot_index_tool.cli import main
 from dovecot_index_tool.ledger.lock import LedgerLock
-from dovecot_index_tool.ledger.store import Ledger
+from dovecot_index_tool.ledger.store import Ledger, MailboxRecord
 
 
 def copy_user(src: str, dest: Path) -> Path:
@@ -495,3 +496,33 @@ def test_index_root_means_a_tree_of_users_in_check_too(tmp_path) -> None:
     result = CliRunner().invoke(main, ["scan", "-q", "--db", str(tmp_path / "l.sqlite3"),
                                        "--layout", "home/{user}", *own, str(store)])
     assert result.exit_code == 16 and "is one user's directory" in result.output
+
+
+def _box(path: str, fingerprint: str = "f") -> MailboxRecord:
+    return MailboxRecord(path, "/vol", None, "u", path.rsplit("/", 1)[-1], "maildir", path,
+                         None, None, 1, 10, fingerprint)
+
+
+def test_a_batch_of_mailboxes_is_recorded_as_one_by_one_would(ledger_target) -> None:
+    """``record_many`` (a worker's results in a few statements) keeps each finding's first
+    sighting, resolves what is gone, and answers in the order it was given."""
+    ledger = Ledger.open(ledger_target)
+    broken = Finding("index.header-sizes", "/vol/a/dovecot.index", "bad", field="hdr")
+    gone = Finding("log.record-invalid", "/vol/b/dovecot.index.log", "bad", offset=24)
+    run1 = ledger.start_run(["/vol"], {})
+    first = ledger.record_many(run1, [(_box("/vol/a"), [broken], True),
+                                      (_box("/vol/b"), [gone], True)])
+    assert [[f.check for f in found] for found in first] == [[broken.check], [gone.check]]
+    run2 = ledger.start_run(["/vol"], {})
+    again = ledger.record_many(run2, [(_box("/vol/c"), [], True),
+                                      (_box("/vol/b"), [], True),
+                                      (_box("/vol/a"), [broken], True),
+                                      (_box("/vol/d"), [], False)])
+    assert [len(found) for found in again] == [0, 0, 1, 0]
+    assert again[2][0].first_seen == first[0][0].first_seen
+    assert [r["path"] for r in ledger.affected()] == ["/vol/a"]
+    resolved = ledger.db.all("SELECT check_id FROM findings WHERE resolved IS NOT NULL")
+    assert [r["check_id"] for r in resolved] == [gone.check]
+    runs = {r["path"]: r["last_run"] for r in ledger.db.all("SELECT path, last_run FROM mailboxes")}
+    assert runs == {"/vol/a": run2, "/vol/b": run2, "/vol/c": run2, "/vol/d": run2}
+    ledger.close()

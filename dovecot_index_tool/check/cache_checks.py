@@ -190,10 +190,13 @@ def _chains(cache: CacheFile, state, ext, files: IndexSet) -> list[Finding]:
         if not offset:
             continue
         chain = cache.chain(offset)
-        data_end = max([data_end, *(r.offset + r.size for r in chain.records)])
-        reached += [(r.offset, r.offset + r.size) for r in chain.records]
+        for r in chain.records:  # one pass: this runs for every cached message
+            end = r.offset + r.size
+            data_end = max(data_end, end)
+            reached.append((r.offset, end))
+            if r.past_eof:
+                cut.append((rec.uid, r))
         shared += _claim(owners, rec.uid, offset, chain)
-        cut += [(rec.uid, r) for r in chain.records if r.past_eof]
         if mime is not None:
             parts += [(rec.uid, v, why) for v, why in _broken_mime_parts(mime, chain, order)]
         if chain.error is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from dovecot_index_tool.format.binary import BIG, LITTLE, align, decode_packed_offset
+from dovecot_index_tool.format.binary import BIG, LITTLE, decode_packed_offset
 from dovecot_index_tool.format.errors import ErrorKind, FormatError
 from dovecot_index_tool.format.layouts import FORMATS, for_order
 
@@ -312,8 +312,10 @@ def _record_values(
     u32 = for_order(cache.byteorder).u32
     values = []
     pos = RECORD_HEADER_SIZE
-    count = len(cache.fields)
-    while pos + 4 <= len(rec):
+    fields = cache.fields
+    count = len(fields)
+    end = len(rec)
+    while pos + 4 <= end:
         (idx,) = u32.unpack_from(rec, pos)
         if idx >= count:
             return FormatError(
@@ -325,12 +327,12 @@ def _record_values(
                 found=idx,
             )
         pos += 4
-        fld = cache.fields[idx]
+        fld = fields[idx]
         size = fld.size
-        if not fld.fixed and pos + 4 <= len(rec):
+        if fld.type not in FIXED_TYPES and pos + 4 <= end:
             (size,) = u32.unpack_from(rec, pos)
             pos += 4
-        if len(rec) - pos < size:
+        if end - pos < size:
             return FormatError(
                 "record continues outside its allocated size",
                 file=cache.path,
@@ -340,7 +342,7 @@ def _record_values(
                 found=size,
             )
         values.append(CacheValue(idx, offset + pos, rec[pos : pos + size]))
-        pos += align(size, 4)
-    if pos != len(rec):
+        pos += (size + 3) & ~3  # align(size, 4), inline: once per cached value
+    if pos != end:
         return _err("record has invalid size", cache.path, offset + 4, "record.size", len(rec))
     return tuple(values)

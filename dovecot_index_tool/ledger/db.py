@@ -51,6 +51,14 @@ class Database:
     def execute(self, sql: str, params: tuple | list = ()):
         return self.conn.execute(self._sql(sql), tuple(params))
 
+    def executemany(self, sql: str, rows: list[tuple]) -> None:
+        """One statement for many rows (a round trip, not one per row, on PostgreSQL)."""
+        if self.dialect == "postgresql":
+            with self.conn.cursor() as cur:
+                cur.executemany(self._sql(sql), rows)
+            return
+        self.conn.executemany(sql, rows)
+
     def one(self, sql: str, params: tuple | list = ()) -> dict | None:
         return self.execute(sql, params).fetchone()
 

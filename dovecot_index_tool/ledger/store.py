@@ -125,21 +125,19 @@ class Ledger:
 
     def touch(self, run_id: int, paths: list[str]) -> None:
         """Unchanged mailboxes were seen by this run (without being read again)."""
-        for i in range(0, len(paths), 500):
-            chunk = paths[i : i + 500]
+        for chunk in _chunks(paths):
             self.db.execute(
-                f"UPDATE mailboxes SET last_run=? WHERE path IN ({','.join('?' * len(chunk))})",
+                f"UPDATE mailboxes SET last_run=? WHERE path IN ({_marks(chunk)})",
                 (run_id, *chunk),
             )
 
     def open_findings_of(self, paths: list[str]) -> dict[str, list[dict]]:
         out: dict[str, list[dict]] = {p: [] for p in paths}
-        for i in range(0, len(paths), 500):
-            chunk = paths[i : i + 500]
+        for chunk in _chunks(paths):
             for row in self.db.all(
                 "SELECT m.path AS mailbox_path, f.* FROM findings f JOIN mailboxes m "
                 f"ON m.id = f.mailbox_id WHERE f.resolved IS NULL AND m.path IN "
-                f"({','.join('?' * len(chunk))}) ORDER BY f.id",
+                f"({_marks(chunk)}) ORDER BY f.id",
                 chunk,
             ):
                 out[row["mailbox_path"]].append(row)
@@ -158,21 +156,42 @@ class Ledger:
                ) -> list[Finding]:
         """Store one mailbox's scan. Findings are merged, not replaced; returns the
         mailbox's open findings as the ledger has them (with their first-seen time)."""
-        now = time.time()
-        if not reread:
-            self._touch_mailbox(run_id, box, now)
-            return stored_findings(self.open_findings(box.path))
-        worst = worst_of(f.severity.value for f in findings)
-        mailbox_id = self._upsert_mailbox(run_id, box, now, worst)
-        first_seen = self._merge_findings(mailbox_id, run_id, findings, now)
-        return [replace(f, first_seen=seen) for f, seen in zip(findings, first_seen, strict=True)]
+        return self.record_many(run_id, [(box, findings, reread)])[0]
 
-    def _upsert_mailbox(self, run_id: int, box: MailboxRecord, now: float, worst: str | None
-                        ) -> int:
-        """One statement per mailbox read (a scan makes thousands): what it is, what was
-        worst in it, and when it was last clean."""
-        clean = now if worst in (None, "info") else None
-        return self.db.insert(
+    def record_many(self, run_id: int, scans: list[tuple[MailboxRecord, list[Finding], bool]]
+                    ) -> list[list[Finding]]:
+        """``record`` for several mailboxes (a user's, as a worker returns them) in a few
+        statements: the mailboxes read are written with one ``executemany`` and their
+        ids and open findings fetched with one query each, since a scan records
+        thousands and, on PostgreSQL, every statement is a round trip."""
+        now = time.time()
+        out: list[list[Finding]] = [[] for _ in scans]
+        read = [i for i, (_, _, reread) in enumerate(scans) if reread]
+        if len({scans[i][0].path for i in read}) != len(read):
+            return [self.record_many(run_id, [scan])[0] for scan in scans]  # a path twice
+        for i, (box, _, reread) in enumerate(scans):
+            if not reread:
+                self._touch_mailbox(run_id, box, now)
+                out[i] = stored_findings(self.open_findings(box.path))
+        if not read:
+            return out
+        worsts = [worst_of(f.severity.value for f in scans[i][1]) for i in read]
+        ids = self._upsert_mailboxes(run_id, [scans[i][0] for i in read], now, worsts)
+        open_rows = self._open_rows(list(ids.values()))
+        for i in read:
+            box, findings, _ = scans[i]
+            mailbox_id = ids[box.path]
+            first_seen = self._merge_findings(mailbox_id, run_id, findings, now,
+                                              open_rows.get(mailbox_id, {}))
+            out[i] = [replace(f, first_seen=seen)
+                      for f, seen in zip(findings, first_seen, strict=True)]
+        return out
+
+    def _upsert_mailboxes(self, run_id: int, boxes: list[MailboxRecord], now: float,
+                          worsts: list[str | None]) -> dict[str, int]:
+        """What each mailbox read is, what was worst in it, and when it was last clean;
+        their ids by path."""
+        self.db.executemany(
             "INSERT INTO mailboxes (volume, tenant, user_name, name, format, index_dir, "
             "mail_dir, control_dir, messages, bytes, fingerprint, path, last_scanned, "
             "last_run, worst, last_clean) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
@@ -184,8 +203,33 @@ class Ledger:
             "last_scanned=excluded.last_scanned, last_run=excluded.last_run, "
             "worst=excluded.worst, "
             "last_clean=COALESCE(excluded.last_clean, mailboxes.last_clean)",
-            (*_mailbox_values(box), box.path, now, run_id, worst, clean),
+            [(*_mailbox_values(box), box.path, now, run_id, worst,
+              now if worst in (None, "info") else None)
+             for box, worst in zip(boxes, worsts, strict=True)],
         )
+        ids: dict[str, int] = {}
+        paths = [box.path for box in boxes]
+        for chunk in _chunks(paths):
+            for row in self.db.all(
+                f"SELECT id, path FROM mailboxes WHERE path IN ({_marks(chunk)})", chunk
+            ):
+                ids[row["path"]] = row["id"]
+        return ids
+
+    def _open_rows(self, mailbox_ids: list[int]) -> dict[int, dict[tuple, list[tuple[int, float]]]]:
+        """The open findings of these mailboxes, by mailbox and identity, oldest first."""
+        out: dict[int, dict[tuple, list[tuple[int, float]]]] = {}
+        for chunk in _chunks(mailbox_ids):
+            for r in self.db.all(
+                "SELECT id, mailbox_id, check_id, file, field, byte_offset, first_seen "
+                f"FROM findings WHERE mailbox_id IN ({_marks(chunk)}) AND resolved IS NULL "
+                "ORDER BY id",
+                chunk,
+            ):
+                key = (r["check_id"], r["file"], r["field"], r["byte_offset"])
+                out.setdefault(r["mailbox_id"], {}).setdefault(key, []).append(
+                    (r["id"], r["first_seen"]))
+        return out
 
     def _touch_mailbox(self, run_id: int, box: MailboxRecord, now: float) -> None:
         """A mailbox seen but not read this run: known, never re-judged."""
@@ -201,18 +245,12 @@ class Ledger:
         )
 
     def _merge_findings(
-        self, mailbox_id: int, run_id: int, findings: list[Finding], now: float
+        self, mailbox_id: int, run_id: int, findings: list[Finding], now: float,
+        open_rows: dict[tuple, list[tuple[int, float]]],
     ) -> list[float]:
-        """Match this scan's findings to the open ones by (check, file, field, offset);
-        unmatched open ones are resolved, unless the scan itself could not finish."""
-        open_rows: dict[tuple, list[tuple[int, float]]] = {}
-        for r in self.db.all(
-            "SELECT id, check_id, file, field, byte_offset, first_seen FROM findings "
-            "WHERE mailbox_id=? AND resolved IS NULL ORDER BY id",
-            (mailbox_id,),
-        ):
-            key = (r["check_id"], r["file"], r["field"], r["byte_offset"])
-            open_rows.setdefault(key, []).append((r["id"], r["first_seen"]))
+        """Match this scan's findings to the open ones (``open_rows``, by check, file,
+        field and offset); unmatched open ones are resolved, unless the scan itself
+        could not finish."""
         first_seen = []
         for f in findings:
             d = f.to_dict()
@@ -315,6 +353,17 @@ class Ledger:
         sql = and_equal(sql, args, {"m.tenant": tenant, "m.volume": volume})
         sql += " GROUP BY m.id, m.volume, m.tenant, m.user_name, m.name, m.path, m.format"
         return self.db.all(sql + " ORDER BY since", args)
+
+
+CHUNK = 500  # values per IN (...): well below SQLite's limit on parameters
+
+
+def _chunks(values: list) -> list[list]:
+    return [values[i : i + CHUNK] for i in range(0, len(values), CHUNK)]
+
+
+def _marks(values: list) -> str:
+    return ",".join("?" * len(values))
 
 
 def _mailbox_values(box: MailboxRecord) -> tuple:

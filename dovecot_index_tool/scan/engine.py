@@ -15,7 +15,7 @@ import os
 import signal
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -250,7 +250,7 @@ class Scanner:
         self._report_unreadable(user, result.unreadable)
         for outcome in result.outcomes:
             user.tally.add(outcome)
-            self._record(outcome, user)
+        self._record(result.outcomes)
         if result.unchanged:
             user.tally.all_reread = False
             user.unchanged = list(result.unchanged)
@@ -272,8 +272,7 @@ class Scanner:
             user.unchanged = outcomes
             self._record_unchanged(user)
             return
-        for outcome in outcomes:
-            self._record(outcome, user)
+        self._record(outcomes)
 
     def _hand_out_backlog(self, pool: ProcessPoolExecutor, until_done: bool = False) -> None:
         """Batches of large users' mailboxes, each once the host and the window allow;
@@ -297,11 +296,9 @@ class Scanner:
 
     def _report_unreadable(self, user: _User, unreadable: dict[str, str]) -> None:
         """Directories discovery could not look into: what is behind them was not checked."""
-        for path, reason in unreadable.items():
-            report = unreadable_report(path, reason)
-            self._record(
-                Outcome(user.volume, user.home.tenant, user.home.user, report, 0, None, True), user
-            )
+        self._record([Outcome(user.volume, user.home.tenant, user.home.user,
+                              unreadable_report(path, reason), 0, None, True)
+                      for path, reason in unreadable.items()])
 
     def _no_mail_root(self, user: _User) -> None:
         """A user directory with no recognisable mail in it: could not check, never clean."""
@@ -316,7 +313,7 @@ class Scanner:
             path, "(user)", "unknown",
             (Finding("scanner.unreadable", path, f"{why} in {path} ({hint})"),),
         )
-        self._record(Outcome(user.volume, home.tenant, home.user, report, 0, None, True), user)
+        self._record([Outcome(user.volume, home.tenant, home.user, report, 0, None, True)])
         user.submitted = True
         self._tell("user_done")
 
@@ -399,7 +396,7 @@ class Scanner:
                 if task.kind is _Kind.BATCH:
                     user.pending -= 1
                     user.tally.add(outcome)
-                self._record(outcome, user)
+            self._record(value)
             if task.kind is _Kind.SHARED:
                 self._tell("user_done")
             read = sum(o.bytes for o in value if o.reread)
@@ -418,13 +415,18 @@ class Scanner:
         if task.kind is _Kind.HOME:
             user.complete = user.submitted = True  # nothing is known of its mailboxes
             self._tell("user_done")
-        self._record(Outcome(user.volume, user.home.tenant, user.home.user, report, 0, None,
-                             True), user)
+        self._record([Outcome(user.volume, user.home.tenant, user.home.user, report, 0, None,
+                              True)])
 
-    def _record(self, outcome: Outcome, user: _User) -> None:
-        recorded = self.ledger.record(self.result.run_id, outcome.mailbox_record(),
-                                      list(outcome.report.findings), outcome.reread)
-        self._report(outcome, [f.to_dict() for f in recorded])
+    def _record(self, outcomes: Sequence[Outcome]) -> None:
+        """Store what came back from one task in the ledger together, then report each."""
+        if not outcomes:
+            return
+        recorded = self.ledger.record_many(
+            self.result.run_id,
+            [(o.mailbox_record(), list(o.report.findings), o.reread) for o in outcomes])
+        for outcome, findings in zip(outcomes, recorded, strict=True):
+            self._report(outcome, [f.to_dict() for f in findings])
 
     def _report(self, outcome: Outcome, findings: list[dict[str, object]]) -> None:
         """Count, output and show progress for one recorded mailbox."""
