@@ -349,6 +349,7 @@ class _Scanner:
         decoders = _DECODERS
         protected = _PROTECTED
         counted = _MODSEQ_CODES
+        repeated, seen = _REPEATED_CODES, {}
         modseq = self.modseq
         intro_size = 0
         pos = self.pos
@@ -377,6 +378,10 @@ class _Scanner:
             try:
                 if rtype & (EXPUNGE | EXPUNGE_GUID) or not payload:
                     items = decode_payload(rtype, payload, bo, intro_size)
+                elif code in repeated:
+                    items = seen.get((code, payload))
+                    if items is None:
+                        items = seen[code, payload] = decoders[code](payload, bo, intro_size)
                 else:
                     decoder = decoders.get(code)
                     items = decoder(payload, bo, intro_size) if decoder is not None else ()
@@ -407,6 +412,12 @@ class _Scanner:
             expected=expected,
             found=found,
         )
+
+
+# Record types whose payloads a log repeats (every transaction introduces the
+# extensions it writes and ends in a boundary): decoded once per log and payload, the
+# items being immutable. Their decoding depends on nothing but the payload.
+_REPEATED_CODES = frozenset({EXT_INTRO, BOUNDARY, EXT_HDR_UPDATE})
 
 
 # Record types after which the modseq counter may differ (next_modseq): the others
