@@ -139,33 +139,37 @@ def noting_unreadable() -> Iterator[dict[str, str]]:
         _noting.reset(token)
 
 
-def _note(path: Path, err: OSError) -> None:
+def _note(path: StrPath, err: OSError) -> None:
     found = _noting.get()
     if found is not None and err.errno in _DENIED:
         found.setdefault(str(path), err.strerror or str(err))
 
 
-def _mode(path: Path) -> int:
-    """The lstat mode, 0 when the path is missing or unreadable (the latter is noted)."""
+def _mode(path: StrPath) -> int:
+    """The lstat mode, 0 when the path is missing or unreadable (the latter is noted).
+    Discovery's helpers join plain strings: they run several times per mailbox, and
+    pathlib costs more than the lstat calls."""
     try:
         return os.lstat(path).st_mode
     except OSError as err:
-        _note(path.parent, err)
+        _note(os.path.dirname(path), err)
         return 0
     except ValueError:
         return 0
 
 
-def _is_dir(path: Path) -> bool:
+def _is_dir(path: StrPath) -> bool:
     return stat.S_ISDIR(_mode(path))
 
 
-def _any_file(path: Path, names: Iterable[str]) -> bool:
-    return any(stat.S_ISREG(_mode(path / name)) for name in names)
+def _any_file(path: StrPath, names: Iterable[str]) -> bool:
+    join = os.path.join
+    return any(stat.S_ISREG(_mode(join(path, name))) for name in names)
 
 
-def _any_dir(path: Path, names: Iterable[str]) -> bool:
-    return any(_is_dir(path / name) for name in names)
+def _any_dir(path: StrPath, names: Iterable[str]) -> bool:
+    join = os.path.join
+    return any(_is_dir(join(path, name)) for name in names)
 
 
 def _entries(path: Path) -> Iterator[os.DirEntry[str]]:
@@ -207,15 +211,16 @@ def _real_dir(base: Path, path: Path) -> bool:
     lstat alone only refuses a link in the last component; a mailbox path built from a
     name found in another tree must not pass through a link in this one either.
     """
-    try:
-        parts = path.relative_to(base).parts
-    except ValueError:
-        return False
-    current = base
-    for part in parts:
-        current = current / part
-        if not _is_dir(current):
-            return False
+    top, below = str(base), str(path)
+    if below != top:
+        prefix = top if top.endswith("/") else top + "/"
+        if not below.startswith(prefix):
+            return False  # not under base (as Path.relative_to would refuse)
+        current = top
+        for part in below[len(prefix):].split("/"):
+            current = os.path.join(current, part)
+            if not _is_dir(current):
+                return False
     return os.path.isdir(base)
 
 
@@ -228,7 +233,7 @@ def looks_like_index_dir(path: StrPath) -> bool:
     The log alone counts: Dovecot writes ``dovecot.index`` only once a mailbox has seen
     enough changes, so small mailboxes have just the log.
     """
-    return _any_file(Path(path), INDEX_FILES)
+    return _any_file(path, INDEX_FILES)
 
 
 def _has_maildir_mail(path: Path) -> bool:
@@ -248,7 +253,7 @@ def _is_maildir_folder(path: Path) -> bool:
 
 def _is_dbox_mailbox(path: Path) -> bool:
     """``mailboxes/<name>``: holds dbox-Mails, or the indexes themselves (INDEX=, 2.3)."""
-    return _is_dir(path / DBOX_MAIL_DIR) or looks_like_index_dir(path)
+    return _is_dir(os.path.join(path, DBOX_MAIL_DIR)) or looks_like_index_dir(path)
 
 
 def _looks_like_mailbox(path: Path) -> bool:

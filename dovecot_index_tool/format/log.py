@@ -509,10 +509,13 @@ def _header_updates(payload: bytes, bo: str, _intro: int, wide: bool = False) ->
     head = lay.header_update32 if wide else lay.header_update
     items = []
     pos = 0
-    while pos < len(payload):
-        offset, size = unpack(head, payload, pos, f"update@{pos}")
+    end = len(payload)
+    while pos < end:
+        if pos + head.size > end:
+            unpack(head, payload, pos, f"update@{pos}")  # raises, naming the update
+        offset, size = head.unpack_from(payload, pos)
         start = pos + head.size
-        if start + size > len(payload):
+        if start + size > end:
             raise FormatError(
                 "header update extends beyond record size",
                 field=f"update@{pos}.size",
@@ -520,7 +523,7 @@ def _header_updates(payload: bytes, bo: str, _intro: int, wide: bool = False) ->
                 found=size,
             )
         items.append(HeaderUpdate(offset, size, payload[start : start + size]))
-        pos = align(start + size, 4)
+        pos = (start + size + 3) & ~3  # align(..., 4), inline: once per update
     return tuple(items)
 
 
