@@ -34,6 +34,9 @@ class IndexState:
 
     files: IndexSet
     replay: Replay | None
+    # what the checks derive from these files more than once (their effective state),
+    # kept here: the files do not change, and several checks of one mailbox ask
+    derived: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def state(self) -> IndexFile | None:

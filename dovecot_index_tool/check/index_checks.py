@@ -311,8 +311,15 @@ def effective_state(index: IndexState) -> IndexFile | None:
     mdbox map) as damaged. Dovecot starts again from what it can use: the usable logs,
     replayed without the unusable index; the backend resync then refills the rest. So
     this returns that replay, or None when nothing usable describes the mailbox (then
-    there is nothing to compare: the fatal finding says it all).
+    there is nothing to compare: the fatal finding says it all). Computed once per
+    ``IndexState``: a mailbox's checks ask for it several times.
     """
+    if "effective" not in index.derived:
+        index.derived["effective"] = _effective_state(index)
+    return index.derived["effective"]
+
+
+def _effective_state(index: IndexState) -> IndexFile | None:
     files = index.files
     order = mailbox_byteorder(files)
     idx_ok = index_is_usable(index)
