@@ -163,13 +163,13 @@ def _is_dir(path: StrPath) -> bool:
 
 
 def _any_file(path: StrPath, names: Iterable[str]) -> bool:
-    join = os.path.join
-    return any(stat.S_ISREG(_mode(join(path, name))) for name in names)
+    base = os.fspath(path)
+    return any(stat.S_ISREG(_mode(f"{base}/{name}")) for name in names)
 
 
 def _any_dir(path: StrPath, names: Iterable[str]) -> bool:
-    join = os.path.join
-    return any(_is_dir(join(path, name)) for name in names)
+    base = os.fspath(path)
+    return any(_is_dir(f"{base}/{name}") for name in names)
 
 
 def _entries(path: Path) -> Iterator[os.DirEntry[str]]:
@@ -213,13 +213,12 @@ def _real_dir(base: Path, path: Path) -> bool:
     """
     top, below = str(base), str(path)
     if below != top:
-        prefix = top if top.endswith("/") else top + "/"
-        if not below.startswith(prefix):
+        current = top[:-1] if top.endswith("/") else top  # "/" itself: ""
+        if not below.startswith(current + "/"):
             return False  # not under base (as Path.relative_to would refuse)
-        current = top
-        for part in below[len(prefix):].split("/"):
-            current = os.path.join(current, part)
-            if not _is_dir(current):
+        for part in below[len(current) + 1 :].split("/"):
+            current = f"{current}/{part}"
+            if not stat.S_ISDIR(_mode(current)):
                 return False
     return os.path.isdir(base)
 

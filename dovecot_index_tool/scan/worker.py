@@ -122,14 +122,14 @@ def _stats(location: MailboxLocation) -> list[tuple[str, int, int, int]]:
     """(name, inode, size, mtime) of the mailbox's files; plain strings, since this runs
     twice per mailbox and pathlib costs more than the stat calls."""
     index = str(location.index_dir)
-    named = [(n, os.path.join(index, n)) for n in INDEX_FILES]
+    named = [(n, f"{index}/{n}") for n in INDEX_FILES]
     if location.control_dir is not None:
         control = str(location.control_dir)
-        named += [(n, os.path.join(control, n)) for n in CONTROL_FILES]
+        named += [(n, f"{control}/{n}") for n in CONTROL_FILES]
     if location.mail_dir is not None:
         mail = os.path.normpath(str(location.mail_dir))
         if location.format == MailboxFormat.MAILDIR:
-            named += [("cur", os.path.join(mail, "cur")), ("new", os.path.join(mail, "new"))]
+            named += [("cur", f"{mail}/cur"), ("new", f"{mail}/new")]
         else:
             named.append((os.path.basename(mail), mail))
     out = []
@@ -161,7 +161,7 @@ def prefix_fingerprint(prefix: str, extra_dir: Path | None = None) -> tuple[str,
             st = os.stat(path)
         except OSError:
             continue
-        stats.append((Path(path).name, st.st_ino, st.st_size, st.st_mtime_ns))
+        stats.append((os.path.basename(path), st.st_ino, st.st_size, st.st_mtime_ns))
         size += st.st_size if path in paths else 0
     return hashlib.sha1(repr(stats).encode()).hexdigest(), size
 
