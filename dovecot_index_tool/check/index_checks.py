@@ -263,15 +263,12 @@ def mailbox_byteorder(files: IndexSet) -> str:
     logs = [log for log in files.logs if _log_names_order(log)]
     if not logs:
         return HOST_ORDER
-    index = files.index if files.index is not None and files.index.header.major_version == 7 \
-        else None
-    orders = {log.byteorder for log in logs} | ({index.byteorder} if index else set())
-    if len(orders) == 1:
-        return orders.pop()  # every file agrees (a scan asks this many times per mailbox)
-    votes = Counter(log.byteorder for log in logs)
+    orders = [log.byteorder for log in logs]
     if files.index is not None and files.index.header.major_version == 7:
-        votes[files.index.byteorder] += 1
-    ranked = votes.most_common()
+        orders.append(files.index.byteorder)
+    if len(set(orders)) == 1:
+        return orders[0]  # every file agrees (a scan asks this many times per mailbox)
+    ranked = Counter(orders).most_common()
     if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
         return HOST_ORDER
     return ranked[0][0]
