@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 from dovecot_index_tool.check.catalogue import RULES, Repair, Rule, Severity
@@ -58,22 +59,35 @@ class Finding:
         return self.severity is not Severity.INFO and self.repair is not Repair.NONE
 
     def to_dict(self) -> dict[str, object]:
-        return {
-            "check": self.check,
-            "severity": self.severity.value,
-            "file": self.file,
-            "offset": self.offset,
-            "field": self.field,
-            "expected": _plain(self.expected),
-            "found": _plain(self.found),
-            "message": self.message,
-            "dovecot": self.rule.dovecot,
-            "repair": self.repair.value,
-            "first_seen": self.first_seen,
-            "signature": (self.signature or NOT_READ).to_dict(),
-            "device": self.device,
-            "file_mtime": self.file_mtime,
-        }
+        return finding_doc(self.check, self.file, self.offset, self.field, self.expected,
+                           self.found, self.message, self.first_seen,
+                           (self.signature or NOT_READ).to_dict(), self.device,
+                           self.file_mtime)
+
+
+def finding_doc(check: str, file: str | None, offset: int | None, field: str | None,
+                expected: object, found: object, message: str, first_seen: float | None,
+                signature: dict[str, object], device: int | None,
+                file_mtime: float | None) -> dict[str, object]:
+    """A finding as scan output and the ledger's comparisons see it: the place, the
+    rule's severity, Dovecot's reaction and repair, and the evidence."""
+    rule = RULES[check]
+    return {
+        "check": check,
+        "severity": rule.severity.value,
+        "file": file,
+        "offset": offset,
+        "field": field,
+        "expected": _plain(expected),
+        "found": _plain(found),
+        "message": message,
+        "dovecot": rule.dovecot,
+        "repair": rule.repair.value,
+        "first_seen": first_seen,
+        "signature": signature,
+        "device": device,
+        "file_mtime": file_mtime,
+    }
 
 
 UNCHECKED = frozenset(check for check in RULES if check.startswith("scanner."))
@@ -100,6 +114,23 @@ def stored_findings(rows) -> list[Finding]:
     """Ledger rows as findings; a row of a check this version no longer has is left out
     (a ledger outlives the version that wrote it)."""
     return [Finding.from_row(row) for row in rows if row["check_id"] in RULES]
+
+
+def stored_finding_docs(rows) -> list[dict[str, object]]:
+    """Ledger rows as ``Finding.to_dict`` documents, without the findings between: an
+    ``--incremental`` run reports the stored findings of every mailbox it left unread."""
+    return [finding_doc(row["check_id"], row["file"], row["byte_offset"], row["field"],
+                        row["expected"], row["found"], row["message"], row.get("first_seen"),
+                        _signature_doc(row.get("signature")), row.get("device"),
+                        row.get("file_mtime"))
+            for row in rows if row["check_id"] in RULES]
+
+
+@functools.lru_cache(maxsize=1024)
+def _signature_doc(text: str | None) -> dict[str, object]:
+    """A stored signature as output shows it; few texts recur across a ledger. The
+    document is shared: output only reads it."""
+    return (Signature.from_json(text) or NOT_READ).to_dict()
 
 
 def _plain(value: object) -> object:

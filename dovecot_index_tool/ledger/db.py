@@ -18,7 +18,19 @@ def is_url(target: str | Path) -> bool:
 
 
 def _dict_row(cursor: sqlite3.Cursor, row: tuple) -> dict:
-    return {d[0]: value for d, value in zip(cursor.description, row, strict=True)}
+    """Rows as dicts, the column names taken once per query rather than once per row
+    (a query's ``description`` is the same object for all of its rows)."""
+    description = cursor.description
+    names = _NAMES.get(id(description))
+    if names is None or names[0] is not description:
+        names = _NAMES[id(description)] = (description, tuple(d[0] for d in description))
+        if len(_NAMES) > 64:
+            _NAMES.clear()
+            _NAMES[id(description)] = names
+    return dict(zip(names[1], row, strict=True))
+
+
+_NAMES: dict[int, tuple[tuple, tuple[str, ...]]] = {}
 
 
 class Database:

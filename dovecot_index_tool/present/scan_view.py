@@ -16,6 +16,7 @@ from dovecot_index_tool.scan.engine import ScanResult
 from dovecot_index_tool.scan.worker import Outcome
 
 SEVERITIES = tuple(str(s) for s in SERIOUS)
+_ENCODE = json.JSONEncoder(default=str).encode  # one encoder for every line, not one each
 
 
 def mailbox_doc(outcome: Outcome, findings: list[dict[str, object]]) -> dict[str, object]:
@@ -60,7 +61,7 @@ class NdjsonOut:
         self.out = out
 
     def __call__(self, outcome: Outcome, findings: list[dict[str, object]]) -> None:
-        self.out.write(json.dumps(mailbox_doc(outcome, findings), default=str) + "\n")
+        self.out.write(_ENCODE(mailbox_doc(outcome, findings)) + "\n")
         self.out.flush()
 
     def finish(self, result: ScanResult) -> None:

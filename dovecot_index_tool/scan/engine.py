@@ -25,7 +25,7 @@ from dovecot_index_tool.check.findings import (
     Finding,
     could_not_check,
     status_for,
-    stored_findings,
+    stored_finding_docs,
 )
 from dovecot_index_tool.check.runner import MailboxReport
 from dovecot_index_tool.check.severity import worst as worst_of
@@ -333,8 +333,7 @@ class Scanner:
         self.ledger.touch(self.result.run_id, paths)
         stored = self.ledger.open_findings_of(paths)
         for outcome in batch:
-            self._report(outcome, [f.to_dict() for f in
-                                   stored_findings(stored[outcome.report.path])])
+            self._report(outcome, stored_finding_docs(stored[outcome.report.path]))
 
     def _admit(self, new_user: bool = False) -> None:
         """Wait while the host is busy; stop feeding outside the window or budget."""
@@ -443,11 +442,16 @@ class Scanner:
         r.reread += int(outcome.reread)
         r.bytes += outcome.bytes
         pairs = {(str(f["check"]), str(f["severity"])) for f in findings}
-        r.findings.update(pairs)
-        volume = r.volumes.setdefault(outcome.volume, Counter())
+        if pairs:
+            r.findings.update(pairs)
+        volume = r.volumes.get(outcome.volume)
+        if volume is None:
+            volume = r.volumes[outcome.volume] = Counter()
         volume["mailboxes"] += 1
         volume["bytes"] += outcome.bytes
-        if any(could_not_check(check, sev) for check, sev in pairs):
+        if not pairs:
+            volume["healthy"] += 1
+        elif any(could_not_check(check, sev) for check, sev in pairs):
             r.unchecked += 1
             volume["could_not_check"] += 1
         elif any(sev != "info" for _, sev in pairs):
