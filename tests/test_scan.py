@@ -526,3 +526,43 @@ def test_a_batch_of_mailboxes_is_recorded_as_one_by_one_would(ledger_target) -> 
     runs = {r["path"]: r["last_run"] for r in ledger.db.all("SELECT path, last_run FROM mailboxes")}
     assert runs == {"/vol/a": run2, "/vol/b": run2, "/vol/c": run2, "/vol/d": run2}
     ledger.close()
+
+
+def test_small_users_go_several_to_a_task_and_one_failing_user_fails_alone(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A store of many small users is scanned a few users to a task; every user is
+    recorded as a task of one would record it, and a user whose checks raise is that
+    user's scanner.error alone, not its task-mates'."""
+    from dovecot_index_tool.scan import home
+
+    volume = tmp_path / "vol"
+    for i in range(40):
+        copy_user("maildir/alice" if i % 2 else "sdbox/bob", volume / f"example.org/u{i:02d}")
+    from concurrent.futures import ProcessPoolExecutor
+
+    tasks = []
+    real_submit, real_home = ProcessPoolExecutor.submit, home.scan_home
+
+    def counting(pool, fn, *args):
+        tasks.append(args[0])
+        return real_submit(pool, fn, *args)
+
+    def failing_u07(task):
+        if task.home.user == "u07":
+            raise RuntimeError("simulated bug")
+        return real_home(task)
+
+    monkeypatch.setattr(ProcessPoolExecutor, "submit", counting)
+    monkeypatch.setattr(home, "scan_home", failing_u07)
+    v = {"vol": volume, "db": tmp_path / "ledger.sqlite3"}
+    code, lines = scan(v, vols=("vol",))
+    assert 1 < len(tasks) < 40 and max(len(t) for t in tasks) > 1
+    boxes = [m for m in lines if m["type"] == "mailbox"]
+    assert {m["user"] for m in boxes} == {f"u{i:02d}" for i in range(40)}
+    failed = {m["user"] for m in boxes
+              if any(f["check"] == "scanner.error" for f in m["findings"])}
+    assert failed == {"u07"}
+    mailboxes = {u: {m["mailbox"] for m in boxes if m["user"] == u} for u in ("u06", "u08")}
+    assert {"INBOX", "One"} <= mailboxes["u06"] and {"INBOX", "One"} <= mailboxes["u08"]
+    assert code & 8

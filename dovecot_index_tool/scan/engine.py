@@ -1,7 +1,8 @@
 """The scan loop: stream users into a bounded pool, record what returns.
 
-Each user is one task: the worker finds its mailboxes and checks them (scan/home.py),
-so the parent only lists users, records and reports. A large user's further mailboxes
+A worker finds a user's mailboxes and checks them (scan/home.py), so the parent only
+lists users, records and reports; small users go a few to a task, since a task costs
+the parent about as much CPU as a small user costs a worker. A large user's further mailboxes
 come back to be handed out in batches, and its shared files (list index, mdbox map)
 are checked once all of them have returned, with the mdbox references they counted.
 At most ``2 * jobs`` tasks are in flight, so memory does not grow with the store.
@@ -17,7 +18,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -35,7 +36,14 @@ from dovecot_index_tool.exitcodes import Exit
 from dovecot_index_tool.ledger.store import Ledger
 from dovecot_index_tool.load.gate import LoadGate, LoadLimits
 from dovecot_index_tool.load.probe import LoadProbe
-from dovecot_index_tool.scan.home import HomeResult, HomeTask, Tally, scan_home, unchanged_shared
+from dovecot_index_tool.scan.home import (
+    HomeFailed,
+    HomeResult,
+    HomeTask,
+    Tally,
+    scan_homes,
+    unchanged_shared,
+)
 from dovecot_index_tool.scan.worker import (
     MailboxBatch,
     Outcome,
@@ -47,6 +55,7 @@ from dovecot_index_tool.scan.worker import (
 from dovecot_index_tool.volumes import UserHome, VolumeError, iter_users, user_tree
 
 BATCH = 8  # mailboxes of a large user per task: fewer round trips, pauses stay frequent
+HOMES = 4  # users per task at most: a task costs the parent about 0.3 ms of CPU
 UNCHANGED_BATCH = 512  # unchanged mailboxes recorded together (--incremental)
 
 
@@ -125,9 +134,10 @@ class _Kind(StrEnum):
 
 @dataclass(frozen=True)
 class _Inflight:
-    user: _User
+    user: _User  # of a HOME task: its first user
     kind: _Kind
     mailboxes: int = 0
+    users: tuple[_User, ...] = ()  # of a HOME task: every user, in the order sent
 
 
 class Interrupted(Exception):
@@ -195,14 +205,20 @@ class Scanner:
             self._tell("users", len(users))
             if self.options.incremental:
                 self.known = self.ledger.volume_fingerprints(str(volume))
+            per_task = self._users_per_task(len(users))
+            homes: list[tuple[_User, HomeTask]] = []
             try:
                 for home in users:
                     self._admit(new_user=True)
                     self._hand_out_backlog(pool)
-                    self._feed_user(pool, volume, home)
+                    self._add_user(volume, home, homes)
+                    if len(homes) >= per_task:
+                        self._submit_homes(pool, homes)
             except _StopFeeding as stop:
+                self._submit_homes(pool, homes)  # admitted while the gate allowed
                 self.result.status = str(stop)
                 return
+            self._submit_homes(pool, homes)
             self.fed.append(str(volume))
         try:
             self._hand_out_backlog(pool, until_done=True)
@@ -223,8 +239,19 @@ class Scanner:
         seen = self.ledger.last_scanned_users(str(volume))
         return sorted(users, key=lambda u: (seen.get((u.tenant, u.user), -1.0), u.key))
 
-    def _feed_user(self, pool: ProcessPoolExecutor, volume: Path, home: UserHome) -> None:
-        """Hand one user to the pool: a worker finds and checks its mailboxes."""
+    def _users_per_task(self, users: int) -> int:
+        """Small users go out a few to a task, since each task costs the parent more
+        than a small user costs a worker; one each while load limits or a window are
+        set (the gate is asked between tasks) and when there are too few users to
+        keep every worker busy."""
+        limits = self.options.load
+        if limits.max_load is not None or limits.max_io_pressure is not None or limits.window:
+            return 1
+        return max(1, min(HOMES, users // (8 * self.options.jobs)))
+
+    def _add_user(self, volume: Path, home: UserHome, homes: list[tuple[_User, HomeTask]]
+                  ) -> None:
+        """One user for the next task: a worker finds and checks its mailboxes."""
         user = _User(home, str(volume))
         if home.error:
             self._no_mail_root(user)
@@ -232,9 +259,19 @@ class Scanner:
         opts = self.options
         if opts.incremental:
             user.known = self.known.get((home.tenant, home.user), {})
-        task = HomeTask(str(volume), home, user_tree(opts.index_root, home),
-                        user_tree(opts.control_root, home), opts.mailbox_timeout, user.known)
-        self._submit(pool, pool.submit(scan_home, task), _Inflight(user, _Kind.HOME))
+        homes.append((user, HomeTask(str(volume), home, user_tree(opts.index_root, home),
+                                     user_tree(opts.control_root, home),
+                                     opts.mailbox_timeout, user.known)))
+
+    def _submit_homes(self, pool: ProcessPoolExecutor, homes: list[tuple[_User, HomeTask]]
+                      ) -> None:
+        """The users gathered so far, as one task."""
+        if not homes:
+            return
+        users = tuple(user for user, _ in homes)
+        future = pool.submit(scan_homes, tuple(task for _, task in homes))
+        homes.clear()
+        self._submit(pool, future, _Inflight(users[0], _Kind.HOME, users=users))
 
     def _home_done(self, user: _User, result: HomeResult) -> None:
         """A user's own task is back: record it, and keep its remaining mailboxes for
@@ -378,18 +415,26 @@ class Scanner:
                     continue
                 self._returned(task, future)
                 if not interrupted:
-                    self._maybe_shared_task(pool, task.user)
+                    for user in task.users or (task.user,):
+                        self._maybe_shared_task(pool, user)
 
     def _returned(self, task: _Inflight, future: Future) -> None:
         user = task.user
         try:
             value = future.result()
         except Exception as err:
-            self._worker_failed(task, err)
+            for one in task.users or (task.user,):
+                self._worker_failed(replace(task, user=one), f"{type(err).__name__}: {err}")
             return
         if task.kind is _Kind.HOME:
-            self._home_done(user, value)
-            read = sum(o.bytes for o in value.outcomes) + sum(o.bytes for o in value.shared or ())
+            read = 0
+            for one, result in zip(task.users, value, strict=True):
+                if isinstance(result, HomeFailed):
+                    self._worker_failed(_Inflight(one, _Kind.HOME), result.error)
+                    continue
+                self._home_done(one, result)
+                read += (sum(o.bytes for o in result.outcomes)
+                         + sum(o.bytes for o in result.shared or ()))
         else:
             for outcome in value:
                 if task.kind is _Kind.BATCH:
@@ -401,13 +446,13 @@ class Scanner:
             read = sum(o.bytes for o in value if o.reread)
         self._tell("settle", 0, read)
 
-    def _worker_failed(self, task: _Inflight, err: Exception) -> None:
+    def _worker_failed(self, task: _Inflight, error: str) -> None:
         """A task that died (not a check that failed: those are findings of their own)."""
         user = task.user
         path = str(user.home.home)
         report = MailboxReport(
             path, "(worker)", "unknown",
-            (Finding("scanner.error", path, f"worker failed: {type(err).__name__}: {err}"),),
+            (Finding("scanner.error", path, f"worker failed: {error}"),),
         )
         user.tally.all_reread = False
         user.pending -= task.mailboxes  # so the user's shared files are still checked

@@ -73,6 +73,25 @@ class HomeResult:
     shared_unchanged: bool = False
 
 
+@dataclass(frozen=True)
+class HomeFailed:
+    """A user whose checks raised, in a task of several: the others still count."""
+
+    error: str  # the exception's type and message
+
+
+def scan_homes(tasks: tuple[HomeTask, ...]) -> list[HomeResult | HomeFailed]:
+    """Several users as one task (see the engine: a task costs the parent more than a
+    small user costs here); one user's failure is that user's alone."""
+    out: list[HomeResult | HomeFailed] = []
+    for task in tasks:
+        try:
+            out.append(scan_home(task))
+        except Exception as err:  # reported as this user's worker failure
+            out.append(HomeFailed(f"{type(err).__name__}: {err}"))
+    return out
+
+
 def scan_home(task: HomeTask) -> HomeResult:
     """Discovery and checks of one user (see the module's docstring)."""
     with noting_unreadable() as unreadable:
