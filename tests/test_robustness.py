@@ -168,3 +168,27 @@ def test_an_impossible_record_size_is_never_allocated(tmp_path):
 
     assert "MemoryError" not in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert done.returncode == 4, done.stderr
+
+
+def test_prefetch_never_blocks_and_changes_nothing(tmp_path) -> None:
+    """Advice to the kernel before a read: a FIFO, a directory, a missing file and a
+    symlink are passed over at once, and a real file keeps its bytes and times."""
+    import threading
+
+    from dovecot_index_tool.files import prefetch
+
+    real = tmp_path / "dovecot.index.log"
+    shutil.copy(FIXTURES / "maildir/alice/Maildir/dovecot.index.log", real)
+    os.utime(real, ns=(1_000_000_000, 2_000_000_000))
+    fifo = tmp_path / "dovecot.index"
+    os.mkfifo(fifo)
+    (tmp_path / "dovecot.index.cache").symlink_to(real)
+    before = real.read_bytes()
+    paths = [str(fifo), str(tmp_path), str(tmp_path / "missing"),
+             str(tmp_path / "dovecot.index.cache"), str(real)]
+    done = threading.Thread(target=prefetch, args=(paths,), daemon=True)
+    done.start()
+    done.join(timeout=10)
+    assert not done.is_alive()
+    st = real.stat()
+    assert real.read_bytes() == before and st.st_mtime_ns == 2_000_000_000

@@ -102,6 +102,7 @@ def scan_home(task: HomeTask) -> HomeResult:
     names = frozenset(loc.name for loc in locations)
     unchanged, to_read = _split_unchanged(task, locations)
     first, rest = to_read[: task.first], to_read[task.first :]
+    worker.prefetch_mailboxes(first, _shared_prefixes(root) if not rest else ())
     outcomes = tuple(worker.check_one(_task(task, root, loc)) for loc in first)
     result = HomeResult(root, outcomes, tuple(unchanged), tuple(rest), names, dict(unreadable))
     if rest:
@@ -113,6 +114,16 @@ def scan_home(task: HomeTask) -> HomeResult:
                                 task.known)
     return HomeResult(root, outcomes, tuple(unchanged), (), names, dict(unreadable),
                       tuple(shared), same)
+
+
+def _shared_prefixes(root: MailRoot) -> tuple[str, ...]:
+    """The index prefixes of the user's list index and mdbox map."""
+    out = []
+    if root.list_index_dir is not None:
+        out.append(os.path.join(root.list_index_dir, "dovecot.list.index"))
+    if root.map_index_dir is not None:
+        out.append(os.path.join(root.map_index_dir, "dovecot.map.index"))
+    return tuple(out)
 
 
 def _root(task: HomeTask) -> MailRoot | None:

@@ -27,6 +27,7 @@ from dovecot_index_tool.check.runner import (
     check_user_files,
 )
 from dovecot_index_tool.discovery import MailboxFormat, MailboxLocation
+from dovecot_index_tool.files import prefetch
 from dovecot_index_tool.ledger.store import MailboxRecord
 from dovecot_index_tool.load.priority import go_idle
 
@@ -142,6 +143,20 @@ def _stats(location: MailboxLocation) -> list[tuple[str, int, int, int]]:
     return out
 
 
+def prefetch_mailboxes(locations, prefixes: tuple[str, ...] = ()) -> None:
+    """Start the disk on the files of mailboxes about to be read, and on the index
+    ``prefixes`` (list index, map) after them (see ``files.prefetch``)."""
+    paths = []
+    for location in locations:
+        index = str(location.index_dir)
+        paths += [f"{index}/{n}" for n in INDEX_FILES]
+        if location.control_dir is not None:
+            control = str(location.control_dir)
+            paths += [f"{control}/{n}" for n in CONTROL_FILES]
+    paths += [f"{p}{suffix}" for p in prefixes for suffix in ("", ".log", ".log.2", ".cache")]
+    prefetch(paths)
+
+
 def fingerprint(location: MailboxLocation) -> tuple[str, int]:
     """A digest of the mailbox files' identity, and the bytes they hold."""
     stats = _stats(location)
@@ -232,7 +247,9 @@ def scan_mailbox(task: MailboxTask) -> Outcome:
 def scan_mailboxes(batch: MailboxBatch) -> list[Outcome]:
     """Each mailbox of the batch as ``scan_mailbox`` does it; one that fails is a
     ``scanner.error`` of its own, and the others are still checked."""
-    return [check_one(task) for task in batch.tasks()]
+    tasks = list(batch.tasks())
+    prefetch_mailboxes(task.location for task in tasks)
+    return [check_one(task) for task in tasks]
 
 
 def check_one(task: MailboxTask) -> Outcome:
