@@ -523,6 +523,11 @@ def test_a_batch_of_mailboxes_is_recorded_as_one_by_one_would(ledger_target) -> 
     assert [r["path"] for r in ledger.affected()] == ["/vol/a"]
     resolved = ledger.db.all("SELECT check_id FROM findings WHERE resolved IS NOT NULL")
     assert [r["check_id"] for r in resolved] == [gone.check]
+    seen_again = ledger.db.all("SELECT last_run, resolved_run FROM findings WHERE check_id=?",
+                               (broken.check,))
+    assert seen_again == [{"last_run": run2, "resolved_run": None}]
+    assert ledger.db.one("SELECT resolved_run FROM findings WHERE check_id=?",
+                         (gone.check,))["resolved_run"] == run2
     runs = {r["path"]: r["last_run"] for r in ledger.db.all("SELECT path, last_run FROM mailboxes")}
     assert runs == {"/vol/a": run2, "/vol/b": run2, "/vol/c": run2, "/vol/d": run2}
     ledger.close()

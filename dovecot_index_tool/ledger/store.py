@@ -11,7 +11,7 @@ import json
 import os
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dovecot_index_tool.check.findings import Finding, could_not_check, stored_findings
@@ -178,14 +178,33 @@ class Ledger:
         worsts = [worst_of(f.severity.value for f in scans[i][1]) for i in read]
         ids = self._upsert_mailboxes(run_id, [scans[i][0] for i in read], now, worsts)
         open_rows = self._open_rows(list(ids.values()))
+        writes = _FindingWrites()
         for i in read:
             box, findings, _ = scans[i]
             mailbox_id = ids[box.path]
-            first_seen = self._merge_findings(mailbox_id, run_id, findings, now,
-                                              open_rows.get(mailbox_id, {}))
+            first_seen = _merge_findings(mailbox_id, run_id, findings, now,
+                                         open_rows.get(mailbox_id, {}), writes)
             out[i] = [replace(f, first_seen=seen)
                       for f, seen in zip(findings, first_seen, strict=True)]
+        self._write_findings(writes)
         return out
+
+    def _write_findings(self, writes: _FindingWrites) -> None:
+        """The findings' rows of a batch of mailboxes, one statement of each kind."""
+        if writes.updates:
+            self.db.executemany(
+                "UPDATE findings SET severity=?, byte_offset=?, expected=?, found=?, "
+                "message=?, repair=?, signature=?, device=?, file_mtime=?, last_seen=?, "
+                "last_run=? WHERE id=?", writes.updates)
+        if writes.inserts:
+            self.db.executemany(
+                "INSERT INTO findings (mailbox_id, check_id, file, field, severity, "
+                "byte_offset, expected, found, message, repair, signature, device, "
+                "file_mtime, first_seen, last_seen, first_run, last_run) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", writes.inserts)
+        if writes.resolves:
+            self.db.executemany("UPDATE findings SET resolved=?, resolved_run=? WHERE id=?",
+                                writes.resolves)
 
     def _upsert_mailboxes(self, run_id: int, boxes: list[MailboxRecord], now: float,
                           worsts: list[str | None]) -> dict[str, int]:
@@ -243,56 +262,6 @@ class Ledger:
             "last_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (*_mailbox_values(box), box.path, now, run_id),
         )
-
-    def _merge_findings(
-        self, mailbox_id: int, run_id: int, findings: list[Finding], now: float,
-        open_rows: dict[tuple, list[tuple[int, float]]],
-    ) -> list[float]:
-        """Match this scan's findings to the open ones (``open_rows``, by check, file,
-        field and offset); unmatched open ones are resolved, unless the scan itself
-        could not finish."""
-        first_seen = []
-        for f in findings:
-            d = f.to_dict()
-            detail = (
-                d["severity"],
-                d["offset"],
-                _text(d["expected"]),
-                _text(d["found"]),
-                d["message"],
-                d["repair"],
-                f.signature.to_json() if f.signature is not None else None,
-                f.device,
-                f.file_mtime,
-            )
-            ids = open_rows.get((f.check, f.file, f.field, f.offset))
-            if ids:
-                finding_id, seen = ids.pop(0)
-                self.db.execute(
-                    "UPDATE findings SET severity=?, byte_offset=?, expected=?, found=?, "
-                    "message=?, repair=?, signature=?, device=?, file_mtime=?, last_seen=?, "
-                    "last_run=? WHERE id=?",
-                    (*detail, now, run_id, finding_id),
-                )
-                first_seen.append(seen)
-            else:
-                first_seen.append(now)
-                self.db.insert(
-                    "INSERT INTO findings (mailbox_id, check_id, file, field, severity, "
-                    "byte_offset, expected, found, message, repair, signature, device, "
-                    "file_mtime, first_seen, last_seen, first_run, last_run) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (mailbox_id, f.check, f.file, f.field, *detail, now, now, run_id, run_id),
-                )
-        if any(could_not_check(f.check) for f in findings):
-            return first_seen  # a check that did not finish proves nothing is repaired
-        for ids in open_rows.values():
-            for finding_id, _ in ids:
-                self.db.execute(
-                    "UPDATE findings SET resolved=?, resolved_run=? WHERE id=?",
-                    (now, run_id, finding_id),
-                )
-        return first_seen
 
     def retire_unseen(self, run_id: int, volumes: list[str]) -> int:
         """After a complete run: findings of mailboxes that no longer exist are resolved.
@@ -379,6 +348,51 @@ def and_equal(sql: str, args: list[object], columns: dict[str, object | None]) -
             sql += f" AND {column} = ?"
             args.append(value)
     return sql
+
+
+@dataclass
+class _FindingWrites:
+    """The findings' rows a batch of scans changes, written together (record_many)."""
+
+    updates: list[tuple] = field(default_factory=list)
+    inserts: list[tuple] = field(default_factory=list)
+    resolves: list[tuple] = field(default_factory=list)
+
+
+def _merge_findings(mailbox_id: int, run_id: int, findings: list[Finding], now: float,
+                    open_rows: dict[tuple, list[tuple[int, float]]],
+                    writes: _FindingWrites) -> list[float]:
+    """Match this scan's findings to the open ones (``open_rows``, by check, file,
+    field and offset); unmatched open ones are resolved, unless the scan itself
+    could not finish. Returns each finding's first-seen time."""
+    first_seen = []
+    for f in findings:
+        d = f.to_dict()
+        detail = (
+            d["severity"],
+            d["offset"],
+            _text(d["expected"]),
+            _text(d["found"]),
+            d["message"],
+            d["repair"],
+            f.signature.to_json() if f.signature is not None else None,
+            f.device,
+            f.file_mtime,
+        )
+        ids = open_rows.get((f.check, f.file, f.field, f.offset))
+        if ids:
+            finding_id, seen = ids.pop(0)
+            writes.updates.append((*detail, now, run_id, finding_id))
+            first_seen.append(seen)
+        else:
+            first_seen.append(now)
+            writes.inserts.append((mailbox_id, f.check, f.file, f.field, *detail, now, now,
+                                   run_id, run_id))
+    if any(could_not_check(f.check) for f in findings):
+        return first_seen  # a check that did not finish proves nothing is repaired
+    for ids in open_rows.values():
+        writes.resolves.extend((now, run_id, finding_id) for finding_id, _ in ids)
+    return first_seen
 
 
 def _text(value: object) -> str | None:
