@@ -71,7 +71,7 @@ def load_index(prefix: str | os.PathLike[str]) -> IndexState:
 
 def load_mailbox(location: MailboxLocation) -> MailboxData:
     errors: list[ReadError] = []
-    index = load_index(Path(location.index_dir) / "dovecot.index")
+    index = load_index(f"{location.index_dir}/dovecot.index")  # strings: once per mailbox
     data = MailboxData(
         location.name, location.format, index, location.mail_dir, location.control_dir
     )
@@ -80,7 +80,7 @@ def load_mailbox(location: MailboxLocation) -> MailboxData:
     if location.format == MailboxFormat.SDBOX and location.mail_dir is not None:
         names = _listing(location.mail_dir, errors)
         files = tuple(n for n in names if SDBOX_FILE.match(n))
-        heads = {n: _head(Path(location.mail_dir) / n, errors) for n in files}
+        heads = {n: _head(f"{location.mail_dir}/{n}", errors) for n in files}
         return _replace(data, mail_files=files, file_heads=heads, read_errors=tuple(errors))
     return _replace(data, read_errors=tuple(errors))
 
@@ -96,22 +96,23 @@ def _with_maildir(data: MailboxData, errors: list[ReadError]) -> MailboxData:
     uidlist = uidlist_error = keywords = None
     uidlist_path = None
     if control is not None:
-        uidlist_path = str(Path(control) / "dovecot-uidlist")
+        uidlist_path = f"{control}/dovecot-uidlist"
         raw = _read(uidlist_path, errors)
         if raw is not None:
             try:
                 uidlist = parse_uidlist(raw, uidlist_path)
             except FormatError as err:
                 uidlist_error = err
-        raw = _read(str(Path(control) / "dovecot-keywords"), errors)
+        keywords_path = f"{control}/dovecot-keywords"
+        raw = _read(keywords_path, errors)
         if raw is not None:
-            keywords = parse_maildir_keywords(raw, str(Path(control) / "dovecot-keywords"))
+            keywords = parse_maildir_keywords(raw, keywords_path)
     files = None
     if data.mail_dir is not None:
         files = tuple(
             f"{sub}/{name}"
             for sub in ("new", "cur")
-            for name in _listing(Path(data.mail_dir) / sub, errors)
+            for name in _listing(f"{data.mail_dir}/{sub}", errors)
         )
     return _replace(
         data,
@@ -127,7 +128,7 @@ def _with_maildir(data: MailboxData, errors: list[ReadError]) -> MailboxData:
 HEAD_SIZE = 128
 
 
-def _head(path: Path, errors: list[ReadError]) -> bytes:
+def _head(path: str, errors: list[ReadError]) -> bytes:
     """The first bytes of a mail file: its dbox header line."""
     try:
         with open(path, "rb") as f:
@@ -147,7 +148,7 @@ def _read(path: str, errors: list[ReadError]) -> bytes | None:
         return None
 
 
-def _listing(directory: Path, errors: list[ReadError]) -> list[str]:
+def _listing(directory: str | Path, errors: list[ReadError]) -> list[str]:
     try:
         with os.scandir(directory) as entries:
             return sorted(e.name for e in entries if not e.name.startswith("."))

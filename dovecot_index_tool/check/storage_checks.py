@@ -4,6 +4,7 @@ mdbox map and m.N files, and the mailbox list index."""
 from __future__ import annotations
 
 import itertools
+import os
 from collections import Counter
 from dataclasses import replace
 from difflib import SequenceMatcher
@@ -356,13 +357,13 @@ def dbox_file_heads(directory: str, heads: dict[str, bytes]) -> list[Finding]:
     """Every dbox mail file must start with a valid ``2 M<hex> C<hex>`` header line."""
     bad = []
     for name, head in sorted(heads.items()):
-        path = str(Path(directory) / name)
+        path = os.path.join(directory, name)
         problem = check_file_head(head, path)
         if problem is not None:
             bad.append((path, problem))
     return _capped(
         bad,
-        lambda b: from_error("dbox.file-invalid", b[1], f"{Path(b[0]).name}: {b[1].reason}"),
+        lambda b: from_error("dbox.file-invalid", b[1], f"{os.path.basename(b[0])}: {b[1].reason}"),
     )
 
 
