@@ -5,7 +5,8 @@ lists users, records and reports; small users go a few to a task, since a task c
 the parent about as much CPU as a small user costs a worker. A large user's further mailboxes
 come back to be handed out in batches, and its shared files (list index, mdbox map)
 are checked once all of them have returned, with the mdbox references they counted.
-At most ``2 * jobs`` tasks are in flight, so memory does not grow with the store.
+At most a few tasks per worker are in flight (``_in_flight``), so memory does not grow
+with the store.
 Ctrl-C or SIGTERM stops submitting, lets running tasks finish, and keeps everything
 recorded so far.
 """
@@ -239,13 +240,24 @@ class Scanner:
         seen = self.ledger.last_scanned_users(str(volume))
         return sorted(users, key=lambda u: (seen.get((u.tenant, u.user), -1.0), u.key))
 
+    def _in_flight(self) -> int:
+        """Tasks handed out ahead of the results: eight per worker, so that a worker
+        still has work while the parent records what came back (with two, workers
+        waited a third of the time); two while load limits or a window are set, so
+        that a pause holds back little work already handed out."""
+        return (2 if self._limited() else 8) * self.options.jobs
+
+    def _limited(self) -> bool:
+        limits = self.options.load
+        return (limits.max_load is not None or limits.max_io_pressure is not None
+                or limits.window is not None)
+
     def _users_per_task(self, users: int) -> int:
         """Small users go out a few to a task, since each task costs the parent more
         than a small user costs a worker; one each while load limits or a window are
         set (the gate is asked between tasks) and when there are too few users to
         keep every worker busy."""
-        limits = self.options.load
-        if limits.max_load is not None or limits.max_io_pressure is not None or limits.window:
+        if self._limited():
             return 1
         return max(1, min(HOMES, users // (8 * self.options.jobs)))
 
@@ -380,7 +392,7 @@ class Scanner:
 
     def _submit(self, pool: ProcessPoolExecutor, future: Future, task: _Inflight) -> None:
         self.inflight[future] = task
-        self._drain(pool, until=2 * self.options.jobs)
+        self._drain(pool, until=self._in_flight())
         limit = self.options.per_volume
         while limit is not None and self._reading_on(task.user.volume) >= limit:
             self._drain(pool, until=len(self.inflight) - 1)
