@@ -285,43 +285,47 @@ class Scanner:
         homes.clear()
         self._submit(pool, future, _Inflight(users[0], _Kind.HOME, users=users))
 
-    def _home_done(self, user: _User, result: HomeResult) -> None:
-        """A user's own task is back: record it, and keep its remaining mailboxes for
-        batches (their shared files follow them) or, done whole, finish the user."""
+    def _home_done(self, user: _User, result: HomeResult) -> list[Outcome]:
+        """A user's own task is back: keep its remaining mailboxes for batches (their
+        shared files follow them) or, done whole, finish the user. Returns what is to
+        be recorded, which the caller records with the task's other users."""
         self._tell("listed")
         root = result.root
         if root is None:
             self._no_mail_root(user)
-            return
+            return []
         self.roots_found[user.volume] += 1
         user.list_index_dir, user.map_index_dir = root.list_index_dir, root.map_index_dir
         user.storage_dir, user.names = root.storage_dir, result.names
         self._report_unreadable(user, result.unreadable)
         for outcome in result.outcomes:
             user.tally.add(outcome)
-        self._record(result.outcomes)
+        done = list(result.outcomes)
         if result.unchanged:
             user.tally.all_reread = False
             user.unchanged = list(result.unchanged)
             self._record_unchanged(user)
         user.complete = True
         if result.shared is not None:
-            self._shared_done(user, list(result.shared), result.shared_unchanged)
-            return
+            return done + self._shared_done(user, list(result.shared), result.shared_unchanged)
         locations = list(result.rest)
         for i in range(0, len(locations), BATCH):
             chunk = tuple(locations[i : i + BATCH])
             user.pending += len(chunk)
             self.backlog.append((user, root, chunk))
+        return done
 
-    def _shared_done(self, user: _User, outcomes: list[Outcome], unchanged: bool) -> None:
+    def _shared_done(self, user: _User, outcomes: list[Outcome], unchanged: bool
+                     ) -> list[Outcome]:
+        """The user's shared files are back: unchanged ones join the unchanged
+        mailboxes; the others are returned, to be recorded."""
         user.submitted = True
         self._tell("user_done")
         if unchanged:
             user.unchanged = outcomes
             self._record_unchanged(user)
-            return
-        self._record(outcomes)
+            return []
+        return outcomes
 
     def _hand_out_backlog(self, pool: ProcessPoolExecutor, until_done: bool = False) -> None:
         """Batches of large users' mailboxes, each once the host and the window allow;
@@ -408,7 +412,7 @@ class Scanner:
         if self.options.incremental and not user.tally.any_reread:
             same = unchanged_shared(user.volume, user.home, user, user.known or {})
             if same is not None:
-                self._shared_done(user, same, True)
+                self._shared_done(user, same, True)  # unchanged: nothing to record now
                 return
         tally = user.tally
         task = UserTask(user.volume, user.home.tenant, user.home.user, user.list_index_dir,
@@ -439,14 +443,15 @@ class Scanner:
                 self._worker_failed(replace(task, user=one), f"{type(err).__name__}: {err}")
             return
         if task.kind is _Kind.HOME:
-            read = 0
+            read, done = 0, []
             for one, result in zip(task.users, value, strict=True):
                 if isinstance(result, HomeFailed):
                     self._worker_failed(_Inflight(one, _Kind.HOME), result.error)
                     continue
-                self._home_done(one, result)
+                done += self._home_done(one, result)
                 read += (sum(o.bytes for o in result.outcomes)
                          + sum(o.bytes for o in result.shared or ()))
+            self._record(done)  # the task's users together: a few statements, not each
         else:
             for outcome in value:
                 if task.kind is _Kind.BATCH:
