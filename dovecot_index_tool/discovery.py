@@ -205,11 +205,16 @@ def _has_file_matching(path: Path, pattern: re.Pattern[str]) -> bool:
     return any(pattern.match(e.name) and _entry_is_file(e) for e in _entries(path))
 
 
-def _real_dir(base: Path, path: Path) -> bool:
+Known = set[tuple[str, str]]  # (base, directory) pairs one listing found real
+
+
+def _real_dir(base: StrPath, path: StrPath, known: Known | None = None) -> bool:
     """True if ``path`` is a directory reached from ``base`` through no symlink.
 
     lstat alone only refuses a link in the last component; a mailbox path built from a
     name found in another tree must not pass through a link in this one either.
+    ``known`` holds what this listing already found real, so that the mailboxes of
+    one user do not lstat the same parents again and again.
     """
     top, below = str(base), str(path)
     if below != top:
@@ -218,9 +223,19 @@ def _real_dir(base: Path, path: Path) -> bool:
             return False  # not under base (as Path.relative_to would refuse)
         for part in below[len(current) + 1 :].split("/"):
             current = f"{current}/{part}"
+            if known is not None and (top, current) in known:
+                continue
             if not stat.S_ISDIR(_mode(current)):
                 return False
-    return os.path.isdir(base)
+            if known is not None:
+                known.add((top, current))
+    if known is None:
+        return os.path.isdir(base)
+    if (top, "") not in known:
+        if not os.path.isdir(base):
+            return False
+        known.add((top, ""))
+    return True
 
 
 # --- what the directories look like ----------------------------------------------------
@@ -469,10 +484,11 @@ def _maildir_dirs(mail_root: Path, tree: Path, rel: Path, name: str) -> list[Pat
     return [tree, tree / rel] if tree == mail_root else [tree / rel, tree]
 
 
-def _pick(base: Path, candidates: list[Path], test: Callable[[Path], bool]) -> Path:
+def _pick(base: Path, candidates: list[Path], test: Callable[[Path], bool],
+          known: Known | None = None) -> Path:
     """The first candidate that passes ``test``, else where Dovecot would create it."""
     for candidate in candidates:
-        if _real_dir(base, candidate) and test(candidate):
+        if _real_dir(base, candidate, known) and test(candidate):
             return candidate
     return candidates[0]
 
@@ -481,25 +497,26 @@ def _has_control_files(path: Path) -> bool:
     return _any_file(path, CONTROL_FILES)
 
 
-def _maildir_location(root: MailRoot, name: str) -> MailboxLocation:
+def _maildir_location(root: MailRoot, name: str, known: Known | None = None
+                      ) -> MailboxLocation:
     rel = _maildir_rel(root.layout, name)
     mail = root.root if name == INBOX else root.root / rel
     index_dirs = _maildir_dirs(root.root, root.index_root, rel, name)
     control_dirs = _maildir_dirs(root.root, root.control_root, rel, name)
     if name == INBOX and root.inbox_dir is not None:
-        return _separate_inbox(root, root.inbox_dir, index_dirs, control_dirs)
-    has_mail = _real_dir(root.root, mail) and _has_maildir_mail(mail)
+        return _separate_inbox(root, root.inbox_dir, index_dirs, control_dirs, known)
+    has_mail = _real_dir(root.root, mail, known) and _has_maildir_mail(mail)
     return MailboxLocation(
         name=name,
         format=MAILDIR,
-        index_dir=_pick(root.index_root, index_dirs, looks_like_index_dir),
+        index_dir=_pick(root.index_root, index_dirs, looks_like_index_dir, known),
         mail_dir=mail if has_mail else None,
-        control_dir=_pick(root.control_root, control_dirs, _has_control_files),
+        control_dir=_pick(root.control_root, control_dirs, _has_control_files, known),
     )
 
 
 def _separate_inbox(root: MailRoot, inbox: Path, index_dirs: list[Path],
-                    control_dirs: list[Path]) -> MailboxLocation:
+                    control_dirs: list[Path], known: Known | None) -> MailboxLocation:
     """INBOX= elsewhere: its files are in that directory unless INDEX=/CONTROL= say."""
     index_base = inbox if root.index_root == root.root else root.index_root
     control_base = inbox if root.control_root == root.root else root.control_root
@@ -507,14 +524,14 @@ def _separate_inbox(root: MailRoot, inbox: Path, index_dirs: list[Path],
         name=INBOX,
         format=MAILDIR,
         index_dir=inbox if index_base == inbox else
-        _pick(index_base, index_dirs, looks_like_index_dir),
+        _pick(index_base, index_dirs, looks_like_index_dir, known),
         mail_dir=inbox if _is_dir(inbox) and _has_maildir_mail(inbox) else None,
         control_dir=inbox if control_base == inbox else
-        _pick(control_base, control_dirs, _has_control_files),
+        _pick(control_base, control_dirs, _has_control_files, known),
     )
 
 
-def _dbox_location(root: MailRoot, name: str) -> MailboxLocation:
+def _dbox_location(root: MailRoot, name: str, known: Known | None = None) -> MailboxLocation:
     """dbox: 2.3 puts INDEX= indexes in ``mailboxes/<name>``, 2.4 in ``…/dbox-Mails``."""
     rel = Path(MAILBOXES_DIR, *name.split("/"))
     mail = root.root / rel / DBOX_MAIL_DIR
@@ -526,16 +543,16 @@ def _dbox_location(root: MailRoot, name: str) -> MailboxLocation:
     return MailboxLocation(
         name=name,
         format=root.format,
-        index_dir=_pick(root.index_root, candidates, looks_like_index_dir),
-        mail_dir=mail if _real_dir(root.root, mail) else None,
+        index_dir=_pick(root.index_root, candidates, looks_like_index_dir, known),
+        mail_dir=mail if _real_dir(root.root, mail, known) else None,
         control_dir=None,
     )
 
 
-def _location(root: MailRoot, name: str) -> MailboxLocation:
+def _location(root: MailRoot, name: str, known: Known | None = None) -> MailboxLocation:
     if root.format == MAILDIR:
-        return _maildir_location(root, name)
-    return _dbox_location(root, name)
+        return _maildir_location(root, name, known)
+    return _dbox_location(root, name, known)
 
 
 def _exists(location: MailboxLocation) -> bool:
@@ -602,12 +619,13 @@ def iter_mailboxes(root: MailRoot) -> Iterator[MailboxLocation]:
     a mailbox whose mail vanished but whose indexes remain is exactly what a check must
     report, so it is yielded with ``mail_dir=None``.
     """
-    inbox = _location(root, INBOX)
+    known: Known = set()  # directories found real during this listing
+    inbox = _location(root, INBOX, known)
     if _exists(inbox):
         yield inbox
     for name in _union(_tree_names(root, tree) for tree in _trees(root)):
         if name != INBOX:
-            yield _location(root, name)
+            yield _location(root, name, known)
 
 
 # --- one path given by the user --------------------------------------------------------

@@ -102,7 +102,8 @@ def scan_home(task: HomeTask) -> HomeResult:
     names = frozenset(loc.name for loc in locations)
     unchanged, to_read = _split_unchanged(task, locations)
     first, rest = to_read[: task.first], to_read[task.first :]
-    worker.prefetch_mailboxes(first, _shared_prefixes(root) if not rest else ())
+    if first:  # an --incremental run with nothing changed reads nothing to prefetch
+        worker.prefetch_mailboxes(first, _shared_prefixes(root) if not rest else ())
     outcomes = tuple(worker.check_one(_task(task, root, loc)) for loc in first)
     result = HomeResult(root, outcomes, tuple(unchanged), tuple(rest), names, dict(unreadable))
     if rest:
