@@ -2,13 +2,12 @@
 
 A worker finds a user's mailboxes and checks them (scan/home.py), so the parent only
 lists users, records and reports; small users go a few to a task, since a task costs
-the parent about as much CPU as a small user costs a worker. A large user's further mailboxes
-come back to be handed out in batches, and its shared files (list index, mdbox map)
-are checked once all of them have returned, with the mdbox references they counted.
-At most a few tasks per worker are in flight (``_in_flight``), so memory does not grow
-with the store.
-Ctrl-C or SIGTERM stops submitting, lets running tasks finish, and keeps everything
-recorded so far.
+the parent about as much CPU as a small user costs a worker. A large user's further
+mailboxes come back to be handed out in batches, and its shared files (list index,
+mdbox map) are checked once all of them have returned, with the mdbox references
+they counted. At most a few tasks per worker are in flight (``_in_flight``), so
+memory does not grow with the store. Ctrl-C or SIGTERM stops submitting, lets
+running tasks finish, and keeps everything recorded so far.
 """
 
 from __future__ import annotations
@@ -139,6 +138,11 @@ class _Inflight:
     kind: _Kind
     mailboxes: int = 0
     users: tuple[_User, ...] = ()  # of a HOME task: every user, in the order sent
+
+    @property
+    def every_user(self) -> tuple[_User, ...]:
+        """The users this task was about: a HOME task's several, else its one."""
+        return self.users or (self.user,)
 
 
 class Interrupted(Exception):
@@ -431,7 +435,7 @@ class Scanner:
                     continue
                 self._returned(task, future)
                 if not interrupted:
-                    for user in task.users or (task.user,):
+                    for user in task.every_user:
                         self._maybe_shared_task(pool, user)
 
     def _returned(self, task: _Inflight, future: Future) -> None:
@@ -439,7 +443,7 @@ class Scanner:
         try:
             value = future.result()
         except Exception as err:
-            for one in task.users or (task.user,):
+            for one in task.every_user:
                 self._worker_failed(replace(task, user=one), f"{type(err).__name__}: {err}")
             return
         if task.kind is _Kind.HOME:

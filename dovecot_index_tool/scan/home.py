@@ -119,12 +119,21 @@ def scan_home(task: HomeTask) -> HomeResult:
 
 def _shared_prefixes(root: MailRoot) -> tuple[str, ...]:
     """The index prefixes of the user's list index and mdbox map."""
-    out = []
-    if root.list_index_dir is not None:
-        out.append(os.path.join(root.list_index_dir, "dovecot.list.index"))
-    if root.map_index_dir is not None:
-        out.append(os.path.join(root.map_index_dir, "dovecot.map.index"))
-    return tuple(out)
+    return tuple(prefix for prefix, _, _ in _shared(root))
+
+
+def _shared(root_dirs) -> list[tuple[str, Path | None, tuple[str, MailboxFormat]]]:
+    """The user's shared indexes (where ``root_dirs``, a MailRoot or the parent's
+    record of the user, says they are): prefix, the directory whose identity goes into
+    its fingerprint, and the name and format it is reported under."""
+    shared = []
+    if root_dirs.list_index_dir is not None:
+        shared.append((os.path.join(root_dirs.list_index_dir, "dovecot.list.index"), None,
+                       ("(mailbox list index)", MailboxFormat.LIST_INDEX)))
+    if root_dirs.map_index_dir is not None:
+        shared.append((os.path.join(root_dirs.map_index_dir, "dovecot.map.index"),
+                       root_dirs.storage_dir, ("(mdbox map)", MailboxFormat.MDBOX_MAP)))
+    return shared
 
 
 def _root(task: HomeTask) -> MailRoot | None:
@@ -176,15 +185,8 @@ def shared_files(volume: str, home: UserHome, root_dirs, tally: Tally, names: fr
 def unchanged_shared(volume: str, home: UserHome, root_dirs, known: dict[str, str]
                      ) -> list[Outcome] | None:
     """The user's shared files as unchanged outcomes, or None when one of them changed."""
-    shared = []
-    if root_dirs.list_index_dir is not None:
-        shared.append((os.path.join(root_dirs.list_index_dir, "dovecot.list.index"), None,
-                       ("(mailbox list index)", MailboxFormat.LIST_INDEX)))
-    if root_dirs.map_index_dir is not None:
-        shared.append((os.path.join(root_dirs.map_index_dir, "dovecot.map.index"),
-                       root_dirs.storage_dir, ("(mdbox map)", MailboxFormat.MDBOX_MAP)))
     out = []
-    for prefix, extra, kind in shared:
+    for prefix, extra, kind in _shared(root_dirs):
         digest, size = worker.prefix_fingerprint(prefix, extra)
         if known.get(prefix) != digest:
             return None

@@ -37,6 +37,7 @@ STABLE_TRIES = 3
 STABLE_PAUSE = 0.2
 INDEX_FILES = ("dovecot.index", "dovecot.index.log", "dovecot.index.log.2", "dovecot.index.cache")
 CONTROL_FILES = ("dovecot-uidlist", "dovecot-keywords")
+PREFIX_SUFFIXES = ("", ".log", ".log.2", ".cache")  # the files of one index prefix
 
 
 class MailboxTimeout(Exception):
@@ -119,14 +120,20 @@ def worker_init(io_idle: bool = False) -> None:
         log.warning("--io-idle: the I/O class of worker %d could not be set", os.getpid())
 
 
-def _stats(location: MailboxLocation) -> list[tuple[str, int, int, int]]:
-    """(name, inode, size, mtime) of the mailbox's files; plain strings, since this runs
-    twice per mailbox and pathlib costs more than the stat calls."""
+def _index_and_control_files(location: MailboxLocation) -> list[tuple[str, str]]:
+    """(name, path) of the index and control files a mailbox may have; plain strings,
+    since this runs for every mailbox and pathlib costs more than the stat calls."""
     index = str(location.index_dir)
     named = [(n, f"{index}/{n}") for n in INDEX_FILES]
     if location.control_dir is not None:
         control = str(location.control_dir)
         named += [(n, f"{control}/{n}") for n in CONTROL_FILES]
+    return named
+
+
+def _stats(location: MailboxLocation) -> list[tuple[str, int, int, int]]:
+    """(name, inode, size, mtime) of the mailbox's files (taken twice per mailbox)."""
+    named = _index_and_control_files(location)
     if location.mail_dir is not None:
         mail = os.path.normpath(str(location.mail_dir))
         if location.format == MailboxFormat.MAILDIR:
@@ -146,14 +153,8 @@ def _stats(location: MailboxLocation) -> list[tuple[str, int, int, int]]:
 def prefetch_mailboxes(locations, prefixes: tuple[str, ...] = ()) -> None:
     """Start the disk on the files of mailboxes about to be read, and on the index
     ``prefixes`` (list index, map) after them (see ``files.prefetch``)."""
-    paths = []
-    for location in locations:
-        index = str(location.index_dir)
-        paths += [f"{index}/{n}" for n in INDEX_FILES]
-        if location.control_dir is not None:
-            control = str(location.control_dir)
-            paths += [f"{control}/{n}" for n in CONTROL_FILES]
-    paths += [f"{p}{suffix}" for p in prefixes for suffix in ("", ".log", ".log.2", ".cache")]
+    paths = [path for location in locations for _, path in _index_and_control_files(location)]
+    paths += [f"{p}{suffix}" for p in prefixes for suffix in PREFIX_SUFFIXES]
     prefetch(paths)
 
 
@@ -169,7 +170,7 @@ def _index_size(stats: list[tuple[str, int, int, int]]) -> int:
 
 def prefix_fingerprint(prefix: str, extra_dir: Path | None = None) -> tuple[str, int]:
     """The same digest for a user-level index (list index, mdbox map) and its files."""
-    paths = [f"{prefix}{suffix}" for suffix in ("", ".log", ".log.2", ".cache")]
+    paths = [f"{prefix}{suffix}" for suffix in PREFIX_SUFFIXES]
     stats, size = [], 0
     for path in [*paths, *([str(extra_dir)] if extra_dir else [])]:
         try:
@@ -247,7 +248,7 @@ def scan_mailbox(task: MailboxTask) -> Outcome:
 def scan_mailboxes(batch: MailboxBatch) -> list[Outcome]:
     """Each mailbox of the batch as ``scan_mailbox`` does it; one that fails is a
     ``scanner.error`` of its own, and the others are still checked."""
-    tasks = list(batch.tasks())
+    tasks = batch.tasks()
     prefetch_mailboxes(task.location for task in tasks)
     return [check_one(task) for task in tasks]
 
