@@ -40,6 +40,7 @@ __all__ = [
     "iter_mailboxes",
     "locate",
     "looks_like_index_dir",
+    "noting_consulted",
 ]
 
 StrPath = str | os.PathLike[str]
@@ -139,6 +140,30 @@ def noting_unreadable() -> Iterator[dict[str, str]]:
         _noting.reset(token)
 
 
+_consulted: ContextVar[set[str] | None] = ContextVar("consulted", default=None)
+
+
+@contextmanager
+def noting_consulted() -> Iterator[set[str]]:
+    """The directories whose entries the block's discovery depended on: those it
+    listed, those it looked up a name in, and the trees it asked to be directories.
+    What discovery finds is a function of these directories' entries alone, so while
+    none of them changed (a directory's mtime and ctime move with every entry added,
+    removed or renamed) a listing made earlier still holds (see ``scan.listing``)."""
+    found: set[str] = set()
+    token = _consulted.set(found)
+    try:
+        yield found
+    finally:
+        _consulted.reset(token)
+
+
+def _consult(directory: StrPath) -> None:
+    found = _consulted.get()
+    if found is not None:
+        found.add(os.fspath(directory))
+
+
 def _note(path: StrPath, err: OSError) -> None:
     found = _noting.get()
     if found is not None and err.errno in _DENIED:
@@ -149,6 +174,7 @@ def _mode(path: StrPath) -> int:
     """The lstat mode, 0 when the path is missing or unreadable (the latter is noted).
     Discovery's helpers join plain strings: they run several times per mailbox, and
     pathlib costs more than the lstat calls."""
+    _consult(os.path.dirname(path))
     try:
         return os.lstat(path).st_mode
     except OSError as err:
@@ -160,6 +186,13 @@ def _mode(path: StrPath) -> int:
 
 def _is_dir(path: StrPath) -> bool:
     return stat.S_ISDIR(_mode(path))
+
+
+def _followed_dir(path: StrPath) -> bool:
+    """A tree the caller named is a directory, through links (the only place they are
+    followed: the caller may have given a link)."""
+    _consult(path)
+    return os.path.isdir(path)
 
 
 def _any_file(path: StrPath, names: Iterable[str]) -> bool:
@@ -174,6 +207,7 @@ def _any_dir(path: StrPath, names: Iterable[str]) -> bool:
 
 def _entries(path: Path) -> Iterator[os.DirEntry[str]]:
     """The directory's entries as the OS gives them; nothing when it cannot be listed."""
+    _consult(path)
     try:
         with os.scandir(path) as entries:
             yield from entries
@@ -230,9 +264,9 @@ def _real_dir(base: StrPath, path: StrPath, known: Known | None = None) -> bool:
             if known is not None:
                 known.add((top, current))
     if known is None:
-        return os.path.isdir(base)
+        return _followed_dir(base)
     if (top, "") not in known:
-        if not os.path.isdir(base):
+        if not _followed_dir(base):
             return False
         known.add((top, ""))
     return True
@@ -358,7 +392,7 @@ def _root_candidates(path: Path, index_root: Path | None) -> Iterator[tuple[Path
     LAYOUT=fs root shown only by its folders. Weak signs come after a home's named dirs
     because a home's ``Maildir`` itself looks like a folder.
     """
-    if not os.path.isdir(path):
+    if not _followed_dir(path):
         return
     if fmt := _strong_format(path, index_root):
         yield path, fmt

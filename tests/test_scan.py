@@ -7,6 +7,7 @@ import json
 import os
 import random
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,10 @@ from click.testing import CliRunner
 from conftest import FIXTURES
 from dovecot_index_tool.check.findings import Finding
 from dovecot_index_tool.cli import main
+from dovecot_index_tool.discovery import MailRoot
 from dovecot_index_tool.ledger.lock import LedgerLock
 from dovecot_index_tool.ledger.store import Ledger, MailboxRecord
+from dovecot_index_tool.scan import listing
 
 
 def copy_user(src: str, dest: Path) -> Path:
@@ -173,6 +176,73 @@ def test_incremental_rerun_reads_nothing_unchanged_but_still_reports(volumes) ->
     }
     assert reread == {("alice", "INBOX")}
     assert ("alice", "INBOX") in affected_names(lines)
+
+
+def _names(lines: list[dict], user: str) -> set[str]:
+    return {m["mailbox"] for m in lines if m["type"] == "mailbox" and m["user"] == user}
+
+
+def _settled() -> None:
+    """Past the time within which a listing is not trusted (a directory this new may
+    have changed while it was read)."""
+    time.sleep(listing.RACY_NS / 1e9 + 0.05)
+
+
+def test_incremental_rerun_takes_each_users_mailboxes_from_the_last_listing(
+        volumes, monkeypatch) -> None:
+    _settled()
+    _, full = scan(volumes)
+    from dovecot_index_tool.scan import home
+
+    def not_again(_root):
+        raise AssertionError("mailboxes looked for again")
+
+    monkeypatch.setattr(home, "iter_mailboxes", not_again)  # forked workers see it
+    code, again = scan(volumes, "--incremental")
+    assert code == 4
+    assert _boxes(again) == _boxes(full) and len(_boxes(full)) > 10
+    assert not any(m["reread"] for m in again if m["type"] == "mailbox")
+
+
+def _boxes(lines: list[dict]) -> list[tuple]:
+    return sorted((m["user"], m["mailbox"], m["path"], m["format"], m["bytes"],
+                   tuple(f["check"] for f in m["findings"]))
+                  for m in lines if m["type"] == "mailbox")
+
+
+def test_incremental_rerun_finds_mailboxes_added_and_removed_since_the_last_listing(
+        volumes) -> None:
+    _settled()
+    scan(volumes)
+    maildir = volumes["vol1"] / "example.org/alice/Maildir"
+    shutil.copytree(maildir / ".One", maildir / ".Two")
+    shutil.rmtree(maildir / ".Empty")
+    _, lines = scan(volumes, "--incremental")
+    names = _names(lines, "alice")
+    assert "Two" in names and "Empty" not in names and "One" in names
+    assert {m["mailbox"] for m in lines if m["type"] == "mailbox" and m["reread"]
+            and m["user"] == "alice"} >= {"Two"}
+
+
+def test_listing_of_directories_changed_while_they_were_read_is_not_kept(tmp_path) -> None:
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    root = MailRoot(fresh, "maildir", "fs", fresh, fresh, fresh, None, None)
+    asked = listing.inputs(fresh, None, None, None)
+    assert listing.made(asked, {str(fresh)}, root, [], time.time_ns()) is None
+    later = time.time_ns() + 2 * listing.RACY_NS
+    kept = listing.made(asked, {str(fresh)}, root, [], later)
+    assert kept is not None and listing.decode(listing.encode(kept)) == kept
+    assert listing.still_holds(kept, asked)
+    (fresh / "new-folder").mkdir()
+    assert not listing.still_holds(kept, asked)
+
+
+@pytest.mark.parametrize("text", [None, "", "{", "[]", '"x"', '{"version": 1}',
+                                  '{"version": 1, "inputs": [], "dirs": [], "stamps": "",'
+                                  ' "root": 5, "mailboxes": []}'])
+def test_a_stored_listing_that_does_not_decode_is_no_listing(text) -> None:
+    assert listing.decode(text) is None
 
 
 def test_missing_or_empty_volume_is_never_clean(volumes, tmp_path: Path) -> None:

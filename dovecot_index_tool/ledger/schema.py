@@ -190,6 +190,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "WHERE state IN ('queued', 'running') AND kind = 'recheck'",
         "CREATE TABLE queue_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ),
+    # 9: each user's mailboxes as a scan last found them, with the state of the
+    # directories they were found in (scan.listing), for --incremental
+    (
+        """CREATE TABLE listings (
+            volume TEXT NOT NULL,
+            user_key TEXT NOT NULL,
+            listing TEXT NOT NULL,
+            PRIMARY KEY (volume, user_key)
+        )""",
+    ),
 )
 
 VERSION = len(MIGRATIONS)

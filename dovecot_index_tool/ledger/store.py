@@ -123,6 +123,22 @@ class Ledger:
                 out.setdefault((r["tenant"], r["user_name"]), {})[r["path"]] = r["fingerprint"]
         return out
 
+    def volume_listings(self, volume: str) -> dict[tuple[str | None, str], str]:
+        """Each user's mailboxes as last found (``scan.listing``), by (tenant, user)."""
+        out: dict[tuple[str | None, str], str] = {}
+        for r in self.db.all("SELECT user_key, listing FROM listings WHERE volume=?",
+                             (volume,)):
+            tenant, user = json.loads(r["user_key"])
+            out[tenant, user] = r["listing"]
+        return out
+
+    def keep_listings(self, rows: list[tuple[str, str | None, str, str]]) -> None:
+        """(volume, tenant, user, listing) of users whose mailboxes were found anew."""
+        self.db.executemany(
+            "INSERT INTO listings (volume, user_key, listing) VALUES (?, ?, ?) "
+            "ON CONFLICT (volume, user_key) DO UPDATE SET listing=excluded.listing",
+            [(volume, json.dumps([tenant, user]), text) for volume, tenant, user, text in rows])
+
     def touch(self, run_id: int, paths: list[str]) -> None:
         """Unchanged mailboxes were seen by this run (without being read again)."""
         for chunk in _chunks(paths):

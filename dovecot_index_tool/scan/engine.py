@@ -177,6 +177,8 @@ class Scanner:
         self.last_commit = time.monotonic()
         self.known: dict[tuple[str | None, str], dict[str, str]] = {}  # this volume's
         self.unchanged: list[Outcome] = []  # not recorded yet (see _record_unchanged)
+        self.listings: dict[tuple[str | None, str], str] = {}  # this volume's, last found
+        self.found: list[tuple[str, str | None, str, str]] = []  # listings to keep
 
     def run(self) -> ScanResult:
         opts = self.options
@@ -210,6 +212,7 @@ class Scanner:
             self._tell("users", len(users))
             if self.options.incremental:
                 self.known = self.ledger.volume_fingerprints(str(volume))
+                self.listings = self.ledger.volume_listings(str(volume))
             per_task = self._users_per_task(len(users))
             homes: list[tuple[_User, HomeTask]] = []
             try:
@@ -277,7 +280,8 @@ class Scanner:
             user.known = self.known.get((home.tenant, home.user), {})
         homes.append((user, HomeTask(str(volume), home, user_tree(opts.index_root, home),
                                      user_tree(opts.control_root, home),
-                                     opts.mailbox_timeout, user.known)))
+                                     opts.mailbox_timeout, user.known,
+                                     listing=self.listings.get((home.tenant, home.user)))))
 
     def _submit_homes(self, pool: ProcessPoolExecutor, homes: list[tuple[_User, HomeTask]]
                       ) -> None:
@@ -299,6 +303,8 @@ class Scanner:
             self._no_mail_root(user)
             return []
         self.roots_found[user.volume] += 1
+        if result.listing is not None:
+            self._keep_listing(user, result.listing)
         user.list_index_dir, user.map_index_dir = root.list_index_dir, root.map_index_dir
         user.storage_dir, user.names = root.storage_dir, result.names
         self._report_unreadable(user, result.unreadable)
@@ -318,6 +324,14 @@ class Scanner:
             user.pending += len(chunk)
             self.backlog.append((user, root, chunk))
         return done
+
+    def _keep_listing(self, user: _User, text: str) -> None:
+        """A user's mailboxes as found now, for the next --incremental run (written
+        with those of other users)."""
+        self.found.append((user.volume, user.home.tenant, user.home.user, text))
+        if len(self.found) >= UNCHANGED_BATCH:
+            self.ledger.keep_listings(self.found)
+            self.found = []
 
     def _shared_done(self, user: _User, outcomes: list[Outcome], unchanged: bool
                      ) -> list[Outcome]:
@@ -529,6 +543,9 @@ class Scanner:
 
     def _finish(self) -> None:
         self._flush_unchanged()
+        if self.found:
+            self.ledger.keep_listings(self.found)
+            self.found = []
         r = self.result
         for volume in self.fed:
             if not self.roots_found[volume]:

@@ -12,6 +12,7 @@ load still come between a few mailboxes, never after a whole user.
 from __future__ import annotations
 
 import os
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +25,10 @@ from dovecot_index_tool.discovery import (
     MailRoot,
     find_mail_root,
     iter_mailboxes,
+    noting_consulted,
     noting_unreadable,
 )
-from dovecot_index_tool.scan import worker
+from dovecot_index_tool.scan import listing, worker
 from dovecot_index_tool.scan.worker import MailboxTask, Outcome, UserTask
 from dovecot_index_tool.volumes import UserHome
 
@@ -59,6 +61,7 @@ class HomeTask:
     timeout: float = 0.0
     known: dict[str, str] | None = None  # --incremental: the fingerprints stored last run
     first: int = FIRST
+    listing: str | None = None  # --incremental: the user's mailboxes as last found
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class HomeResult:
     unreadable: dict[str, str] = field(default_factory=dict)  # directories not looked into
     shared: tuple[Outcome, ...] | None = None  # list index and map, when done here
     shared_unchanged: bool = False
+    listing: str | None = None  # the mailboxes as found now, to keep (see scan.listing)
 
 
 @dataclass(frozen=True)
@@ -94,27 +98,51 @@ def scan_homes(tasks: tuple[HomeTask, ...]) -> list[HomeResult | HomeFailed]:
 
 def scan_home(task: HomeTask) -> HomeResult:
     """Discovery and checks of one user (see the module's docstring)."""
-    with noting_unreadable() as unreadable:
-        root = _root(task)
-        if root is None:
-            return HomeResult(None)
-        locations = list(iter_mailboxes(root))
+    found = _mailboxes(task)
+    if found is None:
+        return HomeResult(None)
+    root, locations, unreadable, keep = found
     names = frozenset(loc.name for loc in locations)
     unchanged, to_read = _split_unchanged(task, locations)
     first, rest = to_read[: task.first], to_read[task.first :]
     if first:  # an --incremental run with nothing changed reads nothing to prefetch
         worker.prefetch_mailboxes(first, _shared_prefixes(root) if not rest else ())
     outcomes = tuple(worker.check_one(_task(task, root, loc)) for loc in first)
-    result = HomeResult(root, outcomes, tuple(unchanged), tuple(rest), names, dict(unreadable))
     if rest:
-        return result
+        return HomeResult(root, outcomes, tuple(unchanged), tuple(rest), names, unreadable,
+                          listing=keep)
     tally = Tally(all_reread=not unchanged)
     for outcome in outcomes:
         tally.add(outcome)
     shared, same = shared_files(task.volume, task.home, root, tally, names, task.timeout,
                                 task.known)
-    return HomeResult(root, outcomes, tuple(unchanged), (), names, dict(unreadable),
-                      tuple(shared), same)
+    return HomeResult(root, outcomes, tuple(unchanged), (), names, unreadable,
+                      tuple(shared), same, keep)
+
+
+def _mailboxes(task: HomeTask) -> tuple[MailRoot, list[MailboxLocation], dict[str, str],
+                                         str | None] | None:
+    """The user's mail root and mailboxes, the directories that could not be looked
+    into, and the listing to keep for the next --incremental run (None: nothing new to
+    keep). Under --incremental, the last run's listing while it still holds."""
+    home = task.home
+    asked = listing.inputs(home.home, task.index_tree, task.control_tree,
+                           home.mail_root if home.configured else None)
+    if task.known is not None:
+        last = listing.decode(task.listing)
+        if last is not None and listing.still_holds(last, asked):
+            return last.root, list(last.locations), {}, None
+    started = time.time_ns()
+    with noting_unreadable() as unreadable, noting_consulted() as consulted:
+        root = _root(task)
+        if root is None:
+            return None
+        locations = list(iter_mailboxes(root))
+    keep = None
+    if not unreadable:
+        made = listing.made(asked, consulted, root, locations, started)
+        keep = listing.encode(made) if made is not None else None
+    return root, locations, dict(unreadable), keep
 
 
 def _shared_prefixes(root: MailRoot) -> tuple[str, ...]:
