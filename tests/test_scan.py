@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import random
@@ -641,3 +642,33 @@ def test_small_users_go_several_to_a_task_and_one_failing_user_fails_alone(
     mailboxes = {u: {m["mailbox"] for m in boxes if m["user"] == u} for u in ("u06", "u08")}
     assert {"INBOX", "One"} <= mailboxes["u06"] and {"INBOX", "One"} <= mailboxes["u08"]
     assert code & 8
+
+
+class _CountingStream(io.StringIO):
+    """A stdout that counts the writes reaching it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_ndjson_lines_go_out_a_batch_at_a_time_and_none_is_held_back(volumes) -> None:
+    from dovecot_index_tool.present.scan_view import NdjsonOut
+    from dovecot_index_tool.scan.engine import Scanner, ScanOptions
+
+    stream = _CountingStream()
+    out = NdjsonOut(stream)
+    opts = ScanOptions((volumes["vol1"], volumes["vol2"]), "{domain}/{user}", jobs=2)
+    ledger = Ledger.open(volumes["db"])
+    try:
+        result = Scanner(opts, ledger, out).run()
+    finally:
+        ledger.close()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert len(lines) == result.mailboxes > 10  # every line out before the summary
+    assert all(m["type"] == "mailbox" for m in lines)
+    assert stream.writes < result.mailboxes

@@ -57,14 +57,26 @@ def summary_doc(result: ScanResult) -> dict[str, object]:
 
 
 class NdjsonOut:
+    """One line per mailbox, written out whenever the scan has recorded what a batch
+    of tasks returned (``flush``): a reader following the stream sees each batch as it
+    is recorded, at one write per batch instead of one per mailbox."""
+
     def __init__(self, out: IO[str]) -> None:
         self.out = out
+        self.lines: list[str] = []
 
     def __call__(self, outcome: Outcome, findings: list[dict[str, object]]) -> None:
-        self.out.write(_ENCODE(mailbox_doc(outcome, findings)) + "\n")
-        self.out.flush()
+        self.lines.append(_ENCODE(mailbox_doc(outcome, findings)))
+
+    def flush(self) -> None:
+        if self.lines:
+            self.lines.append("")
+            self.out.write("\n".join(self.lines))
+            self.lines = []
+            self.out.flush()
 
     def finish(self, result: ScanResult) -> None:
+        self.flush()
         self.out.write(json.dumps(summary_doc(result)) + "\n")
 
 

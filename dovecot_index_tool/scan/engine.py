@@ -165,6 +165,8 @@ class Scanner:
         self.options = options
         self.ledger = ledger
         self.on_outcome = on_outcome
+        # an output that holds lines back says when to write them: after each batch
+        self.flush_output: Callable[[], None] = getattr(on_outcome, "flush", _nothing)
         self.progress = progress
         self.inflight: dict[Future, _Inflight] = {}
         # batches of large users' mailboxes not handed out yet
@@ -441,6 +443,11 @@ class Scanner:
 
     # collecting ----------------------------------------------------------
     def _drain(self, pool: ProcessPoolExecutor, until: int, interrupted: bool = False) -> None:
+        if len(self.inflight) > until:
+            self._collect(pool, until, interrupted)
+            self.flush_output()
+
+    def _collect(self, pool: ProcessPoolExecutor, until: int, interrupted: bool) -> None:
         while len(self.inflight) > until:
             done, _ = wait(list(self.inflight), return_when=FIRST_COMPLETED)
             for future in done:
@@ -543,6 +550,7 @@ class Scanner:
 
     def _finish(self) -> None:
         self._flush_unchanged()
+        self.flush_output()
         if self.found:
             self.ledger.keep_listings(self.found)
             self.found = []
@@ -585,6 +593,10 @@ def _options_doc(opts: ScanOptions) -> dict[str, object]:
         "io_idle": opts.load.io_idle,
         "per_volume": opts.per_volume,
     }
+
+
+def _nothing() -> None:
+    pass
 
 
 def _raise_interrupted(_signum, _frame) -> None:
