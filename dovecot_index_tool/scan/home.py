@@ -47,7 +47,8 @@ class Tally:
 
     def add(self, outcome: Outcome) -> None:
         self.any_reread = self.any_reread or outcome.reread
-        self.references.update(outcome.references)
+        if outcome.references:
+            self.references.update(outcome.references)
         if not outcome.reread or any(could_not_check(f.check) for f in outcome.report.findings):
             self.all_reread = False
 

@@ -14,7 +14,7 @@ import os
 import signal
 import time
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -98,7 +98,7 @@ class Outcome:
     bytes: int
     fingerprint: str | None
     reread: bool
-    references: Counter = field(default_factory=Counter)
+    references: Counter | None = None  # mdbox map references counted (None: none)
     mail_dir: str | None = None
     control_dir: str | None = None
 
@@ -228,7 +228,8 @@ def scan_mailbox(task: MailboxTask) -> Outcome:
         after, size = fingerprint(loc)
         if after == before or not _damaged(report):
             return Outcome(
-                report=report, bytes=size, fingerprint=after, reread=True, references=refs, **common
+                report=report, bytes=size, fingerprint=after, reread=True, references=refs or None,
+                **common
             )
         log.info("%s changed while it was read; reading it again", loc.index_dir)
         before = after
