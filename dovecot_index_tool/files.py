@@ -12,7 +12,6 @@ import os
 import re
 import struct
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,28 +65,6 @@ def read_file(path: str | os.PathLike[str]) -> FileBytes:
         if attempt + 1 < READ_RETRIES:
             time.sleep(RETRY_PAUSE)
     raise UnstableFile(f"{path} changed while it was read {READ_RETRIES} times")
-
-
-def prefetch(paths: Iterable[str]) -> None:
-    """Ask the kernel to read these files into the page cache now (``WILLNEED``), so
-    that on a cold cache the disk fetches a user's next mailboxes while the worker
-    parses the first. Only advice: a file that is missing, unreadable or not a regular
-    file is left to the read that follows, which reports it."""
-    advise = getattr(os, "posix_fadvise", None)
-    if advise is None:
-        return
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-    for path in paths:
-        try:
-            fd = os.open(path, flags)
-        except OSError:
-            continue
-        try:
-            advise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
 
 
 def _lstat(path: str) -> os.stat_result | None:

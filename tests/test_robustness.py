@@ -175,7 +175,7 @@ def test_prefetch_never_blocks_and_changes_nothing(tmp_path) -> None:
     symlink are passed over at once, and a real file keeps its bytes and times."""
     import threading
 
-    from dovecot_index_tool.files import prefetch
+    from dovecot_index_tool.readahead import prefetch
 
     real = tmp_path / "dovecot.index.log"
     shutil.copy(FIXTURES / "maildir/alice/Maildir/dovecot.index.log", real)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from dovecot_index_tool.check.cache_checks import check_cache
@@ -22,6 +21,7 @@ from dovecot_index_tool.check.list_votes import listed_guid, listed_uid_validity
 from dovecot_index_tool.check.location_checks import check_state_files
 from dovecot_index_tool.check.log_checks import check_consistency, check_logs
 from dovecot_index_tool.check.mailbox_guid import guid_differs
+from dovecot_index_tool.check.report import MailboxReport, References
 from dovecot_index_tool.check.severity import Severity
 from dovecot_index_tool.check.storage_checks import (
     check_list_index,
@@ -32,34 +32,6 @@ from dovecot_index_tool.check.storage_checks import (
     mdbox_references,
 )
 from dovecot_index_tool.discovery import MailboxFormat, MailboxLocation
-
-
-@dataclass(frozen=True)
-class MailboxReport:
-    """The findings of one mailbox (or of a user-level file such as the mdbox map)."""
-
-    path: str
-    name: str
-    format: str
-    findings: tuple[Finding, ...] = ()
-    messages: int | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "path": self.path,
-            "name": self.name,
-            "format": self.format,
-            "messages": self.messages,
-            "findings": [f.to_dict() for f in self.findings],
-        }
-
-
-@dataclass
-class References:
-    """mdbox map references counted over all mailboxes of a user."""
-
-    counts: Counter = field(default_factory=Counter)
-    complete: bool = True
 
 
 def guarded(path: str, run: Callable[[], list[Finding]]) -> list[Finding]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from dovecot_index_tool.check.findings import Finding
-from dovecot_index_tool.check.runner import MailboxReport, check_locations
+from dovecot_index_tool.check.report import MailboxReport, unreadable_report
+from dovecot_index_tool.check.runner import check_locations
 from dovecot_index_tool.discovery import iter_mailboxes, locate, noting_unreadable
 from dovecot_index_tool.errors import ToolError
 
@@ -24,16 +24,6 @@ def check_path(
         yield from _reports(path, index_root, control_root)
     for where, reason in unreadable.items():
         yield unreadable_report(where, reason)
-
-
-def unreadable_report(where: str, reason: str) -> MailboxReport:
-    """A directory that could not be looked into: whatever is behind it was not checked."""
-    return MailboxReport(
-        where,
-        "(unreadable)",
-        "unknown",
-        (Finding("scanner.unreadable", where, f"cannot look into {where}: {reason}"),),
-    )
 
 
 def _reports(

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from dovecot_index_tool.check.catalogue import Severity
-from dovecot_index_tool.check.runner import MailboxReport
+from dovecot_index_tool.check.report import MailboxReport
 from dovecot_index_tool.check.severity import SERIOUS
 
 STYLE = {"fatal": "bold red", "error": "red", "warning": "yellow", "info": "dim"}

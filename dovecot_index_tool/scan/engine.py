@@ -12,6 +12,7 @@ running tasks finish, and keeps everything recorded so far.
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import time
@@ -28,9 +29,8 @@ from dovecot_index_tool.check.findings import (
     status_for,
     stored_finding_docs,
 )
-from dovecot_index_tool.check.runner import MailboxReport
+from dovecot_index_tool.check.report import MailboxReport, unreadable_report
 from dovecot_index_tool.check.severity import worst as worst_of
-from dovecot_index_tool.check.target import unreadable_report
 from dovecot_index_tool.discovery import MailboxLocation, MailRoot
 from dovecot_index_tool.exitcodes import Exit
 from dovecot_index_tool.ledger.store import Ledger
@@ -187,6 +187,8 @@ class Scanner:
         run_id = self.ledger.start_run([str(v) for v in opts.volumes], _options_doc(opts))
         self.result = ScanResult(run_id)
         previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+        if not opts.incremental:  # every mailbox is read: load the checks once, pre-fork
+            importlib.import_module("dovecot_index_tool.check.runner")
         try:
             with ProcessPoolExecutor(max_workers=opts.jobs, initializer=worker_init,
                                      initargs=(opts.load.io_idle,)) as pool:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dovecot_index_tool.check.findings import could_not_check
-from dovecot_index_tool.check.runner import MailboxReport
+from dovecot_index_tool.check.report import MailboxReport
 from dovecot_index_tool.discovery import (
     MailboxFormat,
     MailboxLocation,

@@ -4,6 +4,10 @@ on a stable read, under a time limit.
 Dovecot keeps writing while we scan. The mailbox's files are fingerprinted (inode,
 size, mtime) before and after the checks; damage is only reported when both agree,
 otherwise the mailbox is read again, a bounded number of times.
+
+The checks and the parsers under them are imported where a mailbox is first read, not
+with this module: an ``--incremental`` run that reads nothing never loads them (a
+full scan loads them in the parent before the workers fork, see ``Scanner.run``).
 """
 
 from __future__ import annotations
@@ -17,19 +21,17 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dovecot_index_tool.check.data import UserData, load_user
 from dovecot_index_tool.check.findings import Finding
-from dovecot_index_tool.check.runner import (
-    MailboxReport,
-    References,
-    check_mailbox,
-    check_user_files,
-)
+from dovecot_index_tool.check.report import MailboxReport, References
 from dovecot_index_tool.discovery import MailboxFormat, MailboxLocation
-from dovecot_index_tool.files import prefetch
 from dovecot_index_tool.ledger.store import MailboxRecord
 from dovecot_index_tool.load.priority import go_idle
+from dovecot_index_tool.readahead import prefetch
+
+if TYPE_CHECKING:
+    from dovecot_index_tool.check.data import UserData
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +154,7 @@ def _stats(location: MailboxLocation) -> list[tuple[str, int, int, int]]:
 
 def prefetch_mailboxes(locations, prefixes: tuple[str, ...] = ()) -> None:
     """Start the disk on the files of mailboxes about to be read, and on the index
-    ``prefixes`` (list index, map) after them (see ``files.prefetch``)."""
+    ``prefixes`` (list index, map) after them (see ``readahead.prefetch``)."""
     paths = [path for location in locations for _, path in _index_and_control_files(location)]
     paths += [f"{p}{suffix}" for p in prefixes for suffix in PREFIX_SUFFIXES]
     prefetch(paths)
@@ -281,12 +283,16 @@ def _cached_map(map_index_dir: Path, storage_dir: Path | None) -> UserData:
     key = (str(prefix), *_file_ids(prefix, ("", ".log", ".log.2")), str(storage_dir))
     if key not in _MAP_CACHE:
         _MAP_CACHE.clear()
+        from dovecot_index_tool.check.data import load_user
+
         _MAP_CACHE[key] = load_user(None, map_index_dir, storage_dir)
     return _MAP_CACHE[key]
 
 
 def _user_data(task: UserTask) -> UserData:
     """The list index read now; the map as the mailboxes' checks read it."""
+    from dovecot_index_tool.check.data import load_user
+
     if task.map_index_dir is None:
         return load_user(task.list_index_dir, None, None)
     listed = load_user(task.list_index_dir, None, None)
@@ -308,6 +314,8 @@ def _file_ids(prefix: Path, suffixes: tuple[str, ...]) -> list[tuple[int, int, i
 
 def _check(task: MailboxTask, refs: Counter) -> MailboxReport:
     collected = References()
+    from dovecot_index_tool.check.runner import check_mailbox
+
     report = check_mailbox(task.location, _map_of(task), collected)
     refs.update(collected.counts)
     return report
@@ -327,6 +335,8 @@ def scan_user(task: UserTask) -> list[Outcome]:
     def run() -> list[MailboxReport]:
         user = _user_data(task)
         names = set(task.mailboxes) if task.mailboxes is not None else None
+        from dovecot_index_tool.check.runner import check_user_files
+
         return check_user_files(user, task.references, names)
 
     try:
