@@ -239,11 +239,53 @@ def test_listing_of_directories_changed_while_they_were_read_is_not_kept(tmp_pat
     assert not listing.still_holds(kept, asked)
 
 
-@pytest.mark.parametrize("text", [None, "", "{", "[]", '"x"', '{"version": 1}',
-                                  '{"version": 1, "inputs": [], "dirs": [], "stamps": "",'
-                                  ' "root": 5, "mailboxes": []}'])
-def test_a_stored_listing_that_does_not_decode_is_no_listing(text) -> None:
-    assert listing.decode(text) is None
+def _a_listing(tmp_path: Path) -> tuple[listing.Listing, tuple]:
+    fresh = tmp_path / "fresh"
+    fresh.mkdir(exist_ok=True)
+    root = MailRoot(fresh, "maildir", "fs", fresh, fresh, fresh, None, None)
+    asked = listing.inputs(fresh, None, None, None)
+    kept = listing.made(asked, {str(fresh)}, root, [], time.time_ns() + 2 * listing.RACY_NS)
+    assert kept is not None
+    return kept, asked
+
+
+def _garbled(kept: listing.Listing, **doc) -> str:
+    return json.dumps({**json.loads(listing.encode(kept)), **doc})
+
+
+def test_a_stored_listing_that_does_not_decode_is_no_listing(tmp_path) -> None:
+    kept, _ = _a_listing(tmp_path)
+    root = json.loads(listing.encode(kept))["root"]
+    for text in (None, "", "{", "[]", '"x"', '{"version": 1}', "[" * 100_000,
+                 _garbled(kept, root=5), _garbled(kept, root=None),
+                 _garbled(kept, root={**root, "root": None}),
+                 _garbled(kept, mailboxes=["abcde"]), _garbled(kept, mailboxes=[[1, 2]]),
+                 _garbled(kept, dirs="abc"), _garbled(kept, version=2)):
+        assert listing.decode(text) is None, text
+
+
+def test_a_listing_whose_directories_cannot_be_stated_does_not_hold(tmp_path,
+                                                                      monkeypatch) -> None:
+    kept, asked = _a_listing(tmp_path)
+    odd = listing.Listing(kept.inputs, ("bad\0name", "\udcff"), kept.stamps, kept.root, ())
+    assert not listing.still_holds(odd, asked)
+
+    def refused(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(listing.os, "stat", refused)
+    assert not listing.still_holds(kept, asked)
+    assert listing.made(asked, {str(tmp_path)}, kept.root, [], time.time_ns() * 2) is None
+
+
+def test_a_listing_answers_only_for_the_same_absolute_trees(tmp_path, monkeypatch) -> None:
+    for where in ("a", "b"):
+        (tmp_path / where).mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    here = listing.inputs(Path("home"), Path("idx"), None, None)
+    monkeypatch.chdir(tmp_path / "b")
+    assert listing.inputs(Path("home"), Path("idx"), None, None) != here
+    assert listing.inputs(tmp_path / "a/home", tmp_path / "a/idx", None, None) == here
 
 
 def test_missing_or_empty_volume_is_never_clean(volumes, tmp_path: Path) -> None:
