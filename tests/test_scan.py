@@ -714,3 +714,21 @@ def test_ndjson_lines_go_out_a_batch_at_a_time_and_none_is_held_back(volumes) ->
     assert len(lines) == result.mailboxes > 10  # every line out before the summary
     assert all(m["type"] == "mailbox" for m in lines)
     assert stream.writes < result.mailboxes
+
+
+def test_an_incremental_run_sends_more_users_to_a_task_than_a_full_one(tmp_path) -> None:
+    from dovecot_index_tool.load.gate import LoadLimits
+    from dovecot_index_tool.scan.engine import Scanner, ScanOptions
+
+    ledger = Ledger.open(tmp_path / "ledger.sqlite3")
+    try:
+        def per_task(users: int, **options) -> int:
+            opts = ScanOptions((tmp_path,), "{user}", jobs=2, **options)
+            return Scanner(opts, ledger, lambda o, f: None)._users_per_task(users)
+
+        assert per_task(2000) == 4
+        assert per_task(2000, incremental=True) == 64
+        assert per_task(200, incremental=True) == 12  # still eight tasks per worker
+        assert per_task(2000, incremental=True, load=LoadLimits(max_load=1.0)) == 1
+    finally:
+        ledger.close()

@@ -56,6 +56,7 @@ from dovecot_index_tool.volumes import UserHome, VolumeError, iter_users, user_t
 
 BATCH = 8  # mailboxes of a large user per task: fewer round trips, pauses stay frequent
 HOMES = 4  # users per task at most: a task costs the parent about 0.3 ms of CPU
+HOMES_UNCHANGED = 64  # --incremental: most users cost a worker a few stat calls
 UNCHANGED_BATCH = 512  # unchanged mailboxes recorded together (--incremental)
 
 
@@ -265,12 +266,14 @@ class Scanner:
 
     def _users_per_task(self, users: int) -> int:
         """Small users go out a few to a task, since each task costs the parent more
-        than a small user costs a worker; one each while load limits or a window are
-        set (the gate is asked between tasks) and when there are too few users to
-        keep every worker busy."""
+        than a small user costs a worker; under --incremental, where most users cost
+        a worker a few stat calls, up to 64 (still eight tasks per worker at least);
+        one each while load limits or a window are set (the gate is asked between
+        tasks) and when there are too few users to keep every worker busy."""
         if self._limited():
             return 1
-        return max(1, min(HOMES, users // (8 * self.options.jobs)))
+        most = HOMES_UNCHANGED if self.options.incremental else HOMES
+        return max(1, min(most, users // (8 * self.options.jobs)))
 
     def _add_user(self, volume: Path, home: UserHome, homes: list[tuple[_User, HomeTask]]
                   ) -> None:
