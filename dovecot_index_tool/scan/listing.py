@@ -55,8 +55,9 @@ class Listing:
 
 def inputs(home: Path, index_tree: Path | None, control_tree: Path | None,
            configured: MailRoot | None) -> tuple[str | None, ...]:
-    """What a listing answers: the home, the INDEX= and CONTROL= trees given, and the
-    root the Dovecot configuration names; a listing made for others is no answer."""
+    """What a listing answers: this version of the tool, the home and the INDEX= and
+    CONTROL= trees given (absolute, as discovery makes them), and the root the Dovecot
+    configuration names; a listing made for another question is no answer."""
     root = json.dumps(_root_doc(configured)) if configured is not None else None
     return (__version__, _absolute(home), _absolute(index_tree), _absolute(control_tree),
             root)
