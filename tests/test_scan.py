@@ -732,3 +732,18 @@ def test_an_incremental_run_sends_more_users_to_a_task_than_a_full_one(tmp_path)
         assert per_task(2000, incremental=True, load=LoadLimits(max_load=1.0)) == 1
     finally:
         ledger.close()
+
+
+def test_listings_are_kept_per_volume_and_user_and_replaced(ledger_target) -> None:
+    ledger = Ledger.open(ledger_target)
+    try:
+        ledger.keep_listings([("/v1", None, "alice", "first"), ("/v1", "example.org", "alice",
+                                                               "other tenant"),
+                              ("/v2", None, "alice", "other volume")])
+        ledger.keep_listings([("/v1", None, "alice", "second")])
+        ledger.commit()
+        assert ledger.volume_listings("/v1") == {(None, "alice"): "second",
+                                                 ("example.org", "alice"): "other tenant"}
+        assert ledger.volume_listings("/v3") == {}
+    finally:
+        ledger.close()
