@@ -726,7 +726,7 @@ def test_an_incremental_run_sends_more_users_to_a_task_than_a_full_one(tmp_path)
             opts = ScanOptions((tmp_path,), "{user}", jobs=2, **options)
             return Scanner(opts, ledger, lambda o, f: None)._users_per_task(users)
 
-        assert per_task(2000) == 4
+        assert per_task(2000) == 8
         assert per_task(2000, incremental=True) == 64
         assert per_task(200, incremental=True) == 12  # still eight tasks per worker
         assert per_task(2000, incremental=True, load=LoadLimits(max_load=1.0)) == 1

@@ -55,7 +55,7 @@ from dovecot_index_tool.scan.worker import (
 from dovecot_index_tool.volumes import UserHome, VolumeError, iter_users, user_tree
 
 BATCH = 8  # mailboxes of a large user per task: fewer round trips, pauses stay frequent
-HOMES = 4  # users per task at most: a task costs the parent about 0.3 ms of CPU
+HOMES = 8  # users per task at most: a task costs the parent about 0.3 ms of CPU
 HOMES_UNCHANGED = 64  # --incremental: most users cost a worker a few stat calls
 UNCHANGED_BATCH = 512  # unchanged mailboxes recorded together (--incremental)
 
