@@ -73,8 +73,13 @@ _MISSING = (errno.ENOENT, errno.ENOTDIR)
 def stamps(dirs: Iterable[str]) -> str | None:
     """The digest of the directories' identities and times (a missing one counts too:
     its appearing is a change); None when one of them could not be stat'ed."""
+    now = _stamps(dirs)
+    return None if now is None else _digest(now)
+
+
+def _stamps(dirs: Iterable[str]) -> list[tuple[int, int, int, int] | None] | None:
     try:
-        return _digest([_stamp(d) for d in dirs])
+        return [_stamp(d) for d in dirs]
     except _Unknown:
         return None
 
@@ -100,9 +105,8 @@ def made(asked: tuple[str | None, ...], consulted: set[str], root: MailRoot,
     """The listing just made, or None when a directory changed too close to it or
     could not be stat'ed."""
     dirs = tuple(sorted(consulted))
-    try:
-        now = [_stamp(d) for d in dirs]
-    except _Unknown:
+    now = _stamps(dirs)
+    if now is None:
         return None
     newest = max((max(s[2], s[3]) for s in now if s is not None), default=0)
     if newest >= started_ns - RACY_NS:
