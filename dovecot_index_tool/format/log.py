@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from functools import partial
 from typing import NamedTuple
 
 from dovecot_index_tool.format.binary import BIG, LITTLE, align, unpack
@@ -340,12 +341,12 @@ class _Scanner:
             self.pos = end
             self.end_reason = END_UNFINISHED
             return
-        head = for_order(self.bo).u32
+        head = _RECORD_HEAD[self.bo]
         boundary = for_order(self.bo).boundary
         bo = self.bo
         version = self.header.version
         records = self.records
-        make = LogRecord._make
+        new = tuple.__new__
         decoders = _DECODERS
         protected = _PROTECTED
         counted = _MODSEQ_CODES
@@ -354,7 +355,7 @@ class _Scanner:
         intro_size = 0
         pos = self.pos
         while pos + RECORD_HEADER_SIZE <= end:
-            a, b, c, d = data[pos], data[pos + 1], data[pos + 2], data[pos + 3]
+            a, b, c, d, rtype = head.unpack_from(data, pos)
             if not a & b & c & d & 0x80:  # a size not written yet (packed offset 0)
                 self.pos, self.end_reason = pos, END_UNFINISHED
                 break
@@ -367,7 +368,6 @@ class _Scanner:
             if pos + size > end:
                 self.pos, self.end_reason = pos, END_UNFINISHED
                 break
-            (rtype,) = head.unpack_from(data, pos + 4)
             code = rtype & TYPE_MASK
             if (code == BOUNDARY and rtype & EXTERNAL and size >= 12
                     and pos + boundary.unpack_from(data, pos + 8)[0] > end):
@@ -393,8 +393,9 @@ class _Scanner:
                 intro_size = items[-1].record_size
             if code in counted:
                 modseq = next_modseq(modseq, rtype, items, version)
-            records.append(make((pos, size, rtype, payload, items, modseq, code,
-                                 code & ~EXPUNGE_PROT if code in protected else code, error)))
+            records.append(new(LogRecord, (pos, size, rtype, payload, items, modseq, code,
+                                           code & ~EXPUNGE_PROT if code in protected else code,
+                                           error)))
             pos += size
         else:
             self.pos = pos
@@ -412,6 +413,11 @@ class _Scanner:
             expected=expected,
             found=found,
         )
+
+
+# A record's head in one unpack: the packed size is four bytes in file order (each
+# with its high bit set once written), the type a u32 in the log's byte order.
+_RECORD_HEAD = {LITTLE: struct.Struct("<4BI"), BIG: struct.Struct(">4BI")}
 
 
 # Record types whose payloads a log repeats (every transaction introduces the
@@ -478,12 +484,19 @@ def _fixed(payload: bytes, st: struct.Struct, what: str):
     return st.iter_unpack(payload)
 
 
+# ``cls._make`` without its Python frame: each tuple made straight from the unpacked
+# fields (``struct`` gives exactly as many as the named tuple has).
+_RANGE, _APPEND, _FLAG_UPDATE, _ATOMIC_INC, _EXT_REC_UPDATE = (
+    partial(tuple.__new__, cls) for cls in (Range, Append, FlagUpdate, AtomicInc, ExtRecUpdate)
+)
+
+
 def _ranges(payload: bytes, bo: str, _intro: int = 0) -> Payload:
-    return tuple(map(Range._make, _fixed(payload, for_order(bo).uid_range, "uid range")))
+    return tuple(map(_RANGE, _fixed(payload, for_order(bo).uid_range, "uid range")))
 
 
 def _appends(payload: bytes, bo: str, _intro: int) -> Payload:
-    return tuple(map(Append._make, _fixed(payload, for_order(bo).append, "append")))
+    return tuple(map(_APPEND, _fixed(payload, for_order(bo).append, "append")))
 
 
 def _expunge_guids(payload: bytes, bo: str, _intro: int) -> Payload:
@@ -492,7 +505,7 @@ def _expunge_guids(payload: bytes, bo: str, _intro: int) -> Payload:
 
 
 def _flag_updates(payload: bytes, bo: str, _intro: int) -> Payload:
-    return tuple(map(FlagUpdate._make, _fixed(payload, for_order(bo).flag_update, "flag update")))
+    return tuple(map(_FLAG_UPDATE, _fixed(payload, for_order(bo).flag_update, "flag update")))
 
 
 def _modseq_updates(payload: bytes, bo: str, _intro: int) -> Payload:
@@ -501,7 +514,7 @@ def _modseq_updates(payload: bytes, bo: str, _intro: int) -> Payload:
 
 
 def _atomic_incs(payload: bytes, bo: str, _intro: int) -> Payload:
-    return tuple(map(AtomicInc._make, _fixed(payload, for_order(bo).atomic_inc, "atomic inc")))
+    return tuple(map(_ATOMIC_INC, _fixed(payload, for_order(bo).atomic_inc, "atomic inc")))
 
 
 def _header_updates(payload: bytes, bo: str, _intro: int, wide: bool = False) -> Payload:
@@ -574,7 +587,7 @@ def _ext_rec_updates(payload: bytes, bo: str, intro_record_size: int) -> Payload
             found=len(payload),
         )
     st = for_order(bo).ext_rec_update(intro_record_size)
-    return tuple(map(ExtRecUpdate._make, st.iter_unpack(payload)))
+    return tuple(map(_EXT_REC_UPDATE, st.iter_unpack(payload)))
 
 
 def _keyword_update(payload: bytes, bo: str, _intro: int) -> Payload:

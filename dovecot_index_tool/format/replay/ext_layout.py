@@ -98,32 +98,52 @@ def reorder_fields(m: RecordMap, idx: int, old_ext_size: int) -> None:
 def _place_fields(exts: list[MapExt]) -> int:
     """Give every extension with record data an offset; the new record size."""
     for e in exts:
-        e.record_offset = 0
-    ordered = sorted(exts, key=lambda e: -e.record_align)
-    # damaged values must neither divide by zero nor blow records up: Dovecot's own limits
-    aligns = {id(e): min(8, max(1, e.record_align)) for e in exts}
-    for e in exts:
         if e.record_size >= 32768:
             e.record_size = 0
+    shape = tuple((e.record_size, e.record_align) for e in exts)
+    placed = _PLACED.get(shape)
+    if placed is None:
+        if len(_PLACED) >= PLACED_KEPT:
+            _PLACED.clear()
+        placed = _PLACED[shape] = _placement(shape)
+    offsets, size = placed
+    for e, offset in zip(exts, offsets, strict=True):
+        e.record_offset = offset
+    return size
+
+
+# Placements by the extensions' (record size, alignment): a pure function of them, and
+# every mailbox of a store introduces the same few extensions in the same order.
+_PLACED: dict[tuple[tuple[int, int], ...], tuple[tuple[int, ...], int]] = {}
+PLACED_KEPT = 256
+
+
+def _placement(shape: tuple[tuple[int, int], ...]) -> tuple[tuple[int, ...], int]:
+    """The record offset of each extension of ``shape`` (0: no record data) and the
+    record size, widest alignment first as Dovecot places them."""
+    offsets = [0] * len(shape)
+    # damaged values must neither divide by zero nor blow records up: Dovecot's own limits
+    aligns = [min(8, max(1, a)) for _, a in shape]
+    ordered = sorted(range(len(shape)), key=lambda i: -shape[i][1])
     offset, max_align = 5, 4
     while True:
         min_align = None
         chosen = None
-        for e in ordered:
-            max_align = max(max_align, aligns[id(e)])
-            if e.record_offset == 0 and e.record_size > 0:
-                if offset % aligns[id(e)] == 0:
-                    chosen = e
+        for i in ordered:
+            max_align = max(max_align, aligns[i])
+            if offsets[i] == 0 and shape[i][0] > 0:
+                if offset % aligns[i] == 0:
+                    chosen = i
                     break
-                min_align = aligns[id(e)] if min_align is None else min(min_align, aligns[id(e)])
+                min_align = aligns[i] if min_align is None else min(min_align, aligns[i])
         if chosen is None:
             if min_align is None:
                 break
             offset += min_align - offset % min_align
         else:
-            chosen.record_offset = offset
-            offset += chosen.record_size
-    return align(offset, max_align)
+            offsets[chosen] = offset
+            offset += shape[chosen][0]
+    return tuple(offsets), align(offset, max_align)
 
 
 def clear_extension(m: RecordMap, ext: MapExt) -> None:
