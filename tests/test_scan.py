@@ -179,6 +179,33 @@ def test_incremental_rerun_reads_nothing_unchanged_but_still_reports(volumes) ->
     assert ("alice", "INBOX") in affected_names(lines)
 
 
+def test_a_mailbox_that_changed_while_it_was_read_is_read_again_by_the_next_run(
+        volumes, monkeypatch) -> None:
+    """Healthy as read, but written to while it was read: what the run checked is the
+    state before the change, so the next --incremental run reads the mailbox again."""
+    from dovecot_index_tool.scan import worker
+
+    inbox = volumes["vol1"] / "example.org/alice/Maildir"
+    checked = worker._check
+
+    def written_meanwhile(task, refs):
+        report = checked(task, refs)
+        if Path(task.location.index_dir) == inbox:
+            log = inbox / "dovecot.index.log"
+            st = log.stat()
+            os.utime(log, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+        return report
+
+    monkeypatch.setattr(worker, "_check", written_meanwhile)  # forked workers see it
+    scan(volumes)
+    monkeypatch.setattr(worker, "_check", checked)
+    _, lines = scan(volumes, "--incremental")
+    reread = {(m["user"], m["mailbox"]) for m in lines
+              if m["type"] == "mailbox" and m["reread"] and not m["mailbox"].startswith("(")}
+    assert ("alice", "INBOX") in reread
+    assert ("alice", "One") not in reread
+
+
 def _names(lines: list[dict], user: str) -> set[str]:
     return {m["mailbox"] for m in lines if m["type"] == "mailbox" and m["user"] == user}
 

@@ -227,8 +227,13 @@ def scan_mailbox(task: MailboxTask) -> Outcome:
                 ),
             )
             return Outcome(report=report, bytes=size, fingerprint=None, reread=True, **common)
+        if not _damaged(report):  # kept as read: a change since is the next run's to read
+            return Outcome(
+                report=report, bytes=size, fingerprint=before, reread=True,
+                references=refs or None, **common
+            )
         after, size = fingerprint(loc)
-        if after == before or not _damaged(report):
+        if after == before:
             return Outcome(
                 report=report, bytes=size, fingerprint=after, reread=True, references=refs or None,
                 **common
