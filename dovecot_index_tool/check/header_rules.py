@@ -42,6 +42,7 @@ class HeaderFacts:
     """
 
     def __init__(self, header: object, **facts: object) -> None:
+        self.__dict__.update(getattr(header, "__dict__", ()))  # rules read many fields
         self.header = header
         self.__dict__.update(facts)
 

@@ -148,10 +148,13 @@ class Ledger:
             )
 
     def open_findings_of(self, paths: list[str]) -> dict[str, list[dict]]:
+        """The open findings of these mailboxes, with the columns output shows
+        (``stored_finding_docs``): an --incremental run asks this of every mailbox."""
         out: dict[str, list[dict]] = {p: [] for p in paths}
         for chunk in _chunks(paths):
             for row in self.db.all(
-                "SELECT m.path AS mailbox_path, f.* FROM findings f JOIN mailboxes m "
+                f"SELECT m.path AS mailbox_path, {SHOWN_FINDING_COLUMNS} FROM findings f "
+                "JOIN mailboxes m "
                 f"ON m.id = f.mailbox_id WHERE f.resolved IS NULL AND m.path IN "
                 f"({_marks(chunk)}) ORDER BY f.id",
                 chunk,
@@ -340,6 +343,9 @@ class Ledger:
         return self.db.all(sql + " ORDER BY since", args)
 
 
+SHOWN_FINDING_COLUMNS = ", ".join(
+    f"f.{c}" for c in ("check_id", "file", "byte_offset", "field", "expected", "found",
+                       "message", "first_seen", "signature", "device", "file_mtime"))
 CHUNK = 500  # values per IN (...): well below SQLite's limit on parameters
 
 
