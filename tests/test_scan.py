@@ -206,6 +206,32 @@ def test_a_mailbox_that_changed_while_it_was_read_is_read_again_by_the_next_run(
     assert ("alice", "One") not in reread
 
 
+def test_a_map_that_changed_while_it_was_read_is_read_again_by_the_next_run(
+        volumes, monkeypatch) -> None:
+    """The same for a user's files: the mdbox map is kept as it was before its read."""
+    from dovecot_index_tool.check import runner
+
+    storage = volumes["vol2"] / "example.org/carol/mdbox/storage"
+    checked = runner.check_user_files
+
+    def written_meanwhile(user, references, mailboxes=None):
+        reports = checked(user, references, mailboxes)
+        if user.map_index is not None and Path(user.map_index.path).parent == storage:
+            log = storage / "dovecot.map.index.log"
+            st = log.stat()
+            os.utime(log, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+        return reports
+
+    monkeypatch.setattr(runner, "check_user_files", written_meanwhile)  # forked workers
+    scan(volumes)
+    monkeypatch.setattr(runner, "check_user_files", checked)
+    _, lines = scan(volumes, "--incremental")
+    reread = {(m["user"], m["mailbox"]) for m in lines
+              if m["type"] == "mailbox" and m["reread"]}
+    assert ("carol", "(mdbox map)") in reread
+    assert ("cora", "(mdbox map)") not in reread
+
+
 def _names(lines: list[dict], user: str) -> set[str]:
     return {m["mailbox"] for m in lines if m["type"] == "mailbox" and m["user"] == user}
 

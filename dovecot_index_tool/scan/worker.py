@@ -2,8 +2,10 @@
 on a stable read, under a time limit.
 
 Dovecot keeps writing while we scan. The mailbox's files are fingerprinted (inode,
-size, mtime) before and after the checks; damage is only reported when both agree,
-otherwise the mailbox is read again, a bounded number of times.
+size, mtime) before the checks, and that fingerprint is what the ledger keeps: a
+change during the read is the next run's to read. Damage is only reported when a
+second fingerprint after the checks agrees; otherwise the mailbox is read again, a
+bounded number of times.
 
 The checks and the parsers under them are imported where a mailbox is first read, not
 with this module: an ``--incremental`` run that reads nothing never loads them (a
@@ -134,7 +136,8 @@ def _index_and_control_files(location: MailboxLocation) -> list[tuple[str, str]]
 
 
 def _stats(location: MailboxLocation) -> list[tuple[str, int, int, int]]:
-    """(name, inode, size, mtime) of the mailbox's files (taken twice per mailbox)."""
+    """(name, inode, size, mtime) of the mailbox's files (before its read, and after it
+    when the read found damage)."""
     named = _index_and_control_files(location)
     if location.mail_dir is not None:
         mail = os.path.normpath(str(location.mail_dir))
@@ -335,7 +338,9 @@ def _single(loc: MailboxLocation, finding: Finding) -> MailboxReport:
 
 
 def scan_user(task: UserTask) -> list[Outcome]:
-    """The list index and mdbox map of one user (after all its mailboxes)."""
+    """The list index and mdbox map of one user (after all its mailboxes), each with
+    the fingerprint its files had before they were read (as ``scan_mailbox`` keeps)."""
+    before = _user_fingerprints(task)
 
     def run() -> list[MailboxReport]:
         user = _user_data(task)
@@ -358,7 +363,20 @@ def scan_user(task: UserTask) -> list[Outcome]:
         ]
     out = []
     for report in reports:
-        extra = task.storage_dir if report.format == MailboxFormat.MDBOX_MAP else None
-        digest, size = prefix_fingerprint(report.path, extra)
+        digest, size = before.get(report.path) or _user_fingerprint(task, report.path)
         out.append(Outcome(task.volume, task.tenant, task.user, report, size, digest, True))
     return out
+
+
+def _user_fingerprints(task: UserTask) -> dict[str, tuple[str, int]]:
+    """The fingerprints of the user's list index and map, by the prefix their reports
+    name."""
+    prefixes = [str(Path(d) / name) for d, name in
+                ((task.list_index_dir, "dovecot.list.index"),
+                 (task.map_index_dir, "dovecot.map.index")) if d is not None]
+    return {prefix: _user_fingerprint(task, prefix) for prefix in prefixes}
+
+
+def _user_fingerprint(task: UserTask, prefix: str) -> tuple[str, int]:
+    extra = task.storage_dir if prefix.endswith("/dovecot.map.index") else None
+    return prefix_fingerprint(prefix, extra)
