@@ -8,6 +8,8 @@ import json
 import os
 import random
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -230,6 +232,25 @@ def test_a_map_that_changed_while_it_was_read_is_read_again_by_the_next_run(
               if m["type"] == "mailbox" and m["reread"]}
     assert ("carol", "(mdbox map)") in reread
     assert ("cora", "(mdbox map)") not in reread
+
+
+def test_a_scan_forks_its_workers_where_python_would_start_them_otherwise(volumes) -> None:
+    """Python 3.14 starts child processes with forkserver by default; the scan's
+    workers and the logging relay they write through need fork."""
+    program = (
+        "import multiprocessing, sys\n"
+        "multiprocessing.set_start_method('forkserver')\n"
+        "from dovecot_index_tool.cli.app import main\n"
+        "main.main(sys.argv[1:], prog_name='dovecot-index-tool')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program, "scan", "--db", str(volumes["db"]), "--layout",
+         "{domain}/{user}", "-j", "2", "--format", "ndjson", str(volumes["vol1"])],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert "internal error" not in done.stderr, done.stderr
+    lines = [json.loads(x) for x in done.stdout.splitlines() if x.startswith("{")]
+    assert {m["user"] for m in lines if m["type"] == "mailbox"} == {"alice", "bob", "bert"}
+    assert done.returncode == 4  # bob's damage, as under fork
 
 
 def _names(lines: list[dict], user: str) -> set[str]:

@@ -34,12 +34,23 @@ def setup_logging(level: str, as_json: bool = False) -> None:
     root = logging.getLogger()
     root.setLevel(level.upper())
     if not _INSTALLED:  # once per process: each install would wrap the handlers again
+        _fork_workers()
         logging.basicConfig(stream=sys.stderr, format=TEXT)
         multiprocessing_logging.install_mp_handler()
         _INSTALLED.append(True)
     formatter = JsonFormatter() if as_json else logging.Formatter(TEXT)
     for handler in root.handlers:  # multiprocessing_logging's passes it to its stream's
         handler.setFormatter(formatter)
+
+
+def _fork_workers() -> None:
+    """Worker processes are forked: multiprocessing-logging relays only the records of
+    forked children (it refuses to install otherwise), and Python 3.14 starts children
+    with forkserver unless told."""
+    import multiprocessing
+
+    if multiprocessing.get_start_method(allow_none=True) != "fork":
+        multiprocessing.set_start_method("fork", force=True)
 
 
 def workers_finished() -> None:

@@ -13,6 +13,7 @@ running tasks finish, and keeps everything recorded so far.
 from __future__ import annotations
 
 import importlib
+import multiprocessing
 import os
 import signal
 import time
@@ -192,7 +193,8 @@ class Scanner:
             importlib.import_module("dovecot_index_tool.check.runner")
         try:
             with ProcessPoolExecutor(max_workers=opts.jobs, initializer=worker_init,
-                                     initargs=(opts.load.io_idle,)) as pool:
+                                     initargs=(opts.load.io_idle,),
+                                     mp_context=multiprocessing.get_context("fork")) as pool:
                 try:
                     self._feed(pool)
                     self._drain(pool, until=0)
