@@ -11,7 +11,6 @@ load still come between a few mailboxes, never after a whole user.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,7 +19,6 @@ from pathlib import Path
 from dovecot_index_tool.check.findings import could_not_check
 from dovecot_index_tool.check.report import MailboxReport
 from dovecot_index_tool.discovery import (
-    MailboxFormat,
     MailboxLocation,
     MailRoot,
     find_mail_root,
@@ -148,21 +146,7 @@ def _mailboxes(task: HomeTask) -> tuple[MailRoot, list[MailboxLocation], dict[st
 
 def _shared_prefixes(root: MailRoot) -> tuple[str, ...]:
     """The index prefixes of the user's list index and mdbox map."""
-    return tuple(prefix for prefix, _, _ in _shared(root))
-
-
-def _shared(root_dirs) -> list[tuple[str, Path | None, tuple[str, MailboxFormat]]]:
-    """The user's shared indexes (where ``root_dirs``, a MailRoot or the parent's
-    record of the user, says they are): prefix, the directory whose identity goes into
-    its fingerprint, and the name and format it is reported under."""
-    shared = []
-    if root_dirs.list_index_dir is not None:
-        shared.append((os.path.join(root_dirs.list_index_dir, "dovecot.list.index"), None,
-                       ("(mailbox list index)", MailboxFormat.LIST_INDEX)))
-    if root_dirs.map_index_dir is not None:
-        shared.append((os.path.join(root_dirs.map_index_dir, "dovecot.map.index"),
-                       root_dirs.storage_dir, ("(mdbox map)", MailboxFormat.MDBOX_MAP)))
-    return shared
+    return tuple(prefix for prefix, _, _ in worker.shared_indexes(root))
 
 
 def _root(task: HomeTask) -> MailRoot | None:
@@ -215,7 +199,7 @@ def unchanged_shared(volume: str, home: UserHome, root_dirs, known: dict[str, st
                      ) -> list[Outcome] | None:
     """The user's shared files as unchanged outcomes, or None when one of them changed."""
     out = []
-    for prefix, extra, kind in _shared(root_dirs):
+    for prefix, extra, kind in worker.shared_indexes(root_dirs):
         digest, size = worker.prefix_fingerprint(prefix, extra)
         if known.get(prefix) != digest:
             return None

@@ -340,7 +340,8 @@ def _single(loc: MailboxLocation, finding: Finding) -> MailboxReport:
 def scan_user(task: UserTask) -> list[Outcome]:
     """The list index and mdbox map of one user (after all its mailboxes), each with
     the fingerprint its files had before they were read (as ``scan_mailbox`` keeps)."""
-    before = _user_fingerprints(task)
+    before = {prefix: prefix_fingerprint(prefix, extra)
+              for prefix, extra, _ in shared_indexes(task)}
 
     def run() -> list[MailboxReport]:
         user = _user_data(task)
@@ -363,20 +364,21 @@ def scan_user(task: UserTask) -> list[Outcome]:
         ]
     out = []
     for report in reports:
-        digest, size = before.get(report.path) or _user_fingerprint(task, report.path)
+        extra = task.storage_dir if report.format == MailboxFormat.MDBOX_MAP else None
+        digest, size = before.get(report.path) or prefix_fingerprint(report.path, extra)
         out.append(Outcome(task.volume, task.tenant, task.user, report, size, digest, True))
     return out
 
 
-def _user_fingerprints(task: UserTask) -> dict[str, tuple[str, int]]:
-    """The fingerprints of the user's list index and map, by the prefix their reports
-    name."""
-    prefixes = [str(Path(d) / name) for d, name in
-                ((task.list_index_dir, "dovecot.list.index"),
-                 (task.map_index_dir, "dovecot.map.index")) if d is not None]
-    return {prefix: _user_fingerprint(task, prefix) for prefix in prefixes}
-
-
-def _user_fingerprint(task: UserTask, prefix: str) -> tuple[str, int]:
-    extra = task.storage_dir if prefix.endswith("/dovecot.map.index") else None
-    return prefix_fingerprint(prefix, extra)
+def shared_indexes(dirs) -> list[tuple[str, Path | None, tuple[str, MailboxFormat]]]:
+    """The user's shared indexes (where ``dirs``, a MailRoot, a UserTask or the
+    parent's record of the user, says they are): prefix, the directory whose identity
+    goes into its fingerprint, and the name and format it is reported under."""
+    shared = []
+    if dirs.list_index_dir is not None:
+        shared.append((os.path.join(dirs.list_index_dir, "dovecot.list.index"), None,
+                       ("(mailbox list index)", MailboxFormat.LIST_INDEX)))
+    if dirs.map_index_dir is not None:
+        shared.append((os.path.join(dirs.map_index_dir, "dovecot.map.index"),
+                       dirs.storage_dir, ("(mdbox map)", MailboxFormat.MDBOX_MAP)))
+    return shared
