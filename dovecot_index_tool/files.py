@@ -12,6 +12,9 @@ import os
 import re
 import struct
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,11 +49,37 @@ class FileBytes:
     mtime_ns: int
 
 
+_missing: ContextVar[set[str] | None] = ContextVar("missing", default=None)
+
+
+@contextmanager
+def noting_missing() -> Iterator[set[str]]:
+    """The paths the block's reads found missing: a reader that knows the files were
+    there before (and after) it read them can tell a read that saw a file vanish."""
+    found: set[str] = set()
+    token = _missing.set(found)
+    try:
+        yield found
+    finally:
+        _missing.reset(token)
+
+
+def _open(path: str) -> int:
+    try:
+        return os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                       | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        found = _missing.get()
+        if found is not None:
+            found.add(path)
+        raise
+
+
 def read_file(path: str | os.PathLike[str]) -> FileBytes:
     """Read a whole file read-only, retrying while it changes under us."""
     path = os.fspath(path)
     for attempt in range(READ_RETRIES):
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = _open(path)
         try:
             before = os.fstat(fd)
             chunks = []

@@ -208,6 +208,72 @@ def test_a_mailbox_that_changed_while_it_was_read_is_read_again_by_the_next_run(
     assert ("alice", "One") not in reread
 
 
+def test_a_file_that_vanished_during_the_read_is_read_again_before_a_verdict(
+        volumes, monkeypatch) -> None:
+    """The damaged index is away while the first read runs and back (a new inode) after
+    it: that read saw no index, which is no evidence that the damage is gone."""
+    from dovecot_index_tool.scan import worker
+
+    box = volumes["vol1"] / "example.org/bob/sdbox/mailboxes/One/dbox-Mails"
+    index, aside = box / "dovecot.index", volumes["db"].parent / "aside"
+    checked, away = worker._check, []
+
+    def vanished_meanwhile(task, refs):
+        if Path(task.location.index_dir) != box or away:
+            return checked(task, refs)
+        away.append(os.rename(index, aside))
+        report = checked(task, refs)
+        shutil.copy2(aside, index)
+        return report
+
+    monkeypatch.setattr(worker, "_check", vanished_meanwhile)  # forked workers see it
+    code, lines = scan(volumes, "-j", "1")
+    assert code & 4
+    assert ("bob", "One") in affected_names(lines)
+
+
+def test_a_file_whose_permissions_changed_since_the_last_run_is_read_again(volumes) -> None:
+    """A chmod changes no byte, size or mtime but may make the file unreadable: the
+    --incremental run reads the mailbox again rather than repeat the last verdict."""
+    scan(volumes)
+    (volumes["vol1"] / "example.org/alice/Maildir/.One/dovecot.index.log").chmod(0o600)
+    _, lines = scan(volumes, "--incremental")
+    reread = {(m["user"], m["mailbox"]) for m in lines
+              if m["type"] == "mailbox" and m["reread"] and not m["mailbox"].startswith("(")}
+    assert reread == {("alice", "One")}
+
+
+def test_a_mailbox_that_could_not_be_checked_is_read_again_by_every_run(volumes) -> None:
+    cache = volumes["vol1"] / "example.org/alice/Maildir/.One/dovecot.index.cache"
+    cache.unlink()
+    cache.mkdir()  # reading it fails with EISDIR, even as root
+    for extra in ((), ("--incremental",), ("--incremental",)):
+        code, lines = scan(volumes, *extra)
+        one = next(m for m in lines if m["type"] == "mailbox"
+                   and (m["user"], m["mailbox"]) == ("alice", "One"))
+        assert one["reread"] and code & 8
+    cache.rmdir()
+    code, lines = scan(volumes, "--incremental")
+    assert not code & 8
+
+
+def test_damage_behind_a_directory_a_run_could_not_look_into_stays_open(volumes) -> None:
+    """bob's home cannot be looked into for one run (a link loop where it was; a
+    refused directory is the same to the ledger): his damage was not seen, but not seen
+    gone either, and the next --incremental run still reports it."""
+    scan(volumes)
+    home, away = volumes["vol1"] / "example.org/bob", volumes["db"].parent / "bob.away"
+    home.rename(away)
+    home.symlink_to("bob")  # lstat of anything under it: ELOOP, not "missing"
+    code, lines = scan(volumes)
+    assert code & 8 and lines[-1]["could_not_check"]
+    home.unlink()
+    away.rename(home)
+    code, lines = scan(volumes, "--incremental")
+    assert code & 4
+    assert ("bob", "One") in affected_names(lines)
+
+
 def test_a_map_that_changed_while_it_was_read_is_read_again_by_the_next_run(
         volumes, monkeypatch) -> None:
     """The same for a user's files: the mdbox map is kept as it was before its read."""

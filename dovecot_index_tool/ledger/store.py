@@ -285,14 +285,15 @@ class Ledger:
     def retire_unseen(self, run_id: int, volumes: list[str]) -> int:
         """After a complete run: findings of mailboxes that no longer exist are resolved.
         A mailbox this run did not see but whose directory is still there was not read
-        (other roots, another layout): its findings stay open, never "repaired"."""
+        (other roots, another layout): its findings stay open, never "repaired"; so do
+        those of a mailbox behind a directory this run could not look into."""
         marks = ",".join("?" * len(volumes))
         unseen = self.db.all(
             f"SELECT id, path FROM mailboxes WHERE volume IN ({marks}) AND "
             "(last_run IS NULL OR last_run != ?)",
             (*volumes, run_id),
         )
-        gone = [row["id"] for row in unseen if not os.path.lexists(str(row["path"]))]
+        gone = [row["id"] for row in unseen if _gone(str(row["path"]))]
         resolved, now = 0, time.time()
         for i in range(0, len(gone), 500):
             chunk = gone[i : i + 500]
@@ -419,3 +420,15 @@ def _merge_findings(mailbox_id: int, run_id: int, findings: list[Finding], now: 
 
 def _text(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _gone(path: str) -> bool:
+    """The path is known not to exist. A refused or failed lstat (a home or directory
+    made unreadable, an I/O error) tells nothing: the mailbox may still be there."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except (OSError, ValueError):
+        return False
+    return False

@@ -25,9 +25,10 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dovecot_index_tool.check.findings import Finding
+from dovecot_index_tool.check.findings import Finding, could_not_check
 from dovecot_index_tool.check.report import MailboxReport, References
 from dovecot_index_tool.discovery import MailboxFormat, MailboxLocation
+from dovecot_index_tool.files import noting_missing
 from dovecot_index_tool.ledger.store import MailboxRecord
 from dovecot_index_tool.load.priority import go_idle
 from dovecot_index_tool.readahead import prefetch
@@ -107,11 +108,14 @@ class Outcome:
     control_dir: str | None = None
 
     def mailbox_record(self) -> MailboxRecord:
-        """What the ledger keeps of this mailbox (a scan and a re-check record alike)."""
+        """What the ledger keeps of this mailbox (a scan and a re-check record alike).
+        A mailbox that could not be checked keeps no fingerprint: the next
+        --incremental run reads it again instead of repeating what it could not see."""
         r = self.report
+        unchecked = any(could_not_check(f.check, f.severity) for f in r.findings)
         return MailboxRecord(r.path, self.volume, self.tenant, self.user, r.name, r.format,
                              r.path, self.mail_dir, self.control_dir, r.messages, self.bytes,
-                             self.fingerprint)
+                             None if unchecked else self.fingerprint)
 
 
 def worker_init(io_idle: bool = False) -> None:
@@ -135,9 +139,10 @@ def _index_and_control_files(location: MailboxLocation) -> list[tuple[str, str]]
     return named
 
 
-def _stats(location: MailboxLocation) -> list[tuple[str, int, int, int]]:
-    """(name, inode, size, mtime) of the mailbox's files (before its read, and after it
-    when the read found damage)."""
+def _stats(location: MailboxLocation) -> list[tuple[str, int, int, int, int]]:
+    """(name, inode, size, mtime, ctime) of the mailbox's files, before and after its
+    read. The ctime moves with a chmod or chown too, which may make a file unreadable
+    (or readable again) without changing its contents."""
     named = _index_and_control_files(location)
     if location.mail_dir is not None:
         mail = os.path.normpath(str(location.mail_dir))
@@ -151,7 +156,7 @@ def _stats(location: MailboxLocation) -> list[tuple[str, int, int, int]]:
             st = os.stat(path)
         except OSError:
             continue
-        out.append((name, st.st_ino, st.st_size, st.st_mtime_ns))
+        out.append((name, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
     return out
 
 
@@ -165,11 +170,24 @@ def prefetch_mailboxes(locations, prefixes: tuple[str, ...] = ()) -> None:
 
 def fingerprint(location: MailboxLocation) -> tuple[str, int]:
     """A digest of the mailbox files' identity, and the bytes they hold."""
-    stats = _stats(location)
+    return _digest(_stats(location))
+
+
+def _digest(stats: list[tuple[str, int, int, int, int]]) -> tuple[str, int]:
     return hashlib.sha1(repr(stats).encode()).hexdigest(), _index_size(stats)
 
 
-def _index_size(stats: list[tuple[str, int, int, int]]) -> int:
+def _read_whole(before: list[tuple], after: list[tuple], missing: set[str]) -> bool:
+    """A read that changed files may still stand for a healthy verdict: Dovecot appends
+    to its logs and renames whole files into place, and each file was read whole. Not
+    when a file was there before and after the read but the read found it missing, or
+    when files vanished or appeared: then the read saw another mailbox than either."""
+    names = {s[0] for s in before}
+    return names == {s[0] for s in after} and not names & {
+        os.path.basename(path) for path in missing}
+
+
+def _index_size(stats: list[tuple[str, int, int, int, int]]) -> int:
     return sum(s[2] for s in stats if s[0] not in ("cur", "new", "dbox-Mails"))
 
 
@@ -182,7 +200,8 @@ def prefix_fingerprint(prefix: str, extra_dir: Path | None = None) -> tuple[str,
             st = os.stat(path)
         except OSError:
             continue
-        stats.append((os.path.basename(path), st.st_ino, st.st_size, st.st_mtime_ns))
+        stats.append((os.path.basename(path), st.st_ino, st.st_size, st.st_mtime_ns,
+                      st.st_ctime_ns))
         size += st.st_size if path in paths else 0
     return hashlib.sha1(repr(stats).encode()).hexdigest(), size
 
@@ -205,7 +224,8 @@ def _with_timeout(seconds: float, run):
 
 def scan_mailbox(task: MailboxTask) -> Outcome:
     loc = task.location
-    before, size = fingerprint(loc)
+    stats = _stats(loc)
+    before, size = _digest(stats)
     common = {
         "volume": task.volume,
         "tenant": task.tenant,
@@ -220,7 +240,8 @@ def scan_mailbox(task: MailboxTask) -> Outcome:
     for attempt in range(STABLE_TRIES):
         refs = Counter()
         try:
-            report = _with_timeout(task.timeout, partial(_check, task, refs))
+            with noting_missing() as missing:
+                report = _with_timeout(task.timeout, partial(_check, task, refs))
         except MailboxTimeout:
             log.warning("%s: checks ran past %g s", loc.index_dir, task.timeout)
             report = _single(
@@ -230,19 +251,15 @@ def scan_mailbox(task: MailboxTask) -> Outcome:
                 ),
             )
             return Outcome(report=report, bytes=size, fingerprint=None, reread=True, **common)
-        if not _damaged(report):  # kept as read: a change since is the next run's to read
-            return Outcome(
+        now = _stats(loc)
+        after, size = _digest(now)
+        if after == before or (not _damaged(report) and _read_whole(stats, now, missing)):
+            return Outcome(  # kept as it was before the read: a change is the next run's
                 report=report, bytes=size, fingerprint=before, reread=True,
                 references=refs or None, **common
             )
-        after, size = fingerprint(loc)
-        if after == before:
-            return Outcome(
-                report=report, bytes=size, fingerprint=after, reread=True, references=refs or None,
-                **common
-            )
         log.info("%s changed while it was read; reading it again", loc.index_dir)
-        before = after
+        stats, before = now, after
         if attempt + 1 < STABLE_TRIES:
             time.sleep(STABLE_PAUSE)
     report = _single(
@@ -250,7 +267,8 @@ def scan_mailbox(task: MailboxTask) -> Outcome:
         Finding(
             "scanner.unstable",
             str(loc.index_dir),
-            f"the mailbox changed during {STABLE_TRIES} reads; its damage was not confirmed",
+            f"the mailbox changed during each of {STABLE_TRIES} reads: what it holds was "
+            "not confirmed",
         ),
     )
     return Outcome(report=report, bytes=size, fingerprint=None, reread=True, **common)
