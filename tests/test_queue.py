@@ -273,6 +273,33 @@ def test_scan_enqueue_turns_findings_into_jobs(ledger_target: str, tmp_path: Pat
     ]
 
 
+def test_a_mailbox_the_scan_could_not_read_gets_no_job(ledger_target: str,
+                                                     tmp_path: Path) -> None:
+    """Damage recorded earlier stays open while the mailbox cannot be read, but a
+    repair of files nobody could read is not queued: the scan says it held it back."""
+    from click.testing import CliRunner
+
+    from dovecot_index_tool.cli import main
+
+    vol = tmp_path / "vol"
+    shutil.copytree(FIXTURES / "sdbox/bob", vol / "bob")
+    index = vol / "bob/sdbox/mailboxes/INBOX/dbox-Mails/dovecot.index"
+    data = bytearray(index.read_bytes())
+    data[40] += 1
+    index.write_bytes(bytes(data))
+    db = ledger_target
+    assert CliRunner().invoke(main, ["scan", "--db", db, "-q", str(vol)]).exit_code == 4
+    index.unlink()
+    index.mkdir()  # reading it fails with EISDIR, even as root
+    result = CliRunner().invoke(main, ["scan", "--db", db, "-q", "--enqueue", str(vol)])
+    assert result.exit_code & 8, result.output
+    assert "1 affected mailbox(es) not queued: could not be checked" in result.output
+    listed = CliRunner().invoke(main, ["queue", "list", "--db", db, "--format", "json"])
+    assert json.loads(listed.output)["jobs"] == []
+    added = CliRunner().invoke(main, ["queue", "add", "--db", db])
+    assert added.output.startswith("0 new jobs") and "1 affected mailbox(es)" in added.output
+
+
 def test_retry_never_makes_a_second_active_job_for_a_mailbox(ledger_target: str) -> None:
     q = open_queue(ledger_target)
     ((old, _),) = q.enqueue([candidate(1)])

@@ -13,6 +13,7 @@ from dovecot_index_tool.cli.options import db_option, format_option, open_queue,
 from dovecot_index_tool.errors import NotFound, UsageProblem
 from dovecot_index_tool.jobqueue.rechecks import JobKind
 from dovecot_index_tool.jobqueue.store import JobState
+from dovecot_index_tool.present.queue_view import held_back_note
 
 
 @main.group()
@@ -37,10 +38,11 @@ def queue_add(db_path, vip, volume, tenant, user, check_id, mailboxes) -> None:
         _known_check(check_id)
     paths = [line.strip() for line in mailboxes if line.strip()] if mailboxes else None
     results = q.enqueue(q.candidates(volume, tenant, user, check_id, paths))
+    held = q.held_back(volume, tenant, user, check_id, paths)
     counts = {k: sum(1 for _, s in results if s == k) for k in ("new", "updated", "unchanged")}
     click.echo(
         f"{counts['new']} new jobs, {counts['updated']} widened or raised, "
-        f"{counts['unchanged']} already queued"
+        f"{counts['unchanged']} already queued" + held_back_note(len(held))
     )
 
 

@@ -175,10 +175,12 @@ def _configured(options, doveconf):
 def _enqueue(ledger, options, vip: Path | None) -> None:
     from dovecot_index_tool.jobqueue.priority import VipList
     from dovecot_index_tool.jobqueue.store import JobQueue
+    from dovecot_index_tool.present.queue_view import held_back_note
 
-    new, other = JobQueue(ledger, VipList.load(vip)).enqueue_volumes(
+    new, other, held = JobQueue(ledger, VipList.load(vip)).enqueue_volumes(
         [str(v) for v in options.volumes])
-    Console(stderr=True).print(f"queue: {new} new jobs, {other} already queued or widened")
+    click.echo(f"queue: {new} new jobs, {other} already queued or widened"
+               + held_back_note(held), err=True)
 
 
 def _recurred(ledger, options) -> dict[str, int]:

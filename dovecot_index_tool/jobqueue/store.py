@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from dovecot_index_tool.check.catalogue import Repair
+from dovecot_index_tool.check.findings import UNCHECKED, could_not_check
 from dovecot_index_tool.check.severity import rank
 from dovecot_index_tool.jobqueue import presence, rechecks
 from dovecot_index_tool.jobqueue.costs import CostModel
@@ -136,14 +137,26 @@ class JobQueue:
         check: str | None = None,
         paths: list[str] | None = None,
     ) -> list[Candidate]:
-        """Affected mailboxes from the ledger's open findings, with the filters given."""
+        """Affected mailboxes from the ledger's open findings, with the filters given.
+        A mailbox its last read could not check is left out (see ``held_back``)."""
+        return self._affected(volume, tenant, user, check, paths)[0]
+
+    def held_back(self, volume: str | None = None, tenant: str | None = None,
+                  user: str | None = None, check: str | None = None,
+                  paths: list[str] | None = None) -> list[str]:
+        """Affected mailboxes that get no job: their last read could not check them
+        (unreadable, unstable, timed out), so what a repair would fix is not known and
+        the repair itself could not read them either."""
+        return self._affected(volume, tenant, user, check, paths)[1]
+
+    def _affected(self, volume, tenant, user, check, paths) -> tuple[list[Candidate], list[str]]:
         sql = (
             "SELECT m.path, m.volume, m.tenant, m.user_name, m.name, m.format, m.bytes, "
             "m.messages, m.index_dir, f.check_id, f.severity, f.repair FROM mailboxes m "
             "JOIN findings f ON f.mailbox_id = m.id WHERE f.resolved IS NULL "
-            "AND f.repair != 'none'"
+            f"AND (f.repair != 'none' OR f.check_id IN ({', '.join('?' * len(UNCHECKED))}))"
         )
-        args: list[object] = []
+        args: list[object] = sorted(UNCHECKED)
         for column, value in (("m.volume", volume), ("m.tenant", tenant), ("m.user_name", user)):
             if value is not None:
                 sql += f" AND {column} = ?"
@@ -152,21 +165,30 @@ class JobQueue:
         by_path: dict[str, list[dict]] = {}
         for row in rows:
             by_path.setdefault(row["path"], []).append(row)
-        out = []
+        out, held = [], []
         for path, group in by_path.items():
-            if paths is not None and path not in paths:
+            needs = [r for r in group if r["repair"] != Repair.NONE.value]
+            if not needs or (paths is not None and path not in paths):
                 continue
-            if check is not None and not any(r["check_id"] == check for r in group):
+            if check is not None and not any(r["check_id"] == check for r in needs):
                 continue
-            out.append(_candidate(group))
-        return out
+            if any(could_not_check(r["check_id"], r["severity"]) for r in group):
+                held.append(path)
+            else:
+                out.append(_candidate(needs))
+        return out, held
 
-    def enqueue_volumes(self, volumes: list[str]) -> tuple[int, int]:
+    def enqueue_volumes(self, volumes: list[str]) -> tuple[int, int, int]:
         """After a scan: a job for every affected mailbox of these volumes. Returns how
-        many jobs are new and how many were already queued (or were widened)."""
-        results = [r for v in volumes for r in self.enqueue(self.candidates(volume=v))]
+        many jobs are new, how many were already queued (or were widened), and how many
+        affected mailboxes were held back because the scan could not check them."""
+        results, held = [], 0
+        for v in volumes:
+            candidates, held_back = self._affected(v, None, None, None, None)
+            results += self.enqueue(candidates)
+            held += len(held_back)
         new = sum(1 for _, state in results if state == "new")
-        return new, len(results) - new
+        return new, len(results) - new, held
 
     def enqueue(
         self, candidates: list[Candidate], costs: CostModel | None = None, now: float | None = None

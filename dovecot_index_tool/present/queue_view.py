@@ -123,3 +123,9 @@ def render_plan(results: list[PolicyResult], console: Console, detail: PolicyRes
             _duration(p.end),
         )
     print_table(console, order)
+
+
+def held_back_note(held: int) -> str:
+    """The words for affected mailboxes that got no job because they could not be checked."""
+    return (f"; {held} affected mailbox(es) not queued: could not be checked at their last "
+            "read (scan them again once they can be read)") if held else ""
